@@ -1,0 +1,73 @@
+"""semsearch: semantic search over local documents.
+
+    import semsearch
+    with semsearch.Index.open("path/to/index", model="local") as index:
+        index.add(["sample_docs"])
+        for hit in index.search("reset my password", limit=5):
+            print(hit.score, hit.path, hit.start_line, hit.text)
+
+Names are imported on first use, so `import semsearch` (and the CLI's start) stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Index": "index",
+    "IndexStatus": "index",
+    "IndexStats": "indexing",
+    "Progress": "indexing",
+    "SearchResult": "search",
+    "Embedder": "embedders",
+    "LocalEmbedder": "embedders",
+    "Usage": "embedders",
+    "ChunkSettings": "chunking",
+    "embed": "api",
+    "similarity": "api",
+    "models": "api",
+    "SemsearchError": "errors",
+    "ConfigError": "errors",
+    "IndexNotFoundError": "errors",
+    "ModelMismatchError": "errors",
+    "IndexLockedError": "errors",
+    "StorageError": "errors",
+    "DocumentError": "errors",
+    "DatasetError": "errors",
+    "EmbeddingError": "errors",
+    "AuthenticationError": "errors",
+    "ModelNotFoundError": "errors",
+    "RequestTooLargeError": "errors",
+    "ServiceError": "errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .api import embed, models, similarity
+    from .chunking import ChunkSettings
+    from .embedders import Embedder, LocalEmbedder, Usage
+    from .errors import (
+        AuthenticationError, ConfigError, DatasetError, DocumentError, EmbeddingError, IndexLockedError,
+        IndexNotFoundError, ModelMismatchError, ModelNotFoundError, RequestTooLargeError, SemsearchError,
+        ServiceError, StorageError,
+    )
+    from .index import Index, IndexStatus
+    from .indexing import IndexStats, Progress
+    from .search import SearchResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'semsearch' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,93 @@
+"""One-call helpers: embed texts, compare two texts, list the models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from . import embedders
+from .embedders import KNOWN_MODELS, Embedder
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_shared: dict[tuple, Embedder] = {}
+
+
+def get_embedder(model: str | None = None, remote_options: dict[str, Any] | None = None) -> Embedder:
+    """The embedder for `model`, shared by every call in this process (one pacing, one usage count)."""
+    remote_options = remote_options or {}
+    model_id = model or config.choose_model().model
+    key = (model_id, tuple(sorted(remote_options.items())))
+    if key not in _shared:
+        _shared[key] = embedders.make_embedder(model_id, **remote_options)
+    return _shared[key]
+
+
+def embed(texts: list[str] | str, model: str | None = None, *, query: bool = False, **remote_options: Any) -> np.ndarray:
+    """Embed `texts` as passages (or as search queries with `query=True`).
+
+    Returns a float32 array of shape (len(texts), dimensions); a single string gives
+    shape (dimensions,). `model` defaults as for a new index (local without a token).
+    """
+    embedder = get_embedder(model, remote_options)
+    if isinstance(texts, str):
+        return embedder.embed_query(texts) if query else embedder.embed_documents([texts])[0]
+    if query:
+        import numpy as np
+
+        return np.stack([embedder.embed_query(text) for text in texts])
+    return embedder.embed_documents(list(texts))
+
+
+def similarity(a: str, b: str, model: str | None = None, **remote_options: Any) -> float:
+    """The cosine similarity of two texts under `model`, from -1 to 1."""
+    import numpy as np
+
+    vectors = embed([a, b], model, **remote_options)
+    norms = np.linalg.norm(vectors, axis=1)
+    if not norms.all():
+        return 0.0
+    return float(vectors[0] @ vectors[1] / (norms[0] * norms[1]))
+
+
+@dataclass(frozen=True)
+class ModelListing:
+    """A model semsearch can use: where it runs and what is known about it."""
+
+    model_id: str
+    where: str  # "local" or the endpoint URL
+    dimensions: int | None
+    max_tokens: int | None
+    description: str
+
+
+def models(*, remote: bool = True, **remote_options: Any) -> list[ModelListing]:
+    """The bundled local model, and with a token, the embedding models the endpoint lists.
+
+    Raises AuthenticationError or ServiceError when the endpoint cannot be asked.
+    """
+    local = KNOWN_MODELS[config.LOCAL_MODEL]
+    listings = [ModelListing(local.model_id, "local", local.dimensions, local.max_tokens, local.description)]
+    if remote and (remote_options.get("api_key") or config.api_token()):
+        from .remote import RemoteEmbedder
+
+        client = RemoteEmbedder(config.DEFAULT_REMOTE_MODEL, **remote_options)
+        base_url = remote_options.get("base_url") or config.base_url()
+        for model_id in client.list_models():
+            info = KNOWN_MODELS.get(model_id)
+            if info is None and not _looks_like_embedding_model(model_id):
+                continue
+            listings.append(
+                ModelListing(
+                    model_id, base_url, info.dimensions if info else None,
+                    info.max_tokens if info else None, info.description if info else "",
+                )
+            )
+    return listings
+
+
+def _looks_like_embedding_model(model_id: str) -> bool:
+    lowered = model_id.lower()
+    return any(word in lowered for word in ("embed", "bge", "e5", "mpnet", "minilm", "sentence-transformers", "gte", "nomic"))

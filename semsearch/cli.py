@@ -1,0 +1,271 @@
+"""The `semsearch` command: parse options, call the library, print. No indexing or search logic here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+
+
+class _Group(click.Group):
+    """Turns semsearch's errors into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .errors import SemsearchError
+
+        try:
+            return super().invoke(ctx)
+        except SemsearchError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted. Everything committed so far is kept; run the command again to continue.", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--index", "index_path", type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder.",
+)
+@click.version_option(__version__, prog_name="semsearch")
+@click.pass_context
+def cli(ctx: click.Context, index_path: Path | None) -> None:
+    """Semantic search over your documents: index folders, then ask in plain words."""
+    ctx.obj = index_path
+
+
+def _open(ctx: click.Context, *, create: bool = False, **options: Any):
+    from .index import Index
+
+    return Index.open(ctx.obj, create=create, **options)
+
+
+def _remote_options(rps: float | None, burst: int | None) -> dict[str, Any]:
+    return {key: value for key, value in (("rps", rps), ("burst", burst)) if value is not None}
+
+
+def _show_path(path: str) -> str:
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def _json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+rate_options = [
+    click.option("--rps", type=float, help="Requests per second allowed by your contract (default 5)."),
+    click.option("--burst", type=int, help="Burst size allowed by your contract (default 10)."),
+]
+
+
+def _with(options):
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model", help="Embedding model for a new index: 'local' or a remote model id.")
+@click.option("--force", is_flag=True, help="Embed everything again, changed or not.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
+@_with(rate_options)
+@click.pass_context
+def index_command(ctx, paths, model, force, as_json, verbose, rps, burst):
+    """Index the documents in PATHS (folders or files).
+
+    Run it again to pick up changes: only new and changed files are embedded.
+    """
+    with _open(ctx, create=True, model=model, **_remote_options(rps, burst)) as index:
+        if index.created and not as_json:
+            click.echo(f"New index at {index.path} using model {index.model} ({index.model_reason}).", err=True)
+        with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+            stats = index.add(list(paths), force=force, progress=progress)
+        if as_json:
+            _json(stats.to_dict())
+            return
+        _print_stats(stats, verbose)
+
+
+class _progress:
+    """A progress bar on stderr when it is a terminal; a no-op otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.shown = 0
+
+    def __enter__(self):
+        return self if self.enabled else None
+
+    def __call__(self, event) -> None:
+        if self.bar is None:
+            if event.total == 0:
+                return
+            self.bar = click.progressbar(length=event.total, label="Indexing", file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(event.done - self.shown)
+        self.shown = event.done
+
+    def __exit__(self, *exc_info) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
+
+
+def _print_stats(stats, verbose: bool) -> None:
+    files = stats.new + stats.changed + stats.unchanged
+    click.echo(
+        f"Indexed {files} files in {stats.seconds:.1f} s: {stats.new} new, {stats.changed} changed, "
+        f"{stats.unchanged} unchanged, {stats.removed} removed, {len(stats.skipped)} skipped."
+    )
+    click.echo(f"Chunks: {stats.chunks_added} written ({stats.chunks_embedded} embedded, {stats.chunks_reused} reused), {stats.chunks_removed} removed.")
+    if stats.skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in stats.skipped_by_reason.items())
+        click.echo(f"Skipped: {reasons}.")
+        if verbose:
+            for item in stats.skipped:
+                click.echo(f"  {_show_path(item.path)}: {item.reason}")
+    usage = stats.usage
+    if usage and usage.requests:
+        click.echo(
+            f"Remote usage: {usage.requests} requests, {usage.inputs} inputs, {usage.prompt_tokens} tokens, "
+            f"{usage.retries} retries, {usage.rate_limited} rate-limited, {usage.seconds:.1f} s in requests."
+        )
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", "-n", default=10, show_default=True, help="Most results to show.")
+@click.option("--per-file", default=2, show_default=True, help="Most results from one file (0: no limit).")
+@click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
+@click.pass_context
+def search(ctx, query, limit, per_file, as_json):
+    """Find the passages that answer QUERY."""
+    with _open(ctx) as index:
+        results = index.search(query, limit=limit, per_file=per_file or None)
+    if as_json:
+        _json([result.to_dict() for result in results])
+        return
+    if not results:
+        click.echo("No results.")
+        return
+    for rank, hit in enumerate(results, 1):
+        where = f"{_show_path(hit.path)}:{hit.start_line}-{hit.end_line}"
+        if hit.page:
+            where += f" (page {hit.page})"
+        click.echo(click.style(f"{rank}. {where}", bold=True) + f"  score {hit.score:.3f}")
+        if hit.section:
+            click.echo(f"   § {hit.section}")
+        click.echo(_indent(_trim(hit.text)))
+        click.echo()
+
+
+def _trim(text: str, limit: int = 600) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def status(ctx, as_json):
+    """Show the index's model, size and folders."""
+    with _open(ctx) as index:
+        info = index.status()
+    if as_json:
+        _json(info.to_dict())
+        return
+    dimensions = f"{info.dimensions} dimensions" if info.dimensions else "dimensions not known yet"
+    click.echo(f"Index:      {info.path}")
+    click.echo(f"Model:      {info.model} ({dimensions})")
+    click.echo(f"Documents:  {info.documents}")
+    click.echo(f"Chunks:     {info.chunks} ({info.vectors} distinct vectors, {info.index_type} index)")
+    click.echo(f"Disk:       {info.disk_bytes / 1e6:.1f} MB")
+    for i, root in enumerate(info.roots):
+        click.echo(f"{'Folders:' if i == 0 else '':<12}{root}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_context
+def remove(ctx, paths):
+    """Remove files or folders (or add_texts ids) from the index."""
+    with _open(ctx) as index:
+        count = index.remove(list(paths))
+    click.echo(f"Removed {count} document{'s' if count != 1 else ''}.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def models(as_json):
+    """List the embedding models you can use."""
+    from .api import models as list_models
+
+    listings = list_models()
+    if as_json:
+        _json([listing.__dict__ for listing in listings])
+        return
+    for listing in listings:
+        facts = ", ".join(
+            part for part in (
+                f"{listing.dimensions} dims" if listing.dimensions else "",
+                f"{listing.max_tokens} tokens" if listing.max_tokens else "",
+                listing.description,
+            ) if part
+        )
+        click.echo(f"{listing.model_id:<62} {listing.where}" + (f"  ({facts})" if facts else ""))
+    if len(listings) == 1:
+        click.echo("Set IONOS_API_TOKEN to list the IONOS embedding models too.", err=True)
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--model", help="Model to use (default: as for a new index).")
+@click.option("--query", is_flag=True, help="Embed as search queries (with the model's query prefix).")
+def embed(texts, model, query):
+    """Print the embedding vectors of TEXTS as JSON."""
+    from .api import embed as embed_texts
+    from .api import get_embedder
+
+    embedder = get_embedder(model)
+    usage = getattr(embedder, "usage", None)
+    before = usage.copy() if usage is not None else None
+    vectors = embed_texts(list(texts), model=embedder.model_id, query=query)
+    spent = usage.since(before).__dict__ if usage is not None else None
+    _json(
+        {
+            "model": embedder.model_id,
+            "dimensions": int(vectors.shape[1]),
+            "data": [{"text": text, "embedding": [round(float(x), 7) for x in vector]} for text, vector in zip(texts, vectors)],
+            "usage": spent,
+        }
+    )
+
+
+@cli.command()
+@click.argument("first")
+@click.argument("second")
+@click.option("--model", help="Model to use (default: as for a new index).")
+def similarity(first, second, model):
+    """Print the cosine similarity of two texts."""
+    from .api import similarity as compare
+
+    click.echo(f"{compare(first, second, model):.4f}")

@@ -1,0 +1,393 @@
+"""Adding documents to an index: read, chunk, embed what is new, commit batch by batch.
+
+A reader thread reads and chunks files while embedding runs (the local model and HTTP
+calls release the GIL), and the calling thread alone writes SQLite. Vectors are keyed by
+the hash of the embedded text, so a chunk embedded once is never paid for again: not when
+its file changes around it, not when the file moves, not after a killed run. Each
+embedding batch is committed in one transaction together with the documents it completed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .chunking import Chunk, ChunkSettings, chunk_document
+from .embedders import Embedder, Usage
+from .errors import DocumentError, EmbeddingError, ModelMismatchError, RequestTooLargeError
+from .loaders import Document, read_document
+from .store import DocumentRecord, DocumentState, Store
+from .walk import FileEntry, Skipped, walk
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .vectors import VectorIndex
+
+
+@dataclass
+class IndexStats:
+    """What an `add` run did."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+    usage: Usage | None = None
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.skipped:
+            counts[item.reason] = counts.get(item.reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
+            "removed": self.removed, "skipped": len(self.skipped),
+            "skipped_by_reason": self.skipped_by_reason,
+            "chunks_added": self.chunks_added, "chunks_removed": self.chunks_removed,
+            "chunks_embedded": self.chunks_embedded, "chunks_reused": self.chunks_reused,
+            "seconds": round(self.seconds, 3),
+            "usage": self.usage.__dict__ if self.usage else None,
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after each commit: documents finished out of those to read, chunks embedded."""
+
+    done: int
+    total: int
+    chunks_embedded: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _Item:
+    """What the reader thread hands over for one document."""
+
+    state: DocumentState | None
+    record: DocumentRecord | None = None
+    chunks: list[Chunk] | None = None
+    skipped: Skipped | None = None
+    unchanged: bool = False
+    touch: tuple[int, int] | None = None  # new size and mtime_ns of an unchanged file
+
+
+@dataclass
+class _Pending:
+    item: _Item
+    hashes: list[bytes]
+    missing: set[bytes]
+
+
+_DONE = object()
+
+
+class Pipeline:
+    """One indexing run over one store, FAISS cache and embedder."""
+
+    def __init__(
+        self,
+        store: Store,
+        vectors: Callable[[], VectorIndex],
+        embedder: Embedder,
+        settings: ChunkSettings,
+        dimensions: Callable[[int], None],
+        *,
+        force: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.vectors = vectors
+        self.embedder = embedder
+        self.settings = settings
+        self.check_dimensions = dimensions
+        self.force = force
+        self.progress = progress
+        self.stats = IndexStats()
+        self._vector_ids: dict[bytes, int] = {}
+        self._pending: list[_Pending] = []
+        self._waiting: dict[bytes, str] = {}  # hash -> text, not yet sent
+        self._sent: set[bytes] = set()
+        self._failed: set[bytes] = set()
+        self._touches: list[tuple[int, int, int]] = []
+        self._done = 0
+        self._total = 0
+        self._ready_count = 0
+
+    # -- what to read -----------------------------------------------------------------------
+
+    def add_files(self, roots: list[Path], *, max_file_size: int) -> IndexStats:
+        """Index files under `roots`; files indexed before but no longer there are removed."""
+        started = time.monotonic()
+        known = self.store.document_states([str(root) for root in roots])
+        todo: list[tuple[FileEntry, DocumentState | None]] = []
+        for entry in walk(roots, max_file_size=max_file_size):
+            if isinstance(entry, Skipped):
+                self.stats.skipped.append(entry)
+                continue
+            state = known.pop(str(entry.path), None)
+            if state and not self.force and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
+                self.stats.unchanged += 1
+                continue
+            todo.append((entry, state))
+        self._total = len(todo)
+        self._run(lambda: (self._read_file(entry, state) for entry, state in todo))
+        # Only a complete walk may conclude a file is gone.
+        gone = [state.id for state in known.values()]
+        if gone:
+            with self.store.transaction():
+                removed = self.store.remove_documents(gone)
+            self.vectors().remove(removed)
+            self.stats.removed += len(gone)
+            self.stats.chunks_removed += len(removed)
+        self._finish(started)
+        return self.stats
+
+    def add_texts(self, records: Iterable[tuple[str, str, dict[str, Any] | None]]) -> IndexStats:
+        """Index (id, text, metadata) records that are not files."""
+        started = time.monotonic()
+        records = list(records)
+        self._total = len(records)
+        self._run(lambda: (self._read_text(*record) for record in records))
+        self._finish(started)
+        return self.stats
+
+    def _read_file(self, entry: FileEntry, state: DocumentState | None) -> _Item:
+        try:
+            data = entry.path.read_bytes()
+        except OSError as exc:
+            return _Item(state, skipped=Skipped(str(entry.path), f"unreadable: {exc.strerror or exc}"))
+        content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
+        if state and not self.force and state.content_hash == content_hash:
+            return _Item(state, unchanged=True, touch=(entry.size, entry.mtime_ns))
+        try:
+            document = read_document(entry.path, data)
+        except DocumentError as exc:
+            return _Item(state, skipped=Skipped(str(entry.path), str(exc)))
+        record = DocumentRecord(
+            path=str(entry.path), kind="file", content_hash=content_hash, size=entry.size,
+            mtime_ns=entry.mtime_ns, format=document.format, title=document.title,
+        )
+        return _Item(state, record, self._chunk(document))
+
+    def _read_text(self, key: str, text: str, metadata: dict[str, Any] | None) -> _Item:
+        title = (metadata or {}).get("title")
+        content_hash = hashlib.blake2b(f"{title}\0{text}".encode(), digest_size=16).hexdigest()
+        state = self.store.document_state(key)
+        if state and not self.force and state.content_hash == content_hash:
+            return _Item(state, unchanged=True)
+        body = f"{title}\n\n{text}" if title else text
+        sections = [_title_section(title)] if title else []
+        document = Document(body, format="text", title=title, sections=sections)
+        if not body.strip():
+            return _Item(state, skipped=Skipped(key, "no text"))
+        record = DocumentRecord(path=key, kind="text", content_hash=content_hash, format="text", title=title, metadata=metadata)
+        return _Item(state, record, self._chunk(document))
+
+    def _chunk(self, document: Document) -> list[Chunk]:
+        return chunk_document(
+            document,
+            self.settings,
+            max_tokens=getattr(self.embedder, "max_tokens", None),
+            count_tokens=getattr(self.embedder, "count_tokens", None),
+        )
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def _run(self, items: Callable[[], Iterator[_Item]]) -> None:
+        batch_size = max(int(getattr(self.embedder, "batch_size", 32) or 32), 1)
+        workers = max(int(getattr(self.embedder, "concurrency", 1) or 1), 1)
+        usage = getattr(self.embedder, "usage", None)
+        before = usage.copy() if isinstance(usage, Usage) else None
+        handoff: queue.Queue = queue.Queue(maxsize=256)
+        stop = threading.Event()
+
+        def read_all() -> None:
+            try:
+                for item in items():
+                    if stop.is_set():
+                        return
+                    handoff.put(item)
+            except BaseException as exc:  # surfaced on the calling thread
+                handoff.put(exc)
+            finally:
+                handoff.put(_DONE)
+
+        reader = threading.Thread(target=read_all, name="semsearch-reader", daemon=True)
+        reader.start()
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="semsearch-embed")
+        in_flight: dict[Future, list[tuple[bytes, str]]] = {}
+        reading = True
+        try:
+            while True:
+                # Keep the embedder busy: one batch queued beyond what its workers run.
+                while len(in_flight) <= workers and (
+                    len(self._waiting) >= batch_size or (self._waiting and not reading)
+                ):
+                    batch = self._next_batch(batch_size)
+                    in_flight[executor.submit(self._embed, [text for _, text in batch])] = batch
+                if not (reading or in_flight or self._waiting):
+                    break
+                if reading and len(self._waiting) < batch_size * (workers + 1):
+                    try:
+                        item = handoff.get(timeout=0.05 if in_flight else None)
+                    except queue.Empty:
+                        item = None
+                    if item is _DONE:
+                        reading = False
+                    elif isinstance(item, BaseException):
+                        raise item
+                    elif item is not None:
+                        self._accept(item)
+                    self._collect(in_flight, block=False)
+                    if self._ready_count >= 64 or not reading:
+                        self._commit([], None)
+                else:
+                    self._collect(in_flight, block=True)
+            self._commit([], None)
+        finally:
+            stop.set()
+            executor.shutdown(wait=False, cancel_futures=True)
+            # Unblock the reader if it is waiting on a full queue.
+            while reader.is_alive():
+                try:
+                    handoff.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            if before is not None:
+                self.stats.usage = usage.since(before)
+
+    def _collect(self, in_flight: dict[Future, list[tuple[bytes, str]]], *, block: bool) -> None:
+        if not in_flight:
+            return
+        done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            batch = in_flight.pop(future)
+            self._commit(batch, future.result())
+
+    def _embed(self, texts: list[str]) -> list[np.ndarray | None]:
+        """Vectors for `texts`; None for a text the model refuses even alone."""
+        try:
+            matrix = self.embedder.embed_documents(texts)
+        except RequestTooLargeError:
+            if len(texts) == 1:
+                return [None]
+            return [vector for text in texts for vector in self._embed([text])]
+        if getattr(matrix, "shape", (0,))[0] != len(texts):
+            raise EmbeddingError(f"The model returned {len(matrix)} vectors for {len(texts)} texts.")
+        return list(matrix)
+
+    def _accept(self, item: _Item) -> None:
+        if item.skipped or item.unchanged:
+            if item.skipped:
+                self.stats.skipped.append(item.skipped)
+            else:
+                self.stats.unchanged += 1
+                if item.touch:
+                    self._touches.append((item.state.id, *item.touch))
+            self._done += 1
+            return
+        hashes = [chunk.hash for chunk in item.chunks]
+        if not self.force:
+            # Under --force every text is embedded again, once per run.
+            unknown = {h for h in hashes if h not in self._vector_ids and h not in self._waiting and h not in self._sent}
+            if unknown:
+                self._vector_ids.update(self.store.vector_ids(unknown))
+        missing = set()
+        for chunk, digest in zip(item.chunks, hashes):
+            if digest in self._vector_ids:
+                continue
+            missing.add(digest)
+            if digest not in self._sent:
+                self._waiting.setdefault(digest, chunk.embed_text)
+        self._pending.append(_Pending(item, hashes, missing))
+        if not missing:
+            self._ready_count += 1
+
+    def _next_batch(self, size: int) -> list[tuple[bytes, str]]:
+        batch = []
+        for digest in list(self._waiting)[:size]:
+            batch.append((digest, self._waiting.pop(digest)))
+            self._sent.add(digest)
+        return batch
+
+    def _commit(self, batch: list[tuple[bytes, str]], vectors: list[np.ndarray | None] | None) -> None:
+        """One transaction: the batch's vectors and every document they completed."""
+        import numpy as np
+
+        good = [(digest, vector) for (digest, _), vector in zip(batch, vectors or []) if vector is not None]
+        self._failed.update(digest for (digest, _), vector in zip(batch, vectors or []) if vector is None)
+        if good:
+            self.check_dimensions(len(good[0][1]))
+        finished = {digest for digest, _ in good} | self._failed
+        for pending in self._pending:
+            pending.missing -= finished
+        ready = [pending for pending in self._pending if not pending.missing]
+        if not (good or ready or self._touches):
+            return
+        added_ids: list[int] = []
+        removed_ids: list[int] = []
+        with self.store.transaction():
+            if good:
+                ids = self.store.add_vectors([d for d, _ in good], np.stack([v for _, v in good]), replace=self.force)
+                self._vector_ids.update(zip((d for d, _ in good), ids))
+            for pending in ready:
+                item = pending.item
+                if any(digest in self._failed for digest in pending.hashes):
+                    self.stats.skipped.append(Skipped(item.record.path, "the model rejected a chunk even on its own"))
+                    continue
+                removed, added = self.store.replace_document(
+                    item.record, item.chunks, [self._vector_ids[digest] for digest in pending.hashes]
+                )
+                removed_ids += removed
+                added_ids += added
+                if item.state:
+                    self.stats.changed += 1
+                else:
+                    self.stats.new += 1
+            for document_id, size, mtime_ns in self._touches:
+                self.store.touch_document(document_id, size, mtime_ns)
+        self.stats.chunks_embedded += len(good)
+        self.stats.chunks_added += len(added_ids)
+        self.stats.chunks_removed += len(removed_ids)
+        self._done += len(ready)
+        self._touches.clear()
+        self._pending = [pending for pending in self._pending if pending.missing]
+        self._ready_count = 0
+        index = self.vectors()
+        index.remove(removed_ids)
+        if added_ids:
+            dimensions = index.dimensions
+            for ids, matrix in self.store.chunk_vectors(dimensions, np.asarray(added_ids, dtype=np.int64)):
+                index.add(ids, matrix)
+        if self.progress:
+            self.progress(Progress(self._done, self._total, self.stats.chunks_embedded))
+
+    def _finish(self, started: float) -> None:
+        self.stats.chunks_reused = max(self.stats.chunks_added - self.stats.chunks_embedded, 0)
+        self.stats.seconds = time.monotonic() - started
+
+
+def _title_section(title: str):
+    from .loaders import Section
+
+    return Section(0, 1, title)

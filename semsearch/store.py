@@ -1,0 +1,380 @@
+"""The SQLite database: the index's source of truth, and the only module that writes SQL.
+
+Documents, their chunks, the chunks' vectors and the index settings live here. Vectors are
+stored once per distinct embedded text (keyed by its hash), so an unchanged chunk keeps its
+vector when the file around it changes or moves. FAISS is a cache rebuilt from these rows.
+
+Every change that touches chunks bumps `generation`, which the FAISS file records, so a
+reader can tell in one query whether its cache is current.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import StorageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import sqlite_utils
+
+    from .chunking import Chunk
+
+DATABASE_NAME = "index.db"
+# SQLite's default limit on host parameters is 999 in older builds.
+_PARAMETERS = 900
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """What the index remembers about a document, to tell whether it changed."""
+
+    id: int
+    path: str
+    size: int | None
+    mtime_ns: int | None
+    content_hash: str | None
+
+
+@dataclass
+class DocumentRecord:
+    """A document about to be written."""
+
+    path: str
+    kind: str  # "file" or "text"
+    content_hash: str
+    size: int | None = None
+    mtime_ns: int | None = None
+    format: str | None = None
+    title: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def _migrations():
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations("semsearch")
+
+    @migrations()
+    def m001_initial(db: sqlite_utils.Database) -> None:
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE roots (path TEXT PRIMARY KEY, added_at TEXT NOT NULL);
+            CREATE TABLE documents (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                path TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                size INTEGER,
+                mtime_ns INTEGER,
+                content_hash TEXT NOT NULL,
+                format TEXT,
+                title TEXT,
+                metadata TEXT,
+                chunk_count INTEGER NOT NULL DEFAULT 0,
+                indexed_at TEXT NOT NULL
+            );
+            CREATE TABLE vectors (
+                id INTEGER PRIMARY KEY,
+                hash BLOB NOT NULL UNIQUE,
+                vector BLOB NOT NULL
+            );
+            -- AUTOINCREMENT: a chunk id is never reused, so it can be the FAISS id and
+            -- a cache can be brought up to date by comparing id sets.
+            CREATE TABLE chunks (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                document_id INTEGER NOT NULL REFERENCES documents(id),
+                vector_id INTEGER NOT NULL REFERENCES vectors(id),
+                ordinal INTEGER NOT NULL,
+                start_char INTEGER NOT NULL,
+                end_char INTEGER NOT NULL,
+                start_line INTEGER NOT NULL,
+                end_line INTEGER NOT NULL,
+                page INTEGER,
+                section TEXT,
+                tokens INTEGER NOT NULL,
+                text TEXT NOT NULL
+            );
+            CREATE INDEX chunks_document ON chunks(document_id);
+            CREATE INDEX chunks_vector ON chunks(vector_id);
+            INSERT INTO meta (key, value) VALUES ('generation', '0');
+            """
+        )
+
+    return migrations
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Store:
+    """One index database. Not shared between threads."""
+
+    def __init__(self, directory: Path) -> None:
+        import sqlite_utils
+
+        self.path = directory / DATABASE_NAME
+        try:
+            connection = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
+            self.db = sqlite_utils.Database(connection, execute_plugins=False)
+            self.db.enable_wal()
+            # In WAL mode NORMAL keeps every commit safe from a crashed process; only a
+            # power cut can lose the last transactions, never corrupt the file.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            migrations = _migrations()
+            if migrations.pending(self.db):
+                migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(exc, self.path) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write; SQLite errors become StorageError with advice."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(exc, self.path) from None
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+    def generation(self) -> int:
+        return int(self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    def _bump_generation(self) -> None:
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def add_roots(self, roots: Iterable[str]) -> None:
+        for root in roots:
+            self.db.execute("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", [root, _now()])
+
+    def roots(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT path FROM roots ORDER BY path")]
+
+    # -- documents --------------------------------------------------------------------------
+
+    def document_states(self, roots: Sequence[str]) -> dict[str, DocumentState]:
+        """Indexed files at or under each of `roots` (absolute paths), by path."""
+        states: dict[str, DocumentState] = {}
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            rows = self.db.execute(
+                "SELECT id, path, size, mtime_ns, content_hash FROM documents"
+                " WHERE kind = 'file' AND (path = ? OR substr(path, 1, ?) = ?)",
+                [root, len(prefix), prefix],
+            )
+            for row in rows:
+                states[row[1]] = DocumentState(*row)
+        return states
+
+    def document_state(self, path: str) -> DocumentState | None:
+        row = self.db.execute(
+            "SELECT id, path, size, mtime_ns, content_hash FROM documents WHERE path = ?", [path]
+        ).fetchone()
+        return DocumentState(*row) if row else None
+
+    def touch_document(self, document_id: int, size: int, mtime_ns: int) -> None:
+        """Record a new size and mtime for a document whose content did not change."""
+        self.db.execute(
+            "UPDATE documents SET size = ?, mtime_ns = ? WHERE id = ?", [size, mtime_ns, document_id]
+        )
+
+    def replace_document(
+        self, record: DocumentRecord, chunks: Sequence[Chunk], vector_ids: Sequence[int]
+    ) -> tuple[list[int], list[int]]:
+        """Write a document and its chunks in place of any earlier version.
+
+        Returns the chunk ids removed and the chunk ids added. Call inside `transaction()`.
+        """
+        old = self.document_state(record.path)
+        removed = self._delete_documents([old.id]) if old else []
+        cursor = self.db.execute(
+            "INSERT INTO documents (path, kind, size, mtime_ns, content_hash, format, title, metadata,"
+            " chunk_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                record.path, record.kind, record.size, record.mtime_ns, record.content_hash,
+                record.format, record.title,
+                json.dumps(record.metadata, ensure_ascii=False) if record.metadata else None,
+                len(chunks), _now(),
+            ],
+        )
+        document_id = cursor.lastrowid
+        added = []
+        for ordinal, (chunk, vector_id) in enumerate(zip(chunks, vector_ids)):
+            cursor = self.db.execute(
+                "INSERT INTO chunks (document_id, vector_id, ordinal, start_char, end_char, start_line,"
+                " end_line, page, section, tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    document_id, vector_id, ordinal, chunk.start, chunk.end, chunk.start_line,
+                    chunk.end_line, chunk.page, chunk.section, chunk.tokens, chunk.text,
+                ],
+            )
+            added.append(cursor.lastrowid)
+        self._bump_generation()
+        return removed, added
+
+    def remove_documents(self, document_ids: Sequence[int]) -> list[int]:
+        """Delete documents and their chunks; returns the removed chunk ids. Call inside `transaction()`."""
+        removed = self._delete_documents(document_ids)
+        self._bump_generation()
+        return removed
+
+    def _delete_documents(self, document_ids: Sequence[int]) -> list[int]:
+        removed: list[int] = []
+        for batch in _batches(document_ids):
+            marks = ",".join("?" * len(batch))
+            removed.extend(
+                row[0] for row in self.db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch)
+            )
+            self.db.execute(f"DELETE FROM chunks WHERE document_id IN ({marks})", batch)
+            self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", batch)
+        return removed
+
+    def documents_matching(self, paths: Sequence[str]) -> list[DocumentState]:
+        """Documents whose path is one of `paths` or lies under one of them."""
+        found: dict[int, DocumentState] = {}
+        for path in paths:
+            prefix = path.rstrip("/") + "/"
+            for row in self.db.execute(
+                "SELECT id, path, size, mtime_ns, content_hash FROM documents"
+                " WHERE path = ? OR substr(path, 1, ?) = ?",
+                [path, len(prefix), prefix],
+            ):
+                found[row[0]] = DocumentState(*row)
+        return list(found.values())
+
+    # -- vectors ----------------------------------------------------------------------------
+
+    def vector_ids(self, hashes: Iterable[bytes]) -> dict[bytes, int]:
+        """The stored vector id of each hash that has one."""
+        found: dict[bytes, int] = {}
+        for batch in _batches(list(hashes)):
+            marks = ",".join("?" * len(batch))
+            for row in self.db.execute(f"SELECT hash, id FROM vectors WHERE hash IN ({marks})", batch):
+                found[bytes(row[0])] = row[1]
+        return found
+
+    def add_vectors(self, hashes: Sequence[bytes], matrix: np.ndarray, *, replace: bool = False) -> list[int]:
+        """Store one vector per hash (float32 little-endian); returns their ids.
+
+        A hash already stored keeps its id; `replace` overwrites its vector. Call inside
+        `transaction()`.
+        """
+        import numpy as np
+
+        rows = np.ascontiguousarray(matrix, dtype="<f4")
+        ids = []
+        for digest, row in zip(hashes, rows):
+            blob = row.tobytes()
+            cursor = self.db.execute("INSERT OR IGNORE INTO vectors (hash, vector) VALUES (?, ?)", [digest, blob])
+            if cursor.rowcount == 1:
+                ids.append(cursor.lastrowid)
+                continue
+            ids.append(self.db.execute("SELECT id FROM vectors WHERE hash = ?", [digest]).fetchone()[0])
+            if replace:
+                self.db.execute("UPDATE vectors SET vector = ? WHERE id = ?", [blob, ids[-1]])
+        return ids
+
+    def delete_unused_vectors(self) -> int:
+        """Drop vectors no chunk refers to; returns how many."""
+        cursor = self.db.execute("DELETE FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)")
+        return cursor.rowcount
+
+    # -- reading for search -----------------------------------------------------------------
+
+    def chunk_ids(self) -> np.ndarray:
+        import numpy as np
+
+        cursor = self.db.execute("SELECT id FROM chunks ORDER BY id")
+        return np.fromiter((row[0] for row in cursor), dtype=np.int64)
+
+    def chunk_vectors(self, dimensions: int, chunk_ids: np.ndarray | None = None, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (chunk ids, float32 matrix) for all chunks, or for `chunk_ids`, in batches."""
+        import numpy as np
+
+        def decode(rows: list) -> tuple[np.ndarray, np.ndarray]:
+            ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+            matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype="<f4").reshape(len(rows), dimensions)
+            return ids, matrix.astype(np.float32, copy=False)
+
+        if chunk_ids is None:
+            cursor = self.db.execute(
+                "SELECT chunks.id, vectors.vector FROM chunks JOIN vectors ON vectors.id = chunks.vector_id"
+                " ORDER BY chunks.id"
+            )
+            while rows := cursor.fetchmany(batch):
+                yield decode(rows)
+            return
+        for start in range(0, len(chunk_ids), _PARAMETERS):
+            part = [int(i) for i in chunk_ids[start : start + _PARAMETERS]]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                "SELECT chunks.id, vectors.vector FROM chunks JOIN vectors ON vectors.id = chunks.vector_id"
+                f" WHERE chunks.id IN ({marks})",
+                part,
+            ).fetchall()
+            if rows:
+                yield decode(rows)
+
+    def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The stored facts of each chunk id, with its document's path and title."""
+        rows: dict[int, dict[str, Any]] = {}
+        for batch in _batches([int(i) for i in chunk_ids]):
+            marks = ",".join("?" * len(batch))
+            for row in self.db.query(
+                "SELECT chunks.id AS chunk_id, chunks.document_id, documents.path, documents.kind,"
+                " documents.title, documents.format, documents.mtime_ns, documents.metadata, chunks.text,"
+                " chunks.start_char, chunks.end_char, chunks.start_line, chunks.end_line, chunks.page,"
+                " chunks.section, chunks.ordinal FROM chunks JOIN documents ON documents.id = chunks.document_id"
+                f" WHERE chunks.id IN ({marks})",
+                batch,
+            ):
+                rows[row["chunk_id"]] = row
+        return rows
+
+    def counts(self) -> dict[str, int]:
+        """How many documents, chunks and distinct vectors the index holds."""
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("documents", "chunks", "vectors")
+        }
+
+
+def _batches(values: Sequence, size: int = _PARAMETERS) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError:
+    """A StorageError that says what to do about a SQLite failure."""
+    message = str(exc)
+    lowered = message.lower()
+    if "full" in lowered:
+        advice = "the disk is full; free some space and run the command again (nothing committed was lost)"
+    elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        advice = "the index folder is not writable; check its permissions or choose another with --index"
+    elif "locked" in lowered or "busy" in lowered:
+        advice = "another process holds the database; try again when it has finished"
+    elif "malformed" in lowered or "not a database" in lowered:
+        advice = "the database is damaged; run `semsearch check --repair`, or delete the folder and index again"
+    else:
+        advice = "run `semsearch check` to verify the index"
+    return StorageError(f"Index database {path}: {message}: {advice}.")

@@ -1,0 +1,119 @@
+"""Shared fixtures: a deterministic fake embedder and an environment with no real settings."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "sample_docs"
+
+_WORD = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Hashed bag of words: texts sharing words are similar, so a query about cats finds cats.
+
+    Records every text it embeds, so tests can assert what was (not) embedded again.
+    """
+
+    def __init__(self, model_id: str = "fake", dimensions: int = 64) -> None:
+        self.model_id = model_id
+        self.dimensions = dimensions
+        self.calls: list[list[str]] = []
+        self.queries: list[str] = []
+
+    @property
+    def embedded(self) -> list[str]:
+        return [text for call in self.calls for text in call]
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dimensions, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            vector[int.from_bytes(digest[:4], "little") % self.dimensions] += 1.0 if digest[4] % 2 else -1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimensions), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.queries.append(text)
+        return self._vector(text)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path, monkeypatch):
+    """No real token, endpoint, model or index; a working directory without a .env."""
+    for name in ("IONOS_API_TOKEN", "SEMSEARCH_BASE_URL", "SEMSEARCH_MODEL", "SEMSEARCH_INDEX", "SEMSEARCH_RPS", "SEMSEARCH_BURST"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("SEMSEARCH_INDEX", str(tmp_path / "index"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+@pytest.fixture
+def fake() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_model(monkeypatch) -> FakeEmbedder:
+    """Make model id "fake" resolve to one shared FakeEmbedder, for CLI tests."""
+    from semsearch import api, embedders
+
+    embedder = FakeEmbedder()
+    original = embedders.make_embedder
+
+    def make(model_id, **options):
+        return embedder if model_id == "fake" else original(model_id, **options)
+
+    monkeypatch.setattr(embedders, "make_embedder", make)
+    monkeypatch.setattr(api, "_shared", {})
+    return embedder
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    """A small folder of documents in several formats."""
+    root = tmp_path / "docs"
+    (root / "pets").mkdir(parents=True)
+    (root / "pets" / "cats.md").write_text(
+        "# Cats\n\nCats purr when content and sleep most of the day.\n\n"
+        "## Feeding\n\nAdult cats eat wet food twice a day; kittens eat more often.\n"
+    )
+    (root / "pets" / "dogs.txt").write_text("Dogs need a walk every morning and evening.\nThey bark at strangers.\n")
+    (root / "garden.rst").write_text(
+        "Garden\n======\n\nTomatoes need sun and water.\n\nPruning\n-------\n\nCut roses back in early spring.\n"
+    )
+    (root / "travel.html").write_text(
+        "<html><head><title>Travel</title><style>p{}</style></head><body><nav>menu home</nav>"
+        "<h1>Trains</h1><p>Night trains to Vienna leave at nine.</p><script>var secret=1</script></body></html>"
+    )
+    (root / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (root / "junk.txt").write_bytes(b"\x00\x01\x02 binary junk")
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "secret.txt").write_text("hidden cats")
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "lib.js").write_text("// cats library")
+    return root
+
+
+@pytest.fixture
+def sample_docs(tmp_path) -> Path:
+    """A private copy of sample_docs, so tests may change it."""
+    target = tmp_path / "sample_docs"
+    shutil.copytree(SAMPLE_DOCS, target)
+    return target

@@ -1,0 +1,99 @@
+"""The command line: exit codes, output people read, JSON scripts read."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from semsearch.cli import cli
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_index_then_search(docs, fake_model):
+    result = run("index", str(docs), "--model", "fake")
+    assert result.exit_code == 0, result.output
+    assert "using model fake (--model)" in result.output
+    assert "Indexed 4 files" in result.output and "4 new" in result.output
+    assert "Skipped: 1 binary file, 1 unsupported file type." in result.output
+    result = run("search", "what do kittens eat", "--limit", "2")
+    assert result.exit_code == 0
+    first = result.output.splitlines()[0]
+    assert first.startswith("1. ") and "cats.md:" in first and "score" in first
+    assert "kittens" in result.output
+
+
+def test_search_json(docs, fake_model):
+    run("index", str(docs), "--model", "fake")
+    result = run("search", "night trains vienna", "--json", "--limit", "3")
+    assert result.exit_code == 0
+    hits = json.loads(result.output)
+    assert len(hits) == 3
+    assert {"path", "score", "text", "start_line", "end_line", "chunk_id"} <= set(hits[0])
+    assert hits[0]["path"].endswith("travel.html")
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+
+
+def test_index_json_summary_and_verbose_skips(docs, fake_model):
+    result = run("index", str(docs), "--model", "fake", "--json")
+    summary = json.loads(result.output)
+    assert summary["new"] == 4 and summary["skipped_by_reason"] == {"binary file": 1, "unsupported file type": 1}
+    result = run("index", str(docs), "--verbose")
+    assert "4 unchanged" in result.output
+    assert "junk.txt: binary file" in result.output
+
+
+def test_status(docs, fake_model, tmp_path):
+    run("index", str(docs), "--model", "fake")
+    result = run("status")
+    assert result.exit_code == 0
+    assert "Model:      fake (64 dimensions)" in result.output
+    assert "Documents:  4" in result.output
+    assert str(docs) in result.output
+    info = json.loads(run("status", "--json").output)
+    assert info["documents"] == 4 and info["model"] == "fake" and info["disk_bytes"] > 0
+    assert info["path"] == str(tmp_path / "index")
+
+
+def test_index_option_on_the_group(docs, fake_model, tmp_path):
+    result = run("--index", str(tmp_path / "elsewhere"), "index", str(docs), "--model", "fake")
+    assert result.exit_code == 0
+    assert (tmp_path / "elsewhere" / "index.db").exists()
+    assert not (tmp_path / "index").exists()
+
+
+def test_remove(docs, fake_model):
+    run("index", str(docs), "--model", "fake")
+    result = run("remove", str(docs / "pets" / "cats.md"))
+    assert result.output == "Removed 1 document.\n"
+    hits = json.loads(run("search", "cats kittens", "--json").output)
+    assert all(not hit["path"].endswith("cats.md") for hit in hits)
+
+
+def test_search_without_an_index(tmp_path):
+    result = run("search", "anything")
+    assert result.exit_code == 1
+    assert "No index at" in result.output and "semsearch index FOLDER" in result.output
+
+
+def test_model_mismatch_is_an_error(docs, fake_model):
+    run("index", str(docs), "--model", "fake")
+    result = run("index", str(docs), "--model", "local")
+    assert result.exit_code == 1
+    assert "built with model fake, not local" in result.output
+
+
+def test_missing_folder(fake_model):
+    result = run("index", "no-such-folder", "--model", "fake")
+    assert result.exit_code == 1
+    assert "no-such-folder: no such file or folder" in result.output
+
+
+def test_models_without_token_lists_local():
+    result = run("models")
+    assert result.exit_code == 0
+    assert result.output.startswith("local")
+    assert "384 dims" in result.output

@@ -1,0 +1,246 @@
+"""The library: indexing folders, searching, the model as a property of the index."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import numpy as np
+import pytest
+
+import semsearch
+from semsearch import Index
+from semsearch.errors import IndexNotFoundError, ModelMismatchError, SemsearchError
+from tests.conftest import FakeEmbedder
+
+
+def test_add_and_search_finds_the_right_document(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        stats = index.add([docs])
+        hits = index.search("what do kittens eat", limit=3)
+    assert stats.new == 4
+    assert hits[0].path == str(docs / "pets" / "cats.md")
+    assert "kittens" in hits[0].text
+    assert hits[0].score > hits[-1].score or len(hits) == 1
+
+
+def test_skips_binaries_unsupported_hidden_and_dependency_folders(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        stats = index.add([docs])
+        indexed = {os.path.basename(hit.path) for hit in index.search("cats", limit=20, per_file=0)}
+    assert stats.skipped_by_reason == {"binary file": 1, "unsupported file type": 1}
+    assert "secret.txt" not in indexed and "lib.js" not in indexed
+    assert not any("hidden cats" in text for text in fake.embedded)
+
+
+def test_html_is_indexed_as_visible_text(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        hit = index.search("night trains vienna", limit=1)[0]
+    assert hit.path.endswith("travel.html")
+    assert "Night trains to Vienna" in hit.text
+    assert "secret" not in hit.text and "menu" not in hit.text and "p{}" not in hit.text
+    assert hit.title == "Travel"
+
+
+def test_result_lines_point_at_the_passage(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        hit = index.search("pruning roses spring", limit=1)[0]
+    lines = (docs / "garden.rst").read_text().splitlines()
+    assert "Cut roses back" in "\n".join(lines[hit.start_line - 1 : hit.end_line])
+    assert hit.section == "Garden"  # small sections share one chunk, labelled by where it starts
+    source = (docs / "garden.rst").read_text()
+    assert source[hit.start_char : hit.end_char] == hit.text
+
+
+def test_results_match_brute_force_cosine(tmp_path, fake):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    words = [f"word{i}" for i in range(200)]
+    for i in range(60):
+        (folder / f"doc{i}.txt").write_text(" ".join(rng.choice(words, 12)))
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([folder])
+        hits = index.search("word3 word17 word42", limit=10, per_file=0)
+    texts = [(folder / f"doc{i}.txt").read_text() for i in range(60)]
+    matrix = np.stack([fake._vector(t) for t in texts])
+    scores = matrix @ fake._vector("word3 word17 word42")
+    expected = np.sort(scores)[::-1][:10]
+    assert np.allclose([hit.score for hit in hits], expected, atol=1e-5)
+
+
+def test_per_file_cap(tmp_path, fake):
+    folder = tmp_path / "long"
+    folder.mkdir()
+    paragraphs = "\n\n".join(f"Paragraph {i} is about apples and pears. " * 30 for i in range(8))
+    (folder / "fruit.txt").write_text(paragraphs)
+    (folder / "other.txt").write_text("Pears grow on trees.")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([folder])
+        assert index.status().chunks > 3
+        capped = index.search("apples and pears", limit=5)
+        uncapped = index.search("apples and pears", limit=5, per_file=0)
+    assert sum(hit.path.endswith("fruit.txt") for hit in capped) == 2
+    assert len(capped) == 3
+    assert sum(hit.path.endswith("fruit.txt") for hit in uncapped) == 5
+
+
+def test_model_is_recorded_and_search_uses_it(tmp_path, docs, fake_model):
+    with Index.open(tmp_path / "ix", model="fake") as index:
+        index.add([docs])
+        assert index.created and index.model_reason == "--model"
+    with Index.open(tmp_path / "ix") as index:
+        assert index.model == "fake" and index.dimensions == 64
+        assert index.search("kittens", limit=1)[0].path.endswith("cats.md")
+    assert fake_model.queries == ["kittens"]
+
+
+def test_adding_with_another_model_is_refused(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+    with pytest.raises(ModelMismatchError, match="built with model fake, not local"):
+        Index.open(tmp_path / "ix", model="local")
+    with pytest.raises(ModelMismatchError, match="--rebuild"):
+        Index.open(tmp_path / "ix", embedder=FakeEmbedder("other-model"))
+
+
+def test_other_dimensions_from_the_same_model_id_are_refused(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs / "garden.rst"])
+    with Index.open(tmp_path / "ix", embedder=FakeEmbedder(dimensions=32)) as index:
+        with pytest.raises(ModelMismatchError, match="32-dimensional"):
+            index.add([docs])
+        assert index.status().documents == 1
+
+
+def test_default_model_without_a_token_is_local(tmp_path):
+    with Index.open(tmp_path / "ix") as index:
+        assert index.model == "local"
+        assert index.model_reason == "no IONOS_API_TOKEN is set"
+        assert index.dimensions == 384
+
+
+def test_default_model_with_a_token_is_bge_m3(tmp_path, monkeypatch):
+    monkeypatch.setenv("IONOS_API_TOKEN", "secret-token")
+    with Index.open(tmp_path / "ix") as index:
+        assert index.model == "BAAI/bge-m3"
+        assert index.model_reason == "IONOS_API_TOKEN is set"
+
+
+def test_semsearch_model_variable_and_dotenv(tmp_path, monkeypatch):
+    (tmp_path / "work" / ".env").write_text("SEMSEARCH_MODEL=BAAI/bge-large-en-v1.5\n")
+    with Index.open(tmp_path / "ix") as index:
+        assert index.model == "BAAI/bge-large-en-v1.5"
+        assert index.model_reason == "SEMSEARCH_MODEL"
+
+
+def test_index_location_from_environment(tmp_path, fake):
+    with Index.open(embedder=fake) as index:
+        assert index.path == tmp_path / "index"
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="semsearch index FOLDER"):
+        Index.open(tmp_path / "nowhere", create=False)
+
+
+def test_missing_path_is_a_clear_error(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        with pytest.raises(SemsearchError, match="no such file or folder"):
+            index.add([tmp_path / "typo"])
+
+
+def test_empty_query_is_refused(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        with pytest.raises(SemsearchError, match="empty"):
+            index.search("   ")
+
+
+def test_empty_index_returns_no_results(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.search("anything") == []
+
+
+def test_one_index_holds_several_folders(tmp_path, docs, fake):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "boats.txt").write_text("Sailing boats need wind.")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        index.add([other])
+        status = index.status()
+        assert status.roots == sorted([str(docs), str(other)])
+        assert status.documents == 5
+        assert index.search("sailing wind", limit=1)[0].path.endswith("boats.txt")
+        assert index.search("kittens", limit=1)[0].path.endswith("cats.md")
+
+
+def test_remove(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        assert index.remove([docs / "pets"]) == 2
+        assert all("pets" not in hit.path for hit in index.search("cats kittens dogs", limit=10, per_file=0))
+        assert index.status().documents == 2
+
+
+def test_add_texts_records(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        stats = index.add_texts(["a", "b"], ["Kittens drink milk.", "Rockets fly to orbit."], [{"title": "Cats"}, None])
+        hits = index.search("rockets orbit", limit=1)
+        assert stats.new == 2
+        assert hits[0].path == "b" and hits[0].metadata is None
+        again = index.add_texts(["a"], ["Kittens drink milk."], [{"title": "Cats"}])
+        assert again.unchanged == 1 and again.chunks_embedded == 0
+        assert index.search("kittens milk", limit=1)[0].title == "Cats"
+
+
+def test_faiss_file_is_rebuilt_from_sqlite(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        before = [(h.chunk_id, round(h.score, 5)) for h in index.search("cats", limit=5, per_file=0)]
+    (tmp_path / "ix" / "vectors.faiss").unlink()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        after = [(h.chunk_id, round(h.score, 5)) for h in index.search("cats", limit=5, per_file=0)]
+    assert after == before
+    assert (tmp_path / "ix" / "vectors.faiss").exists()
+
+
+def test_a_stale_faiss_file_is_brought_up_to_date(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs / "garden.rst"])
+    saved = (tmp_path / "ix" / "vectors.faiss").read_bytes(), (tmp_path / "ix" / "vectors.json").read_bytes()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs / "pets"])
+    # Put back the cache from before the second run: it lacks the pets chunks.
+    (tmp_path / "ix" / "vectors.faiss").write_bytes(saved[0])
+    (tmp_path / "ix" / "vectors.json").write_bytes(saved[1])
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.search("kittens", limit=1)[0].path.endswith("cats.md")
+
+
+def test_an_open_index_sees_what_another_writer_committed(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as reader, Index.open(tmp_path / "ix", embedder=fake) as writer:
+        writer.add([docs / "garden.rst"])
+        assert reader.search("tomatoes", limit=1)[0].path.endswith("garden.rst")
+        writer.add([docs / "pets"])
+        assert reader.search("kittens", limit=1)[0].path.endswith("cats.md")
+
+
+def test_vectors_are_float32_blobs_in_sqlite(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs / "garden.rst"])
+    connection = sqlite3.connect(tmp_path / "ix" / "index.db")
+    blob, text = connection.execute(
+        "SELECT vectors.vector, chunks.text FROM chunks JOIN vectors ON vectors.id = chunks.vector_id LIMIT 1"
+    ).fetchone()
+    vector = np.frombuffer(blob, dtype="<f4")
+    assert vector.shape == (64,)
+    meta = dict(connection.execute("SELECT key, value FROM meta"))
+    assert meta["model"] == "fake" and meta["dimensions"] == "64"
+
+
+def test_embedder_protocol_is_exported(fake):
+    assert isinstance(fake, semsearch.Embedder)
