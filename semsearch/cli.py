@@ -78,19 +78,21 @@ def _with(options):
 
 
 @cli.command("index")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--model", help="Embedding model for a new index: 'local' or a remote model id.")
 @click.option("--force", is_flag=True, help="Embed everything again, changed or not.")
+@click.option("--rebuild", is_flag=True, help="Empty the index and index its folders again (to change --model).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
 @_with(rate_options)
 @click.pass_context
-def index_command(ctx, paths, model, force, as_json, verbose, rps, burst):
+def index_command(ctx, paths, model, force, rebuild, as_json, verbose, rps, burst):
     """Index the documents in PATHS (folders or files).
 
-    Run it again to pick up changes: only new and changed files are embedded.
+    Run it again to pick up changes: only new and changed files are embedded, and files
+    that are gone are dropped. Without PATHS, every folder already in the index is updated.
     """
-    with _open(ctx, create=True, model=model, **_remote_options(rps, burst)) as index:
+    with _open(ctx, create=True, model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
         if index.created and not as_json:
             click.echo(f"New index at {index.path} using model {index.model} ({index.model_reason}).", err=True)
         with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
@@ -201,6 +203,31 @@ def status(ctx, as_json):
     click.echo(f"Disk:       {info.disk_bytes / 1e6:.1f} MB")
     for i, root in enumerate(info.roots):
         click.echo(f"{'Folders:' if i == 0 else '':<12}{root}")
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Fix what can be fixed.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def check(ctx, repair, as_json):
+    """Verify the index (and with --repair, fix it)."""
+    with _open(ctx) as index:
+        report = index.check(repair=repair)
+    if as_json:
+        _json(report.to_dict())
+    else:
+        for problem in report.problems:
+            click.echo(f"Problem: {problem}")
+        for fix in report.repaired:
+            click.echo(f"Repaired: {fix}")
+        for note in report.notes:
+            click.echo(f"Note: {note}")
+        if not report.problems:
+            click.echo("The index is sound.")
+        elif not report.repaired:
+            click.echo("Run `semsearch check --repair` to fix this.")
+    if not report.ok:
+        sys.exit(1)
 
 
 @cli.command()

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,8 @@ from .indexing import IndexStats, Pipeline, ProgressCallback
 from .locking import try_write_lock, write_lock
 from .search import SearchResult, dense_search
 from .store import DATABASE_NAME, Store
+from .vectors import INDEX_NAME as VECTORS_FILE
+from .vectors import NOTE_NAME as NOTE_FILE
 from .walk import DEFAULT_MAX_FILE_SIZE, resolve_roots
 
 if TYPE_CHECKING:
@@ -45,6 +47,22 @@ class IndexStatus:
         return dict(self.__dict__)
 
 
+@dataclass
+class CheckReport:
+    """What `Index.check` found, and what it repaired."""
+
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems or bool(self.repaired)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": self.problems, "repaired": self.repaired, "notes": self.notes}
+
+
 class Index:
     """A semsearch index. Open one with `Index.open(path)`; use it as a context manager."""
 
@@ -61,6 +79,7 @@ class Index:
         self.chunking = ChunkSettings(**json.loads(meta["chunking"]))
         self.created = False
         self.model_reason: str | None = None
+        self.lock_timeout = 10.0
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -73,6 +92,8 @@ class Index:
         embedder: Embedder | None = None,
         create: bool = True,
         chunking: ChunkSettings | None = None,
+        rebuild: bool = False,
+        lock_timeout: float = 10.0,
         **remote_options: Any,
     ) -> Index:
         """Open the index at `path` (default: SEMSEARCH_INDEX or the user's default index).
@@ -83,14 +104,19 @@ class Index:
             embedder: any object following the `Embedder` protocol, used instead of `model`.
             create: create the index when missing (otherwise raise IndexNotFoundError).
             chunking: chunk settings for a new index; must match for an existing one.
+            rebuild: empty an existing index and start again with `model` and `chunking`
+                (its folders are kept, so `add()` without paths re-indexes them). The new
+                model is called once first, so a wrong token or model id fails before
+                anything is deleted.
+            lock_timeout: how long a write waits for another process's write to finish
+                before raising IndexLockedError.
             remote_options: base_url, api_key, rps, burst, ... for a remote model.
 
         Raises:
-            IndexNotFoundError, ModelMismatchError, StorageError.
+            IndexNotFoundError, ModelMismatchError, StorageError, EmbeddingError.
         """
         directory = Path(path).expanduser() if path is not None else config.default_index_path()
-        exists = (directory / DATABASE_NAME).exists()
-        if not exists and not create:
+        if not (directory / DATABASE_NAME).exists() and not create:
             raise IndexNotFoundError(
                 f"No index at {directory}. Create one with `semsearch index FOLDER` (or pass --index)."
             )
@@ -99,39 +125,38 @@ class Index:
         except OSError as exc:
             raise StorageError(f"Cannot create the index folder {directory}: {exc.strerror}.") from None
         store = Store(directory)
-        requested = embedder.model_id if embedder is not None else model
-        meta = store.meta()
-        created, reason = False, None
-        if "model" not in meta:
-            with write_lock(directory):
-                meta = store.meta()
-                if "model" not in meta:
-                    choice = config.choose_model(requested)
-                    dimensions = (embedder.dimensions if embedder is not None else None) or model_info(choice.model).dimensions
-                    store.set_meta(
-                        {
-                            "model": choice.model,
-                            "dimensions": str(dimensions or ""),
-                            "chunking": json.dumps((chunking or ChunkSettings()).to_dict()),
-                            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        }
-                    )
-                    created, reason = True, choice.reason
-                    meta = store.meta()
-        if requested and requested != meta["model"]:
+        try:
+            requested = embedder.model_id if embedder is not None else model
+            created, reason = False, None
+            if "model" in store.meta() and rebuild:
+                embedder = embedder or embedders.make_embedder(requested or store.meta()["model"], **remote_options)
+                embedder.embed_documents(["semsearch"])
+                with write_lock(directory), store.transaction():
+                    store.clear()
+                    store.set_meta({"model": "", "dimensions": "", "chunking": ""})
+                requested, reason = embedder.model_id, "--rebuild"
+            if not store.meta().get("model"):
+                with write_lock(directory):
+                    if not store.meta().get("model"):
+                        choice = config.choose_model(requested)
+                        dimensions = (embedder.dimensions if embedder is not None else None) or model_info(choice.model).dimensions
+                        store.set_meta(
+                            {
+                                "model": choice.model,
+                                "dimensions": str(dimensions or ""),
+                                "chunking": json.dumps((chunking or ChunkSettings()).to_dict()),
+                                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            }
+                        )
+                        created, reason = True, reason or choice.reason
+            _check_settings(directory, store.meta(), requested, chunking)
+        except BaseException:
             store.close()
-            raise ModelMismatchError(
-                f"The index at {directory} was built with model {meta['model']}, not {requested}. "
-                f"Search it without --model, use another --index for {requested}, or rebuild it with "
-                f"`semsearch index --rebuild --model {requested} FOLDER`."
-            )
-        if chunking is not None and chunking.to_dict() != json.loads(meta["chunking"]):
-            store.close()
-            raise ModelMismatchError(
-                f"The index at {directory} was built with other chunk settings ({meta['chunking']}). "
-                "Keep its settings, or rebuild it with `semsearch index --rebuild FOLDER`."
-            )
+            raise
         index = cls(directory, store, embedder, remote_options)
+        index.lock_timeout = lock_timeout
+        if created:
+            index._reset_cache()
         index.created, index.model_reason = created, reason
         return index
 
@@ -156,7 +181,7 @@ class Index:
 
     def add(
         self,
-        paths: Sequence[str | os.PathLike],
+        paths: Sequence[str | os.PathLike] | None = None,
         *,
         force: bool = False,
         progress: ProgressCallback | None = None,
@@ -164,19 +189,20 @@ class Index:
     ) -> IndexStats:
         """Index the files in `paths` (folders or files); re-runs only embed what changed.
 
-        Files indexed earlier under these folders that are gone are removed. `force`
-        re-embeds everything. Raises SemsearchError for a path that does not exist,
-        EmbeddingError when the model fails (what was committed before stays).
+        Without `paths`, every folder already in the index is brought up to date. Files
+        indexed earlier under these folders that are gone are removed. `force` re-embeds
+        everything. Raises SemsearchError for a path that does not exist, EmbeddingError
+        when the model fails (what was committed before stays).
         """
+        if not paths:
+            paths = self._store.roots()
+            if not paths:
+                raise SemsearchError("The index has no folders yet: name the folders to index.")
         roots = resolve_roots(list(paths))
-        with self._writing():
+        everything = {str(root) for root in roots} >= set(self._store.roots())
+        with self._writing(everything=everything):
             self._store.add_roots(str(root) for root in roots)
-            pipeline = self._pipeline(force, progress)
-            try:
-                stats = pipeline.add_files(roots, max_file_size=max_file_size)
-            finally:
-                self._after_write()
-        return stats
+            return self._pipeline(force, progress).add_files(roots, max_file_size=max_file_size)
 
     def add_texts(
         self,
@@ -197,12 +223,7 @@ class Index:
             raise SemsearchError("add_texts ids must be unique.")
         records = zip(ids, texts, metadata or [None] * len(ids))
         with self._writing():
-            pipeline = self._pipeline(False, progress)
-            try:
-                stats = pipeline.add_texts(records)
-            finally:
-                self._after_write()
-        return stats
+            return self._pipeline(False, progress).add_texts(records)
 
     def remove(self, paths: Sequence[str | os.PathLike]) -> int:
         """Remove documents at or under `paths` (files need not exist any more); returns how many."""
@@ -210,34 +231,47 @@ class Index:
         targets = sorted({str(p) for p in paths} | {str(Path(p).expanduser().resolve()) for p in paths})
         with self._writing():
             documents = self._store.documents_matching(targets)
-            if not documents:
-                return 0
-            with self._store.transaction():
-                removed = self._store.remove_documents([d.id for d in documents])
-            self._vector_index().remove(removed)
-            self._after_write()
+            if documents:
+                cache = self._cache()
+                with self._store.transaction():
+                    removed = self._store.remove_documents([d.id for d in documents])
+                    self._store.remove_roots(targets)
+                cache.remove(removed)
+                self._cache_committed()
         return len(documents)
 
     def _pipeline(self, force: bool, progress: ProgressCallback | None) -> Pipeline:
         return Pipeline(
-            self._store, self._vector_index, self.embedder, self.chunking, self._check_dimensions,
+            self._store, self.embedder, self.chunking,
+            cache=self._cache, committed=self._cache_committed, dimensions=self._check_dimensions,
             force=force, progress=progress,
         )
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        with write_lock(self.path):
-            self._sync_vectors()
-            yield
+    def _writing(self, *, everything: bool = False) -> Iterator[None]:
+        """Hold the write lock; when the run changed anything, tidy up and save the cache.
 
-    def _after_write(self) -> None:
-        """Drop vectors nothing uses and save the FAISS cache for the next reader."""
-        with self._store.transaction():
-            self._store.delete_unused_vectors()
-        if self._vectors is not None:
-            generation = self._store.generation()
-            self._vectors.save(self.path, generation)
-            self._vectors_generation = generation
+        `everything`: the run covered every folder of the index, so any vector still
+        unused afterwards is garbage, not an interrupted run's work in waiting.
+        """
+        with write_lock(self.path, self.lock_timeout):
+            start = self._store.generation()
+            try:
+                yield
+            except BaseException:
+                # Keep what was committed findable, but never hide the original error.
+                with suppress(Exception):
+                    self._save_cache(start)
+                raise
+            if self._store.generation() != start or everything:
+                with self._store.transaction():
+                    self._store.delete_unused_vectors(None if everything else self._store.released_vectors)
+                self._store.released_vectors.clear()
+            self._save_cache(start)
+
+    def _save_cache(self, start: int) -> None:
+        if self._vectors is not None and self._store.generation() != start:
+            self._vectors.save(self.path, self._vectors_generation)
 
     def _check_dimensions(self, dimensions: int) -> None:
         if self.dimensions is None:
@@ -252,6 +286,7 @@ class Index:
     # -- the FAISS cache --------------------------------------------------------------------
 
     def _vector_index(self) -> VectorIndex:
+        """The cache as loaded from disk (or empty), not yet checked against SQLite."""
         if self._vectors is None:
             from .vectors import VectorIndex
 
@@ -267,15 +302,24 @@ class Index:
                 self._vectors_generation = -1
         return self._vectors
 
+    def _cache(self) -> VectorIndex:
+        """The cache, brought up to the committed state of SQLite."""
+        self._sync_vectors()
+        return self._vector_index()
+
+    def _cache_committed(self) -> None:
+        """This process applied its own commit to the cache (under the write lock), so the
+        cache reflects the store's new generation without comparing ids again."""
+        self._vectors_generation = self._store.generation()
+
     def _sync_vectors(self) -> bool:
-        """Bring the FAISS cache up to the committed state of SQLite; True if it changed."""
+        """Bring the cache up to the committed state of SQLite; True if it changed."""
         import numpy as np
 
         if self.dimensions is None:
             return False
         index = self._vector_index()
-        generation = self._store.generation()
-        if generation == self._vectors_generation:
+        if self._store.generation() == self._vectors_generation:
             return False
         # One read transaction, so ids and vectors come from the same snapshot.
         with self._store.transaction():
@@ -289,6 +333,12 @@ class Index:
                 index.add(ids, matrix)
         self._vectors_generation = generation
         return True
+
+    def _reset_cache(self) -> None:
+        for name in (VECTORS_FILE, NOTE_FILE):
+            (self.path / name).unlink(missing_ok=True)
+        self._vectors = None
+        self._vectors_generation = -1
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -312,10 +362,69 @@ class Index:
         # A reader that had to catch up saves its work for the next one, unless a writer is busy.
         with try_write_lock(self.path) as locked:
             if locked and self._vectors is not None:
-                try:
+                with suppress(StorageError):  # a full disk: the next reader catches up again
                     self._vectors.save(self.path, self._vectors_generation)
-                except OSError:
-                    pass  # a read-only index folder: the cache is rebuilt next time
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Verify the index: SQLite sound, every chunk with a vector and a document, the FAISS
+        cache matching SQLite. With `repair`, fix what can be fixed: damaged chunks are
+        dropped and their documents re-read on the next `add`; the cache is rebuilt.
+        """
+        report = CheckReport()
+        report.problems += [f"SQLite: {problem}" for problem in self._store.integrity_problems()]
+        without_vectors = self._store.chunks_without_vectors()
+        without_documents = self._store.chunks_without_documents()
+        wrong_size = self._store.vectors_of_wrong_size(self.dimensions) if self.dimensions else []
+        incomplete = self._store.documents_with_missing_chunks()
+        unused = self._store.unused_vector_count()
+        if without_vectors:
+            report.problems.append(f"{len(without_vectors)} chunks have no vector")
+        if without_documents:
+            report.problems.append(f"{len(without_documents)} chunks belong to no document")
+        if wrong_size:
+            report.problems.append(f"{len(wrong_size)} vectors do not have {self.dimensions} dimensions")
+        if unused:
+            # Paid-for vectors of an interrupted run: the next run uses them, then drops the rest.
+            report.notes.append(f"{unused} vectors wait for their documents (an interrupted run; `semsearch index` resumes it)")
+        cache_problem = self._cache_problem()
+        if cache_problem:
+            report.problems.append(cache_problem)
+        if not repair or not report.problems:
+            return report
+        with self._writing():
+            with self._store.transaction():
+                self._store.delete_vectors(wrong_size)
+                self._store.delete_chunks(without_vectors + without_documents)
+                self._store.forget_content(self._store.documents_with_missing_chunks())
+            self._reset_cache()
+            self._cache()
+            self._vectors.save(self.path, self._vectors_generation)
+        report.repaired = list(report.problems)
+        if incomplete or without_vectors or wrong_size:
+            report.repaired.append("documents that lost chunks will be read again by the next `semsearch index`")
+        return report
+
+    def _cache_problem(self) -> str | None:
+        """What is wrong with the saved FAISS file, if anything."""
+        import numpy as np
+
+        from .vectors import VectorIndex
+
+        if self.dimensions is None or self._store.counts()["chunks"] == 0:
+            return None
+        loaded = VectorIndex.load(self.path)
+        if loaded is None:
+            return "the FAISS cache is missing or unreadable"
+        index, note = loaded
+        if index.dimensions != self.dimensions:
+            return f"the FAISS cache has {index.dimensions} dimensions, the index {self.dimensions}"
+        stored = self._store.chunk_ids()
+        cached = np.sort(index.ids())
+        if len(cached) != len(stored) or not np.array_equal(cached, stored):
+            return f"the FAISS cache holds {len(cached)} vectors for {len(stored)} chunks (it is rebuilt when next used)"
+        if note.generation != self._store.generation():
+            return "the FAISS cache is marked as older than the database"
+        return None
 
     def status(self) -> IndexStatus:
         """Model, dimensions, counts and size on disk."""
@@ -332,4 +441,18 @@ class Index:
             disk_bytes=disk,
             index_type="flat",
             chunking=self.chunking.to_dict(),
+        )
+
+
+def _check_settings(directory: Path, meta: dict[str, str], model: str | None, chunking: ChunkSettings | None) -> None:
+    if model and model != meta["model"]:
+        raise ModelMismatchError(
+            f"The index at {directory} was built with model {meta['model']}, not {model}. "
+            f"Search it without --model, use another --index for {model}, or rebuild it with "
+            f"`semsearch index --rebuild --model {model}`."
+        )
+    if chunking is not None and chunking.to_dict() != json.loads(meta["chunking"]):
+        raise ModelMismatchError(
+            f"The index at {directory} was built with other chunk settings ({meta['chunking']}). "
+            "Keep its settings, or rebuild it with `semsearch index --rebuild`."
         )

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,24 +101,66 @@ class _Pending:
 _DONE = object()
 
 
+class _Workers:
+    """Daemon threads running `function`: unlike ThreadPoolExecutor's, they never hold up
+    the exit of an interrupted run while a slow batch finishes."""
+
+    def __init__(self, count: int, function: Callable[[list[str]], Any]) -> None:
+        self._tasks: queue.Queue = queue.Queue()
+        self._function = function
+        for number in range(count):
+            threading.Thread(target=self._work, name=f"semsearch-embed-{number}", daemon=True).start()
+        self._count = count
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, argument = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._function(argument))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def submit(self, argument: list[str]) -> Future:
+        future: Future = Future()
+        self._tasks.put((future, argument))
+        return future
+
+    def close(self) -> None:
+        """Stop the workers once their current task ends; queued tasks are dropped."""
+        while True:
+            try:
+                future, _ = self._tasks.get_nowait()
+            except queue.Empty:
+                break
+            future.cancel()
+        for _ in range(self._count):
+            self._tasks.put(None)
+
+
 class Pipeline:
     """One indexing run over one store, FAISS cache and embedder."""
 
     def __init__(
         self,
         store: Store,
-        vectors: Callable[[], VectorIndex],
         embedder: Embedder,
         settings: ChunkSettings,
-        dimensions: Callable[[int], None],
         *,
+        cache: Callable[[], VectorIndex],
+        committed: Callable[[], None],
+        dimensions: Callable[[int], None],
         force: bool = False,
         progress: ProgressCallback | None = None,
     ) -> None:
         self.store = store
-        self.vectors = vectors
         self.embedder = embedder
         self.settings = settings
+        # `cache()` gives the FAISS cache current as of the last commit; after applying a
+        # commit of ours to it, `committed()` says so.
+        self.cache = cache
+        self.committed = committed
         self.check_dimensions = dimensions
         self.force = force
         self.progress = progress
@@ -154,9 +196,11 @@ class Pipeline:
         # Only a complete walk may conclude a file is gone.
         gone = [state.id for state in known.values()]
         if gone:
+            cache = self.cache()
             with self.store.transaction():
                 removed = self.store.remove_documents(gone)
-            self.vectors().remove(removed)
+            cache.remove(removed)
+            self.committed()
             self.stats.removed += len(gone)
             self.stats.chunks_removed += len(removed)
         self._finish(started)
@@ -234,7 +278,7 @@ class Pipeline:
 
         reader = threading.Thread(target=read_all, name="semsearch-reader", daemon=True)
         reader.start()
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="semsearch-embed")
+        executor = _Workers(workers, self._embed)
         in_flight: dict[Future, list[tuple[bytes, str]]] = {}
         reading = True
         try:
@@ -244,7 +288,7 @@ class Pipeline:
                     len(self._waiting) >= batch_size or (self._waiting and not reading)
                 ):
                     batch = self._next_batch(batch_size)
-                    in_flight[executor.submit(self._embed, [text for _, text in batch])] = batch
+                    in_flight[executor.submit([text for _, text in batch])] = batch
                 if not (reading or in_flight or self._waiting):
                     break
                 if reading and len(self._waiting) < batch_size * (workers + 1):
@@ -266,7 +310,7 @@ class Pipeline:
             self._commit([], None)
         finally:
             stop.set()
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.close()
             # Unblock the reader if it is waiting on a full queue.
             while reader.is_alive():
                 try:
@@ -346,6 +390,7 @@ class Pipeline:
             return
         added_ids: list[int] = []
         removed_ids: list[int] = []
+        cache = self.cache() if ready else None
         with self.store.transaction():
             if good:
                 ids = self.store.add_vectors([d for d, _ in good], np.stack([v for _, v in good]), replace=self.force)
@@ -373,12 +418,11 @@ class Pipeline:
         self._touches.clear()
         self._pending = [pending for pending in self._pending if pending.missing]
         self._ready_count = 0
-        index = self.vectors()
-        index.remove(removed_ids)
-        if added_ids:
-            dimensions = index.dimensions
-            for ids, matrix in self.store.chunk_vectors(dimensions, np.asarray(added_ids, dtype=np.int64)):
-                index.add(ids, matrix)
+        if cache is not None:
+            cache.remove(removed_ids)
+            for ids, matrix in self.store.chunk_vectors(cache.dimensions, np.asarray(added_ids, dtype=np.int64)):
+                cache.add(ids, matrix)
+            self.committed()
         if self.progress:
             self.progress(Progress(self._done, self._total, self.stats.chunks_embedded))
 

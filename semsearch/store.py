@@ -11,6 +11,7 @@ reader can tell in one query whether its cache is current.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -122,14 +123,26 @@ class Store:
         import sqlite_utils
 
         self.path = directory / DATABASE_NAME
+        # Vectors whose chunks this connection deleted: candidates for `delete_unused_vectors`.
+        self.released_vectors: set[int] = set()
+        # In a folder we cannot write, SQLite cannot create its WAL side files; such an
+        # index can still be searched, read as an immutable file.
+        self.readonly = self.path.exists() and not os.access(directory, os.W_OK)
         try:
-            connection = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
+            if self.readonly:
+                connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            else:
+                connection = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
             self.db = sqlite_utils.Database(connection, execute_plugins=False)
+            migrations = _migrations()
+            if self.readonly:
+                if migrations.pending(self.db):
+                    raise StorageError(f"The index at {directory} needs an upgrade, but its folder is not writable.")
+                return
             self.db.enable_wal()
             # In WAL mode NORMAL keeps every commit safe from a crashed process; only a
             # power cut can lose the last transactions, never corrupt the file.
             self.db.execute("PRAGMA synchronous=NORMAL")
-            migrations = _migrations()
             if migrations.pending(self.db):
                 migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
@@ -165,6 +178,12 @@ class Store:
     def add_roots(self, roots: Iterable[str]) -> None:
         for root in roots:
             self.db.execute("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", [root, _now()])
+
+    def remove_roots(self, paths: Sequence[str]) -> None:
+        """Forget folders at or under `paths`."""
+        for path in paths:
+            prefix = path.rstrip("/") + "/"
+            self.db.execute("DELETE FROM roots WHERE path = ? OR substr(path, 1, ?) = ?", [path, len(prefix), prefix])
 
     def roots(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT path FROM roots ORDER BY path")]
@@ -241,9 +260,11 @@ class Store:
         removed: list[int] = []
         for batch in _batches(document_ids):
             marks = ",".join("?" * len(batch))
-            removed.extend(
-                row[0] for row in self.db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch)
-            )
+            for chunk_id, vector_id in self.db.execute(
+                f"SELECT id, vector_id FROM chunks WHERE document_id IN ({marks})", batch
+            ):
+                removed.append(chunk_id)
+                self.released_vectors.add(vector_id)
             self.db.execute(f"DELETE FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", batch)
         return removed
@@ -293,10 +314,24 @@ class Store:
                 self.db.execute("UPDATE vectors SET vector = ? WHERE id = ?", [blob, ids[-1]])
         return ids
 
-    def delete_unused_vectors(self) -> int:
-        """Drop vectors no chunk refers to; returns how many."""
-        cursor = self.db.execute("DELETE FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)")
-        return cursor.rowcount
+    def delete_unused_vectors(self, candidates: Iterable[int] | None = None) -> int:
+        """Drop vectors no chunk refers to, among `candidates` or all; returns how many.
+
+        Vectors an interrupted run paid for wait, unused, for their documents; only a run
+        over every folder may conclude they will not be needed.
+        """
+        if candidates is None:
+            cursor = self.db.execute("DELETE FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)")
+            return cursor.rowcount
+        deleted = 0
+        for batch in _batches(sorted(candidates)):
+            marks = ",".join("?" * len(batch))
+            cursor = self.db.execute(
+                f"DELETE FROM vectors WHERE id IN ({marks}) AND id NOT IN (SELECT vector_id FROM chunks WHERE vector_id IN ({marks}))",
+                batch + batch,
+            )
+            deleted += cursor.rowcount
+        return deleted
 
     # -- reading for search -----------------------------------------------------------------
 
@@ -349,6 +384,70 @@ class Store:
             ):
                 rows[row["chunk_id"]] = row
         return rows
+
+    # -- verification and repair ------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """What SQLite's own quick check reports (empty when the file is sound)."""
+        rows = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        return [] if rows == ["ok"] else rows
+
+    def chunks_without_vectors(self) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT chunks.id FROM chunks LEFT JOIN vectors ON vectors.id = chunks.vector_id WHERE vectors.id IS NULL"
+        )]
+
+    def chunks_without_documents(self) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT chunks.id FROM chunks LEFT JOIN documents ON documents.id = chunks.document_id"
+            " WHERE documents.id IS NULL"
+        )]
+
+    def vectors_of_wrong_size(self, dimensions: int) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT id FROM vectors WHERE length(vector) != ?", [dimensions * 4])]
+
+    def unused_vector_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)").fetchone()[0]
+
+    def documents_with_missing_chunks(self) -> list[int]:
+        """Documents holding fewer chunks than they were written with."""
+        return [row[0] for row in self.db.execute(
+            "SELECT documents.id FROM documents LEFT JOIN chunks ON chunks.document_id = documents.id"
+            " GROUP BY documents.id HAVING count(chunks.id) != documents.chunk_count"
+        )]
+
+    def delete_chunks(self, chunk_ids: Sequence[int]) -> None:
+        """Delete chunks by id. Call inside `transaction()`."""
+        if not chunk_ids:
+            return
+        for batch in _batches(list(chunk_ids)):
+            self.db.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(batch))})", batch)
+        self._bump_generation()
+
+    def delete_vectors(self, vector_ids: Sequence[int]) -> None:
+        """Delete vectors by id, with the chunks using them. Call inside `transaction()`."""
+        if not vector_ids:
+            return
+        for batch in _batches(list(vector_ids)):
+            marks = ",".join("?" * len(batch))
+            self.db.execute(f"DELETE FROM chunks WHERE vector_id IN ({marks})", batch)
+            self.db.execute(f"DELETE FROM vectors WHERE id IN ({marks})", batch)
+        self._bump_generation()
+
+    def forget_content(self, document_ids: Sequence[int]) -> None:
+        """Make the next `add` read these documents again. Call inside `transaction()`."""
+        for batch in _batches(list(document_ids)):
+            self.db.execute(
+                f"UPDATE documents SET size = NULL, mtime_ns = NULL, content_hash = '' WHERE id IN ({','.join('?' * len(batch))})",
+                batch,
+            )
+
+    def clear(self) -> None:
+        """Delete every document, chunk and vector (folders are kept). Call inside `transaction()`."""
+        self.db.execute("DELETE FROM chunks")
+        self.db.execute("DELETE FROM documents")
+        self.db.execute("DELETE FROM vectors")
+        self._bump_generation()
 
     def counts(self) -> dict[str, int]:
         """How many documents, chunks and distinct vectors the index holds."""

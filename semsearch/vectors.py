@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import StorageError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -99,17 +101,29 @@ class VectorIndex:
         return ids[0][keep], scores[0][keep]
 
     def save(self, directory: Path, generation: int) -> None:
-        """Write atomically: a reader sees the old file or the new one, never half of one."""
+        """Write atomically: a reader sees the old file or the new one, never half of one.
+
+        Call with the index's write lock held. Raises StorageError when the disk is full
+        or the folder is not writable; the database is untouched by such a failure.
+        """
         faiss = _faiss()
+        # Temporary files of a killed writer: nobody else writes while we hold the lock.
+        for stale in directory.glob(f".{INDEX_NAME}.*.tmp"):
+            stale.unlink(missing_ok=True)
         target = directory / INDEX_NAME
         temporary = directory / f".{INDEX_NAME}.{os.getpid()}.tmp"
         try:
             faiss.write_index(self._index, str(temporary))
             os.replace(temporary, target)
+            note = Note(generation, self.count, self.dimensions)
+            _write_json(directory / NOTE_NAME, note.__dict__)
+        except (OSError, RuntimeError) as exc:
+            raise StorageError(
+                f"Could not save the vector cache in {directory} ({exc}). The database is intact; "
+                "free some space or fix the folder's permissions, and the cache is rebuilt on next use."
+            ) from None
         finally:
             temporary.unlink(missing_ok=True)
-        note = Note(generation, self.count, self.dimensions)
-        _write_json(directory / NOTE_NAME, note.__dict__)
 
     @classmethod
     def load(cls, directory: Path) -> tuple[VectorIndex, Note] | None:

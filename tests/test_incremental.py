@@ -1,0 +1,190 @@
+"""Re-indexing: only what changed is read and embedded; what is gone disappears."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+from semsearch import Index
+from semsearch.chunking import ChunkSettings
+from semsearch.errors import AuthenticationError, ModelMismatchError
+from tests.conftest import FakeEmbedder
+
+
+def _sections(n: int, changed: int | None = None) -> str:
+    parts = []
+    for i in range(n):
+        body = f"Section {i} explains topic number {i} in some detail. " * 25
+        if i == changed:
+            body = body.replace("explains", "describes")
+        parts.append(f"## Part {i}\n\n{body}\n")
+    return "# Manual\n\n" + "\n".join(parts)
+
+
+@pytest.fixture
+def manual(tmp_path):
+    folder = tmp_path / "manual"
+    folder.mkdir()
+    (folder / "manual.md").write_text(_sections(6))
+    (folder / "notes.txt").write_text("Short notes about the coffee machine.")
+    (folder / "faq.md").write_text("# FAQ\n\nQ: Where is the printer? A: On the second floor.\n")
+    return folder
+
+
+def test_unchanged_files_are_not_read_again(tmp_path, manual, fake, monkeypatch):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        reads = []
+        original = pathlib.Path.read_bytes
+        monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: reads.append(self) or original(self))
+        calls = len(fake.calls)
+        stats = index.add([manual])
+    assert stats.unchanged == 3 and stats.new == stats.changed == stats.removed == 0
+    assert reads == [] and len(fake.calls) == calls
+
+
+def test_touched_but_identical_file_is_read_not_embedded(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        embedded = len(fake.embedded)
+        path = manual / "notes.txt"
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 5_000_000_000))
+        stats = index.add([manual])
+        assert stats.unchanged == 3 and stats.changed == 0
+        assert len(fake.embedded) == embedded
+        # The new mtime was recorded: a third run does not even read it.
+        assert index.add([manual]).unchanged == 3
+
+
+def test_only_changed_chunks_are_embedded(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        first = index.add([manual])
+        assert first.chunks_added >= 6
+        before = len(fake.embedded)
+        (manual / "manual.md").write_text(_sections(6, changed=3))
+        stats = index.add([manual])
+        new_texts = fake.embedded[before:]
+        assert stats.changed == 1 and stats.unchanged == 2
+        assert new_texts and all("describes" in text for text in new_texts)
+        assert stats.chunks_embedded == len(new_texts) < stats.chunks_added
+        assert stats.chunks_reused == stats.chunks_added - stats.chunks_embedded
+        hits = index.search("Section 3 describes topic number 3", limit=1)
+        assert "describes" in hits[0].text
+        assert not any("Section 3 explains" in h.text for h in index.search("Section 3 explains topic", limit=20, per_file=0))
+
+
+def test_deleted_files_disappear(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        (manual / "faq.md").unlink()
+        stats = index.add([manual])
+        assert stats.removed == 1 and stats.chunks_removed >= 1
+        assert all(not hit.path.endswith("faq.md") for hit in index.search("printer second floor", limit=10, per_file=0))
+        assert index.status().documents == 2
+        assert index.check().problems == []
+
+
+def test_moved_file_is_not_embedded_again(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        embedded = len(fake.embedded)
+        (manual / "archive").mkdir()
+        (manual / "faq.md").rename(manual / "archive" / "faq.md")
+        stats = index.add([manual])
+        assert stats.new == 1 and stats.removed == 1
+        assert stats.chunks_embedded == 0 and len(fake.embedded) == embedded
+        assert index.search("printer floor", limit=1)[0].path == str(manual / "archive" / "faq.md")
+        assert index.check().problems == []
+
+
+def test_file_moved_out_of_the_folder_disappears(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        (manual / "notes.txt").rename(tmp_path / "notes.txt")
+        assert index.add([manual]).removed == 1
+        assert all(not h.path.endswith("notes.txt") for h in index.search("coffee machine", limit=5, per_file=0))
+
+
+def test_indexing_a_subfolder_does_not_remove_its_siblings(tmp_path, manual, fake):
+    (manual / "sub").mkdir()
+    (manual / "sub" / "a.txt").write_text("alpha text")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        stats = index.add([manual / "sub"])
+        assert stats.unchanged == 1 and stats.removed == 0
+        assert index.status().documents == 4
+
+
+def test_force_embeds_everything_again(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        first = index.add([manual])
+        before = len(fake.embedded)
+        stats = index.add([manual], force=True)
+        assert stats.changed == 3
+        assert len(fake.embedded) - before == len(set(fake.embedded[:before])) == stats.chunks_embedded
+        assert index.status().chunks == first.chunks_added
+        assert index.check().problems == []
+
+
+def test_update_all_known_folders_without_paths(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        (manual / "new.txt").write_text("A fresh note about bicycles.")
+        stats = index.add()
+        assert stats.new == 1 and stats.unchanged == 3
+
+
+def test_duplicate_texts_share_one_vector(tmp_path, fake):
+    folder = tmp_path / "dupes"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (folder / name).write_text("The same licence header text.")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        stats = index.add([folder])
+        status = index.status()
+    assert stats.chunks_embedded == 1 and status.chunks == 3 and status.vectors == 1
+
+
+def test_other_chunk_settings_are_refused(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+    with pytest.raises(ModelMismatchError, match="chunk settings"):
+        Index.open(tmp_path / "ix", embedder=fake, chunking=ChunkSettings(target_tokens=100))
+
+
+def test_rebuild_switches_model(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+    other = FakeEmbedder("other-model", dimensions=32)
+    with Index.open(tmp_path / "ix", embedder=other, rebuild=True) as index:
+        assert index.model == "other-model" and index.dimensions == 32
+        assert index.status().documents == 0
+        stats = index.add()
+        assert stats.new == 3
+        assert index.search("coffee machine", limit=1)[0].path.endswith("notes.txt")
+        assert index.check().problems == []
+
+
+def test_rebuild_with_a_failing_model_deletes_nothing(tmp_path, manual, fake):
+    class Refused(FakeEmbedder):
+        def embed_documents(self, texts):
+            raise AuthenticationError("The API token was rejected.")
+
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+    with pytest.raises(AuthenticationError):
+        Index.open(tmp_path / "ix", embedder=Refused("remote-model"), rebuild=True)
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.status().documents == 3
+        assert index.search("coffee", limit=1)[0].path.endswith("notes.txt")
+
+
+def test_remove_is_immediate_and_forgets_the_folder(tmp_path, manual, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        assert index.remove([manual]) == 3
+        status = index.status()
+        assert status.documents == 0 and status.roots == [] and status.vectors == 0
+        assert index.search("coffee") == []

@@ -1,0 +1,280 @@
+"""Crash safety: killed runs, concurrent processes, full disks and read-only folders.
+
+The indexing runs here are real processes (tests/worker.py) killed with SIGKILL at chosen
+points; the embedder logs every text it was asked for, so the follow-up run can prove it
+paid for nothing that had been committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from semsearch import Index
+from semsearch.errors import IndexLockedError
+from tests.conftest import FakeEmbedder
+
+REPO = Path(__file__).resolve().parent.parent
+TOPICS = ["glaciers", "volcanoes", "orchids", "lighthouses", "comets", "bridges", "violins", "deserts", "coral", "tunnels"]
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(30):
+        topic = TOPICS[i % len(TOPICS)]
+        paragraphs = [f"Document {i} paragraph {p} is about {topic} and item{i}x{p}. " * 12 for p in range(3)]
+        (folder / f"doc{i:02d}.txt").write_text("\n\n".join(paragraphs))
+    return folder
+
+
+def spawn(index: Path, docs: Path, log: Path, *args: str, user: int | None = None) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.worker", str(index), str(docs), str(log), *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
+def committed_hashes(index: Path) -> set[bytes]:
+    if not (index / "index.db").exists():
+        return set()
+    connection = sqlite3.connect(f"{(index / 'index.db').as_uri()}?mode=ro", uri=True)
+    try:
+        return {bytes(row[0]) for row in connection.execute("SELECT hash FROM vectors")}
+    except sqlite3.OperationalError:
+        return set()
+    finally:
+        connection.close()
+
+
+def logged(log: Path) -> list[str]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+@pytest.mark.parametrize("point", ["embedding", "sqlite", "faiss"])
+def test_killed_run_leaves_an_index_that_works_and_resumes(tmp_path, corpus, point):
+    index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
+    paused = Path(str(log) + ".paused")
+    if point == "embedding":
+        worker = spawn(index_dir, corpus, log, "--delay", "0.05")
+        wait_for(lambda: len(committed_hashes(index_dir)) >= 12)
+    else:
+        extra = ["--after", "3"] if point == "sqlite" else []
+        worker = spawn(index_dir, corpus, log, "--pause-in", point, *extra)
+        wait_for(paused.exists)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    paid = logged(log)
+    committed = committed_hashes(index_dir)
+    assert paid, "the worker embedded something before it died"
+    if point == "faiss":
+        assert not (index_dir / "vectors.faiss").exists()
+
+    embedder = FakeEmbedder()
+    with Index.open(index_dir, embedder=embedder) as index:
+        visible = index.status().documents
+        hits = index.search("glaciers", limit=5)
+        assert all(Path(hit.path).parent == corpus for hit in hits)
+        assert bool(hits) == bool(visible)
+        assert index.check().problems == []  # the search brought the cache up to date
+        stats = index.add([corpus])
+        assert stats.new + stats.unchanged == 30 and stats.skipped == []
+        again = {digest(text) for text in embedder.embedded}
+        assert again.isdisjoint(committed), "a committed chunk was embedded again"
+        assert index.check().problems == []
+        assert index.status().documents == 30
+        for i in (0, 17, 29):
+            paragraph = (corpus / f"doc{i:02d}.txt").read_text().split("\n\n")[1]
+            assert index.search(paragraph, limit=1)[0].path.endswith(f"doc{i:02d}.txt")
+    assert not list(index_dir.glob(".vectors.faiss.*.tmp")), "temporary files of the killed run are cleaned up"
+
+
+def test_search_while_another_process_indexes(tmp_path, corpus):
+    index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
+    worker = spawn(index_dir, corpus, log, "--delay", "0.1")
+    wait_for(lambda: len(committed_hashes(index_dir)) > 0)
+    seen = []
+    with Index.open(index_dir, embedder=FakeEmbedder(), create=False) as index:
+        while worker.poll() is None:
+            documents = index.status().documents
+            hits = index.search("comets", limit=3)
+            assert all(hit.path.startswith(str(corpus)) for hit in hits)
+            seen.append(documents)
+            time.sleep(0.05)
+        assert worker.returncode == 0, worker.stderr.read()
+        assert index.status().documents == 30
+        paragraph = (corpus / "doc21.txt").read_text().split("\n\n")[2]
+        assert index.search(paragraph, limit=1)[0].path.endswith("doc21.txt")
+    assert seen == sorted(seen), "a reader never sees the index go back"
+    assert len(set(seen)) >= 3, "the reader saw the run progress"
+
+
+def test_second_writer_waits_then_fails_clearly(tmp_path, corpus):
+    index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
+    worker = spawn(index_dir, corpus, log, "--delay", "0.3")
+    wait_for(lambda: len(logged(log)) > 0)
+    try:
+        with Index.open(index_dir, embedder=FakeEmbedder(), lock_timeout=0.3) as index:
+            with pytest.raises(IndexLockedError, match=f"process {worker.pid}.*Wait for it to finish"):
+                index.add([corpus])
+    finally:
+        worker.wait(timeout=120)
+    assert worker.returncode == 0, worker.stderr.read()
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        assert index.check().problems == []
+        assert index.add([corpus]).unchanged == 30
+
+
+def test_second_writer_that_waits_long_enough_succeeds(tmp_path, corpus):
+    index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
+    worker = spawn(index_dir, corpus, log, "--delay", "0.02")
+    wait_for(lambda: len(logged(log)) > 0)
+    with Index.open(index_dir, embedder=FakeEmbedder(), lock_timeout=60) as index:
+        stats = index.add([corpus])
+    worker.wait(timeout=60)
+    assert worker.returncode == 0
+    assert stats.unchanged == 30 and stats.chunks_embedded == 0
+
+
+def test_check_finds_and_repairs_damage(tmp_path, corpus):
+    index_dir = tmp_path / "ix"
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.add([corpus])
+        assert index.check().problems == []
+    connection = sqlite3.connect(index_dir / "index.db")
+    with connection:
+        victim = connection.execute("SELECT vector_id, document_id FROM chunks LIMIT 1").fetchone()
+        connection.execute("DELETE FROM vectors WHERE id = ?", [victim[0]])
+        connection.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+    connection.close()
+    embedder = FakeEmbedder()
+    with Index.open(index_dir, embedder=embedder) as index:
+        report = index.check()
+        assert not report.ok
+        assert "1 chunks have no vector" in report.problems
+        assert any("FAISS" in problem for problem in report.problems)
+        repaired = index.check(repair=True)
+        assert repaired.ok and repaired.repaired
+        assert index.check().problems == []
+        stats = index.add([corpus])
+        assert stats.changed == 1 and stats.unchanged == 29
+        assert index.check().problems == []
+
+
+def _run_without_write_access(code: str) -> subprocess.CompletedProcess:
+    """Run Python `code` bound by file permissions (as root, without the capability to override them)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        dropped = "-dac_override,-dac_read_search,-fowner"
+        command = ["setpriv", f"--bounding-set={dropped}", f"--inh-caps={dropped}", *command]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_read_only_index_folder(tmp_path, corpus):
+    index_dir = tmp_path / "ix"
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.add([corpus / "doc01.txt"])
+    before = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
+    for path in index_dir.iterdir():
+        path.chmod(0o444)
+    index_dir.chmod(0o555)
+    try:
+        code = f"""
+import json
+from semsearch import Index, SemsearchError
+from tests.conftest import FakeEmbedder
+out = {{}}
+with Index.open({str(index_dir)!r}, embedder=FakeEmbedder()) as index:
+    out["hits"] = [h.path for h in index.search("volcanoes item1x1", limit=1)]
+    try:
+        index.add([{str(corpus)!r}])
+    except SemsearchError as exc:
+        out["error"] = str(exc)
+print(json.dumps(out))
+"""
+        result = _run_without_write_access(code)
+    finally:
+        index_dir.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["hits"] == [str(corpus / "doc01.txt")]
+    assert "permissions" in out["error"] and str(index_dir) in out["error"]
+    after = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
+    assert after == before, "nothing in the index was changed"
+    assert stat.S_IMODE(index_dir.stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs Linux mount namespaces")
+def test_full_disk_gives_a_clear_error_and_no_damage(tmp_path):
+    """A tmpfs too small for the corpus; then more room, and the run finishes the job."""
+    docs = tmp_path / "big"
+    docs.mkdir()
+    for i in range(60):
+        (docs / f"f{i:02d}.txt").write_text("\n\n".join(f"File {i} block {b}: " + f"word{i}y{b} " * 150 for b in range(12)))
+    script = tmp_path / "scenario.py"
+    script.write_text(
+        f"""
+import json
+from semsearch import Index, StorageError
+from tests.conftest import FakeEmbedder
+index_dir = {str(tmp_path / "disk" / "ix")!r}
+out = {{}}
+first = FakeEmbedder()
+try:
+    with Index.open(index_dir, embedder=first) as index:
+        index.add([{str(docs)!r}])
+except StorageError as exc:
+    out["error"] = str(exc)
+out["first_embedded"] = first.embedded
+import subprocess
+subprocess.run(["mount", "-o", "remount,size=64m", {str(tmp_path / "disk")!r}], check=True)
+second = FakeEmbedder()
+with Index.open(index_dir, embedder=second) as index:
+    out["visible_before"] = index.status().documents
+    stats = index.add([{str(docs)!r}])
+    out["second_embedded"] = second.embedded
+    out["documents"] = index.status().documents
+    out["problems"] = index.check().problems
+print(json.dumps(out))
+"""
+    )
+    (tmp_path / "disk").mkdir()
+    unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-rm"]
+    command = f"mount -t tmpfs -o size=600k tmpfs {tmp_path / 'disk'} && {sys.executable} {script}"
+    result = subprocess.run([*unshare, "sh", "-c", command], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert "disk is full" in out["error"] or "free some space" in out["error"], out["error"]
+    assert out["problems"] == []
+    assert out["documents"] == 60
+    assert 0 < out["visible_before"] < 60
+    # What the first run committed was not paid for twice: only the batch that failed to
+    # commit and the one embedded behind it (32 texts each) are redone.
+    redone = set(out["first_embedded"]) & set(out["second_embedded"])
+    assert len(out["first_embedded"]) > 64 and len(redone) <= 64, (len(out["first_embedded"]), len(redone))

@@ -1,0 +1,86 @@
+"""An indexing run in a process of its own, for tests that kill it or race it.
+
+    python -m tests.worker INDEX DOCS LOG [--delay S] [--pause-in sqlite|faiss] [--after N]
+
+Every text the embedder is asked for is appended to LOG (one JSON string per line) before
+it is embedded, so a test knows what was paid for. `--pause-in` stops the run at the
+N-th document write (inside the SQLite transaction) or while saving FAISS (after the
+temporary file is written, before the rename), writes LOG + ".paused" and sleeps, so the
+test can kill it exactly there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from semsearch import Index
+from semsearch.store import Store
+from semsearch.vectors import VectorIndex
+from tests.conftest import FakeEmbedder
+
+
+class LoggingEmbedder(FakeEmbedder):
+    batch_size = 4
+
+    def __init__(self, log: Path, delay: float) -> None:
+        super().__init__()
+        self.log = log
+        self.delay = delay
+
+    def embed_documents(self, texts):
+        with self.log.open("a") as f:
+            for text in texts:
+                f.write(json.dumps(text) + "\n")
+        time.sleep(self.delay)
+        return super().embed_documents(texts)
+
+
+def pause(log: Path) -> None:
+    Path(str(log) + ".paused").write_text("paused")
+    time.sleep(600)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("index")
+    parser.add_argument("docs")
+    parser.add_argument("log", type=Path)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--pause-in", choices=["sqlite", "faiss"])
+    parser.add_argument("--after", type=int, default=1)
+    args = parser.parse_args()
+
+    if args.pause_in == "sqlite":
+        original = Store.replace_document
+        calls = []
+
+        def replace_document(self, *a, **k):
+            result = original(self, *a, **k)
+            calls.append(1)
+            if len(calls) == args.after:
+                pause(args.log)  # inside the open transaction
+            return result
+
+        Store.replace_document = replace_document
+    elif args.pause_in == "faiss":
+        original_save = VectorIndex.save
+
+        def save(self, directory, generation):
+            import faiss
+
+            faiss.write_index(self._index, str(directory / f".vectors.faiss.{__import__('os').getpid()}.tmp"))
+            pause(args.log)
+            original_save(self, directory, generation)
+
+        VectorIndex.save = save
+
+    with Index.open(args.index, embedder=LoggingEmbedder(args.log, args.delay)) as index:
+        stats = index.add([args.docs])
+    print(json.dumps(stats.to_dict()))
+
+
+if __name__ == "__main__":
+    main()
