@@ -51,9 +51,19 @@ if TYPE_CHECKING:
     from .chunking import ChunkSettings
     from .embedders import Embedder, LocalEmbedder, Usage
     from .errors import (
-        AuthenticationError, ConfigError, DatasetError, DocumentError, EmbeddingError, IndexLockedError,
-        IndexNotFoundError, ModelMismatchError, ModelNotFoundError, RequestTooLargeError, SemsearchError,
-        ServiceError, StorageError,
+        AuthenticationError,
+        ConfigError,
+        DatasetError,
+        DocumentError,
+        EmbeddingError,
+        IndexLockedError,
+        IndexNotFoundError,
+        ModelMismatchError,
+        ModelNotFoundError,
+        RequestTooLargeError,
+        SemsearchError,
+        ServiceError,
+        StorageError,
     )
     from .index import Index, IndexStatus
     from .indexing import IndexStats, Progress

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import config
-from . import embedders
+from . import config, embedders
 from .embedders import KNOWN_MODELS, Embedder
 
 if TYPE_CHECKING:

@@ -37,7 +37,6 @@ class ChunkSettings:
     overlap_tokens: int = 48
     # Prefix each chunk's embedded text with the document title and section path.
     context: bool = True
-    version: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -63,6 +63,19 @@ def float_setting(name: str, default: float) -> float:
     return value
 
 
+def int_setting(name: str, default: int) -> int:
+    raw = setting(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+    if value < 0:
+        raise ConfigError(f"{name} cannot be negative, not {raw}.")
+    return value
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     """The model a new index will use, and why it was chosen."""

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config
+from . import config, embedders
 from .chunking import ChunkSettings
-from . import embedders
 from .embedders import Embedder, model_info
 from .errors import IndexNotFoundError, ModelMismatchError, SemsearchError, StorageError
 from .indexing import IndexStats, Pipeline, ProgressCallback

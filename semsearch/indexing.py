@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .chunking import Chunk, ChunkSettings, chunk_document
 from .embedders import Embedder, Usage
-from .errors import DocumentError, EmbeddingError, ModelMismatchError, RequestTooLargeError
+from .errors import DocumentError, EmbeddingError, RequestTooLargeError
 from .loaders import Document, read_document
 from .store import DocumentRecord, DocumentState, Store
 from .walk import FileEntry, Skipped, walk
@@ -99,6 +99,14 @@ class _Pending:
 
 
 _DONE = object()
+
+# Bump when readers or chunking change what they produce from the same file: documents
+# read by an older version are read again (their unchanged chunks keep their vectors).
+READER_VERSION = 1
+
+
+def _current(state: DocumentState | None) -> bool:
+    return state is not None and state.reader == READER_VERSION
 
 
 class _Workers:
@@ -187,7 +195,7 @@ class Pipeline:
                 self.stats.skipped.append(entry)
                 continue
             state = known.pop(str(entry.path), None)
-            if state and not self.force and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
+            if _current(state) and not self.force and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
                 self.stats.unchanged += 1
                 continue
             todo.append((entry, state))
@@ -221,15 +229,15 @@ class Pipeline:
         except OSError as exc:
             return _Item(state, skipped=Skipped(str(entry.path), f"unreadable: {exc.strerror or exc}"))
         content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
-        if state and not self.force and state.content_hash == content_hash:
+        if _current(state) and not self.force and state.content_hash == content_hash:
             return _Item(state, unchanged=True, touch=(entry.size, entry.mtime_ns))
         try:
             document = read_document(entry.path, data)
         except DocumentError as exc:
             return _Item(state, skipped=Skipped(str(entry.path), str(exc)))
         record = DocumentRecord(
-            path=str(entry.path), kind="file", content_hash=content_hash, size=entry.size,
-            mtime_ns=entry.mtime_ns, format=document.format, title=document.title,
+            path=str(entry.path), kind="file", content_hash=content_hash, reader=READER_VERSION,
+            size=entry.size, mtime_ns=entry.mtime_ns, format=document.format, title=document.title,
         )
         return _Item(state, record, self._chunk(document))
 
@@ -237,14 +245,17 @@ class Pipeline:
         title = (metadata or {}).get("title")
         content_hash = hashlib.blake2b(f"{title}\0{text}".encode(), digest_size=16).hexdigest()
         state = self.store.document_state(key)
-        if state and not self.force and state.content_hash == content_hash:
+        if _current(state) and not self.force and state.content_hash == content_hash:
             return _Item(state, unchanged=True)
         body = f"{title}\n\n{text}" if title else text
         sections = [_title_section(title)] if title else []
         document = Document(body, format="text", title=title, sections=sections)
         if not body.strip():
             return _Item(state, skipped=Skipped(key, "no text"))
-        record = DocumentRecord(path=key, kind="text", content_hash=content_hash, format="text", title=title, metadata=metadata)
+        record = DocumentRecord(
+            path=key, kind="text", content_hash=content_hash, reader=READER_VERSION, format="text",
+            title=title, metadata=metadata,
+        )
         return _Item(state, record, self._chunk(document))
 
     def _chunk(self, document: Document) -> list[Chunk]:
@@ -257,8 +268,11 @@ class Pipeline:
 
     # -- the run ----------------------------------------------------------------------------
 
+    def _batch_size(self) -> int:
+        # Read each time: a remote embedder lowers it when the endpoint refuses big batches.
+        return max(int(getattr(self.embedder, "batch_size", 32) or 32), 1)
+
     def _run(self, items: Callable[[], Iterator[_Item]]) -> None:
-        batch_size = max(int(getattr(self.embedder, "batch_size", 32) or 32), 1)
         workers = max(int(getattr(self.embedder, "concurrency", 1) or 1), 1)
         usage = getattr(self.embedder, "usage", None)
         before = usage.copy() if isinstance(usage, Usage) else None
@@ -283,6 +297,7 @@ class Pipeline:
         reading = True
         try:
             while True:
+                batch_size = self._batch_size()
                 # Keep the embedder busy: one batch queued beyond what its workers run.
                 while len(in_flight) <= workers and (
                     len(self._waiting) >= batch_size or (self._waiting and not reading)

@@ -42,6 +42,7 @@ class DocumentState:
     size: int | None
     mtime_ns: int | None
     content_hash: str | None
+    reader: int = 0
 
 
 @dataclass
@@ -51,6 +52,7 @@ class DocumentRecord:
     path: str
     kind: str  # "file" or "text"
     content_hash: str
+    reader: int = 0
     size: int | None = None
     mtime_ns: int | None = None
     format: str | None = None
@@ -76,6 +78,7 @@ def _migrations():
                 size INTEGER,
                 mtime_ns INTEGER,
                 content_hash TEXT NOT NULL,
+                reader INTEGER NOT NULL DEFAULT 0,
                 format TEXT,
                 title TEXT,
                 metadata TEXT,
@@ -196,7 +199,7 @@ class Store:
         for root in roots:
             prefix = root.rstrip("/") + "/"
             rows = self.db.execute(
-                "SELECT id, path, size, mtime_ns, content_hash FROM documents"
+                "SELECT id, path, size, mtime_ns, content_hash, reader FROM documents"
                 " WHERE kind = 'file' AND (path = ? OR substr(path, 1, ?) = ?)",
                 [root, len(prefix), prefix],
             )
@@ -206,7 +209,7 @@ class Store:
 
     def document_state(self, path: str) -> DocumentState | None:
         row = self.db.execute(
-            "SELECT id, path, size, mtime_ns, content_hash FROM documents WHERE path = ?", [path]
+            "SELECT id, path, size, mtime_ns, content_hash, reader FROM documents WHERE path = ?", [path]
         ).fetchone()
         return DocumentState(*row) if row else None
 
@@ -226,10 +229,10 @@ class Store:
         old = self.document_state(record.path)
         removed = self._delete_documents([old.id]) if old else []
         cursor = self.db.execute(
-            "INSERT INTO documents (path, kind, size, mtime_ns, content_hash, format, title, metadata,"
-            " chunk_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (path, kind, size, mtime_ns, content_hash, reader, format, title, metadata,"
+            " chunk_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                record.path, record.kind, record.size, record.mtime_ns, record.content_hash,
+                record.path, record.kind, record.size, record.mtime_ns, record.content_hash, record.reader,
                 record.format, record.title,
                 json.dumps(record.metadata, ensure_ascii=False) if record.metadata else None,
                 len(chunks), _now(),
@@ -275,7 +278,7 @@ class Store:
         for path in paths:
             prefix = path.rstrip("/") + "/"
             for row in self.db.execute(
-                "SELECT id, path, size, mtime_ns, content_hash FROM documents"
+                "SELECT id, path, size, mtime_ns, content_hash, reader FROM documents"
                 " WHERE path = ? OR substr(path, 1, ?) = ?",
                 [path, len(prefix), prefix],
             ):

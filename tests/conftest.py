@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -50,9 +51,14 @@ class FakeEmbedder:
 
 @pytest.fixture(autouse=True)
 def clean_environment(tmp_path, monkeypatch):
-    """No real token, endpoint, model or index; a working directory without a .env."""
-    for name in ("IONOS_API_TOKEN", "SEMSEARCH_BASE_URL", "SEMSEARCH_MODEL", "SEMSEARCH_INDEX", "SEMSEARCH_RPS", "SEMSEARCH_BURST"):
-        monkeypatch.delenv(name, raising=False)
+    """No real token, endpoint, model, proxy or index; a working directory without a .env."""
+    for name in list(os.environ):
+        if (
+            name.startswith(("SEMSEARCH_", "OPENAI_"))
+            or name == "IONOS_API_TOKEN"
+            or name.lower() in {"http_proxy", "https_proxy", "all_proxy"}
+        ):
+            monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -62,6 +68,12 @@ def clean_environment(tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
+    from semsearch import api
+    from semsearch.ratelimit import forget_shared_buckets
+
+    # Embedders and rate limits shared within a process must not leak between tests.
+    monkeypatch.setattr(api, "_shared", {})
+    forget_shared_buckets()
 
 
 @pytest.fixture
@@ -72,7 +84,7 @@ def fake() -> FakeEmbedder:
 @pytest.fixture
 def fake_model(monkeypatch) -> FakeEmbedder:
     """Make model id "fake" resolve to one shared FakeEmbedder, for CLI tests."""
-    from semsearch import api, embedders
+    from semsearch import embedders
 
     embedder = FakeEmbedder()
     original = embedders.make_embedder
@@ -81,7 +93,6 @@ def fake_model(monkeypatch) -> FakeEmbedder:
         return embedder if model_id == "fake" else original(model_id, **options)
 
     monkeypatch.setattr(embedders, "make_embedder", make)
-    monkeypatch.setattr(api, "_shared", {})
     return embedder
 
 

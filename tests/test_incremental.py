@@ -188,3 +188,15 @@ def test_remove_is_immediate_and_forgets_the_folder(tmp_path, manual, fake):
         status = index.status()
         assert status.documents == 0 and status.roots == [] and status.vectors == 0
         assert index.search("coffee") == []
+
+
+def test_documents_from_an_older_reader_are_read_again_without_embedding(tmp_path, manual, fake, monkeypatch):
+    from semsearch import indexing
+
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([manual])
+        embedded = len(fake.embedded)
+        monkeypatch.setattr(indexing, "READER_VERSION", indexing.READER_VERSION + 1)
+        stats = index.add([manual])
+        assert stats.changed == 3 and stats.chunks_embedded == 0 and len(fake.embedded) == embedded
+        assert index.add([manual]).unchanged == 3

@@ -13,8 +13,9 @@ EXTENSIONS = {".rst", ".rest"}
 _ADORNMENT = re.compile(r"""^([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])\1{2,}\s*$""")
 
 
-def read_rst(data: bytes, path: Path) -> Document:
-    text = decode(data)
+def underlined_sections(text: str) -> list[Section]:
+    """Titles underlined (optionally also overlined) with a row of punctuation, as in
+    reStructuredText and many plain-text notes."""
     lines = text.splitlines(keepends=True)
     starts = []
     offset = 0
@@ -37,5 +38,11 @@ def read_rst(data: bytes, path: Path) -> Document:
             i += 2
             continue
         i += 1
+    return sections
+
+
+def read_rst(data: bytes, path: Path) -> Document:
+    text = decode(data)
+    sections = underlined_sections(text)
     title = sections[0].title if sections else None
     return Document(text, format="rst", title=title, sections=sections)

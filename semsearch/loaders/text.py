@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import Document, decode
+from .rst import underlined_sections
 
 TEXT_EXTENSIONS = {".txt", ".text", ".log", ".csv", ".tsv", ".json", ".jsonl", ".org", ".tex"}
 
@@ -22,7 +23,11 @@ CODE_NAMES = {"Makefile", "Dockerfile", "CMakeLists.txt", "Rakefile", "Gemfile",
 
 
 def read_text(data: bytes, path: Path) -> Document:
-    return Document(decode(data), format="text")
+    text = decode(data)
+    # Plain-text notes often underline their headings the way reStructuredText does.
+    sections = underlined_sections(text) if path.suffix.lower() in {".txt", ".text", ""} else []
+    title = sections[0].title if sections and sections[0].start == 0 else None
+    return Document(text, format="text", title=title, sections=sections)
 
 
 def read_code(data: bytes, path: Path) -> Document:

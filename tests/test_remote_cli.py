@@ -1,0 +1,151 @@
+"""The remote path end to end: CLI and library against a loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import semsearch
+from semsearch.cli import cli
+from tests.openai_server import OpenAIServer, vector_for
+
+TOKEN = "ionos-secret-5d1c9e77a0"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    with OpenAIServer(token=TOKEN) as running:
+        monkeypatch.setenv("SEMSEARCH_BASE_URL", running.url)
+        monkeypatch.setenv("IONOS_API_TOKEN", TOKEN)
+        monkeypatch.setenv("SEMSEARCH_RPS", "1000")
+        monkeypatch.setenv("SEMSEARCH_BURST", "1000")
+        yield running
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def assert_secret_kept(*places) -> None:
+    for place in places:
+        assert TOKEN not in place
+
+
+def files_text(folder) -> str:
+    return "".join(path.read_bytes().decode("latin-1") for path in folder.rglob("*") if path.is_file())
+
+
+def test_default_model_with_a_token_indexes_through_the_endpoint(server, docs, tmp_path):
+    result = run("index", str(docs))
+    assert result.exit_code == 0, result.output
+    assert "using model BAAI/bge-m3 (IONOS_API_TOKEN is set)" in result.output
+    assert "Remote usage:" in result.output and "tokens" in result.output
+    assert server.embedding_requests >= 1 and server.formats == ["base64"] * len(server.formats)
+    result = run("search", "night trains to vienna", "--json")
+    hits = json.loads(result.output)
+    assert hits[0]["path"].endswith("travel.html")
+    status = json.loads(run("status", "--json").output)
+    assert status["model"] == "BAAI/bge-m3" and status["dimensions"] == 1024
+    assert_secret_kept(result.output, files_text(tmp_path / "index"))
+
+
+def test_search_uses_the_index_model_and_its_query_instruction(server, docs):
+    run("index", str(docs), "--model", "BAAI/bge-large-en-v1.5")
+    server.reset_counters()
+    run("search", "kittens")
+    assert server.texts == ["Represent this sentence for searching relevant passages: kittens"]
+
+
+def test_unknown_model_learns_its_dimension(server, docs):
+    server.models["acme/embedder-small"] = 256
+    result = run("index", str(docs), "--model", "acme/embedder-small")
+    assert result.exit_code == 0, result.output
+    assert json.loads(run("status", "--json").output)["dimensions"] == 256
+
+
+def test_models_lists_local_and_the_endpoints_embedding_models(server):
+    server.models["meta-llama/Llama-3.3-70B-Instruct"] = 8
+    result = run("models")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].startswith("local")
+    assert any(line.startswith("BAAI/bge-m3") and "1024 dims" in line and server.url in line for line in lines)
+    assert not any("Llama" in line for line in lines)
+
+
+def test_embed_and_similarity_commands(server):
+    result = run("embed", "Michael Jackson", "Metallica", "--model", "BAAI/bge-m3")
+    assert result.exit_code == 0
+    payload = json.loads(result.output)
+    assert payload["model"] == "BAAI/bge-m3" and payload["dimensions"] == 1024
+    assert np.allclose(payload["data"][1]["embedding"], vector_for("Metallica", 1024), atol=1e-6)
+    assert payload["usage"]["requests"] == 1 and payload["usage"]["prompt_tokens"] > 0
+    result = run("similarity", "Michael Jackson", "Michael Jackson sings", "--model", "BAAI/bge-m3")
+    expected = float(vector_for("Michael Jackson", 1024) @ vector_for("Michael Jackson sings", 1024))
+    assert abs(float(result.output) - expected) < 1e-3
+
+
+def test_library_embed_and_similarity_go_through_the_same_client(server):
+    vectors = semsearch.embed(["Michael Jackson", "Metallica"], model="BAAI/bge-m3")
+    assert vectors.shape == (2, 1024)
+    assert -1.0 <= semsearch.similarity("Michael Jackson", "Metallica", model="BAAI/bge-m3") <= 1.0
+
+
+def test_wrong_token_is_explained_and_never_shown(server, docs, tmp_path, monkeypatch):
+    server.leaky_errors = True  # the server echoes the Authorization header in its errors
+    monkeypatch.setenv("IONOS_API_TOKEN", TOKEN + "-wrong")
+    result = run("index", str(docs), "--model", "BAAI/bge-m3")
+    assert result.exit_code == 1
+    assert "IONOS_API_TOKEN" in result.output and "missing or wrong" in result.output
+    assert server.statuses.count(401) == 1, "a rejected token is not retried"
+    assert_secret_kept(result.output.replace(TOKEN + "-wrong", "!"), files_text(tmp_path))
+    assert TOKEN + "-wrong" not in result.output
+
+
+def test_missing_token_for_a_remote_model(server, docs, monkeypatch):
+    monkeypatch.delenv("IONOS_API_TOKEN")
+    result = run("index", str(docs), "--model", "BAAI/bge-m3")
+    assert result.exit_code == 1
+    assert "No API token" in result.output and "IONOS_API_TOKEN" in result.output
+    assert server.requests == 0
+
+
+def test_unknown_model_suggests_semsearch_models(server, docs):
+    result = run("index", str(docs), "--model", "no/such-model")
+    assert result.exit_code == 1
+    assert "no/such-model" in result.output and "semsearch models" in result.output
+
+
+def test_service_failure_keeps_what_was_indexed(server, docs, tmp_path, monkeypatch):
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "boats.txt").write_text("Sailing boats need wind and a good keel.")
+    assert run("index", str(first)).exit_code == 0
+    server.error_rate = 1.0
+    monkeypatch.setenv("SEMSEARCH_MAX_RETRIES", "2")
+    result = run("index", str(docs))
+    assert result.exit_code == 1
+    assert "kept failing (HTTP 500)" in result.output and "(3 attempts)" in result.output
+    assert "Nothing already embedded was lost" in result.output
+    server.error_rate = 0.0
+    hits = json.loads(run("search", "sailing boats wind", "--json").output)
+    assert hits[0]["path"].endswith("boats.txt")
+    assert json.loads(run("status", "--json").output)["documents"] == 1
+    assert_secret_kept(result.output, files_text(tmp_path))
+
+
+def test_batches_are_paced_and_resized_through_the_index(server, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        (folder / f"n{i}.txt").write_text(f"note {i} about item{i} and topic{i % 17}")
+    server.max_batch = 64
+    result = run("index", str(folder), "--json")
+    summary = json.loads(result.output)
+    assert summary["new"] == 300 and summary["chunks_embedded"] == 300
+    assert 1 <= server.statuses.count(413) <= 4, "two refusals teach the size: 256, 128, then 64"
+    assert sorted(server.texts) == sorted(set(server.texts)), "no text embedded twice"
+    assert summary["usage"]["inputs"] == 300
