@@ -47,7 +47,7 @@ class Chunk:
     """A span of a document: what is shown, what is embedded, and where it came from."""
 
     text: str
-    embed_text: str
+    embed_text: str  # `context` and `text`: what the model and the keyword index see
     start: int
     end: int
     start_line: int
@@ -55,6 +55,7 @@ class Chunk:
     section: str | None = None
     page: int | None = None
     tokens: int = 0
+    context: str | None = None  # the title and section path, when not already in `text`
 
     @property
     def hash(self) -> bytes:
@@ -229,7 +230,8 @@ def _fit(
     end = start + len(text)
     # Label a chunk by the section of its first real text, not of a heading it opens with.
     section = document.section_at(start if content is None or content >= end else content)
-    embed_text = _with_context(text, document.title, section) if settings.context else text
+    context = context_header(text, document.title, section) if settings.context else None
+    embed_text = with_context(context, text)
     if max_tokens and count_tokens and len(embed_text) + 8 > max_tokens:
         # A token covers at least one character, so only spans longer than the limit
         # in characters can exceed it in tokens.
@@ -250,6 +252,7 @@ def _fit(
             section=section,
             page=document.page_at(start),
             tokens=tokens or estimate_tokens(embed_text),
+            context=context,
         )
     ]
 
@@ -264,12 +267,16 @@ def _middle(text: str, start: int, end: int) -> int:
     return middle
 
 
-def _with_context(text: str, title: str | None, section: str | None) -> str:
+def context_header(text: str, title: str | None, section: str | None) -> str | None:
+    """The title and section path of a chunk, minus what the chunk itself starts with."""
     parts = section.split(" › ") if section else []
     if title and (not parts or parts[0] != title):
         parts.insert(0, title)
     if parts and text.lstrip("#=*-~ \t").startswith(parts[-1]):
         parts.pop()
-    if not parts:
-        return text
-    return " › ".join(parts) + "\n\n" + text
+    return " › ".join(parts) if parts else None
+
+
+def with_context(context: str | None, text: str) -> str:
+    """The text a model embeds for a chunk: its context header, a blank line, its text."""
+    return f"{context}\n\n{text}" if context else text

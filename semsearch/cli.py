@@ -161,7 +161,11 @@ def search(ctx, query, limit, per_file, as_json):
         results = index.search(query, limit=limit, per_file=per_file or None)
     if as_json:
         _json([result.to_dict() for result in results])
-        return
+    else:
+        _print_results(results)
+
+
+def _print_results(results) -> None:
     if not results:
         click.echo("No results.")
         return

@@ -103,6 +103,7 @@ def _migrations():
                 end_line INTEGER NOT NULL,
                 page INTEGER,
                 section TEXT,
+                context TEXT,
                 tokens INTEGER NOT NULL,
                 text TEXT NOT NULL
             );
@@ -112,7 +113,29 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m002_keyword_index(db: sqlite_utils.Database) -> None:
+        # Contentless: the chunk text is stored once, in `chunks`; deleting from the index
+        # repeats the indexed text, which `keyword_text` recomputes from the chunk.
+        db.executescript(
+            """
+            CREATE VIRTUAL TABLE chunks_fts USING fts5(
+                body, content='', tokenize='unicode61 remove_diacritics 2'
+            );
+            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
+            """
+        )
+        for chunk_id, context, text in db.execute("SELECT id, context, text FROM chunks").fetchall():
+            db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [chunk_id, _keyword_body(context, text)])
+
     return migrations
+
+
+def _keyword_body(context: str | None, text: str) -> str:
+    from .chunking import with_context
+    from .keywords import keyword_text
+
+    return keyword_text(with_context(context, text))
 
 
 def _now() -> str:
@@ -243,11 +266,15 @@ class Store:
         for ordinal, (chunk, vector_id) in enumerate(zip(chunks, vector_ids)):
             cursor = self.db.execute(
                 "INSERT INTO chunks (document_id, vector_id, ordinal, start_char, end_char, start_line,"
-                " end_line, page, section, tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " end_line, page, section, context, tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     document_id, vector_id, ordinal, chunk.start, chunk.end, chunk.start_line,
-                    chunk.end_line, chunk.page, chunk.section, chunk.tokens, chunk.text,
+                    chunk.end_line, chunk.page, chunk.section, chunk.context, chunk.tokens, chunk.text,
                 ],
+            )
+            self.db.execute(
+                "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
+                [cursor.lastrowid, _keyword_body(chunk.context, chunk.text)],
             )
             added.append(cursor.lastrowid)
         self._bump_generation()
@@ -263,14 +290,24 @@ class Store:
         removed: list[int] = []
         for batch in _batches(document_ids):
             marks = ",".join("?" * len(batch))
-            for chunk_id, vector_id in self.db.execute(
-                f"SELECT id, vector_id FROM chunks WHERE document_id IN ({marks})", batch
-            ):
+            rows = self.db.execute(
+                f"SELECT id, vector_id, context, text FROM chunks WHERE document_id IN ({marks})", batch
+            ).fetchall()
+            self._forget_keywords(rows)
+            for chunk_id, vector_id, _, _ in rows:
                 removed.append(chunk_id)
                 self.released_vectors.add(vector_id)
             self.db.execute(f"DELETE FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", batch)
         return removed
+
+    def _forget_keywords(self, rows: Iterable[tuple[int, int, str | None, str]]) -> None:
+        """Remove chunks from the keyword index; rows are (id, vector_id, context, text)."""
+        for chunk_id, _, context, text in rows:
+            self.db.execute(
+                "INSERT INTO chunks_fts (chunks_fts, rowid, body) VALUES ('delete', ?, ?)",
+                [chunk_id, _keyword_body(context, text)],
+            )
 
     def documents_matching(self, paths: Sequence[str]) -> list[DocumentState]:
         """Documents whose path is one of `paths` or lies under one of them."""
@@ -424,7 +461,9 @@ class Store:
         if not chunk_ids:
             return
         for batch in _batches(list(chunk_ids)):
-            self.db.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(batch))})", batch)
+            marks = ",".join("?" * len(batch))
+            self._forget_keywords(self.db.execute(f"SELECT id, vector_id, context, text FROM chunks WHERE id IN ({marks})", batch).fetchall())
+            self.db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", batch)
         self._bump_generation()
 
     def delete_vectors(self, vector_ids: Sequence[int]) -> None:
@@ -433,6 +472,9 @@ class Store:
             return
         for batch in _batches(list(vector_ids)):
             marks = ",".join("?" * len(batch))
+            self._forget_keywords(
+                self.db.execute(f"SELECT id, vector_id, context, text FROM chunks WHERE vector_id IN ({marks})", batch).fetchall()
+            )
             self.db.execute(f"DELETE FROM chunks WHERE vector_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM vectors WHERE id IN ({marks})", batch)
         self._bump_generation()
@@ -447,6 +489,7 @@ class Store:
 
     def clear(self) -> None:
         """Delete every document, chunk and vector (folders are kept). Call inside `transaction()`."""
+        self.db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
         self.db.execute("DELETE FROM chunks")
         self.db.execute("DELETE FROM documents")
         self.db.execute("DELETE FROM vectors")
