@@ -83,20 +83,30 @@ def _with(options):
 @click.option("--force", is_flag=True, help="Embed everything again, changed or not.")
 @click.option("--rebuild", is_flag=True, help="Empty the index and index its folders again (to change --model).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
+@click.option("--verbose", "-v", is_flag=True, help="List every skipped and ignored file with its reason.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files matching this gitignore-style pattern, e.g. '*.md' (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out files and folders matching this pattern, e.g. 'drafts/' (repeatable).")
+@click.option("--max-file-size", default="20MB", show_default=True, metavar="SIZE", help="Skip larger files: 500KB, 20MB, 1GB (0: no limit).")
 @_with(rate_options)
 @click.pass_context
-def index_command(ctx, paths, model, force, rebuild, as_json, verbose, rps, burst):
+def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, exclude, max_file_size, rps, burst):
     """Index the documents in PATHS (folders or files).
 
     Run it again to pick up changes: only new and changed files are embedded, and files
     that are gone are dropped. Without PATHS, every folder already in the index is updated.
+    Hidden files, dependency and build folders, and whatever .gitignore and .semsearchignore
+    files rule out are left alone; --include and --exclude apply to this run.
     """
+    from .walk import parse_size
+
+    limit = parse_size(max_file_size) or None
     with _open(ctx, create=True, model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
         if index.created and not as_json:
             click.echo(f"New index at {index.path} using model {index.model} ({index.model_reason}).", err=True)
         with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
-            stats = index.add(list(paths), force=force, progress=progress)
+            stats = index.add(
+                list(paths), force=force, progress=progress, max_file_size=limit, include=include, exclude=exclude
+            )
         if as_json:
             _json(stats.to_dict())
             return
@@ -139,7 +149,13 @@ def _print_stats(stats, verbose: bool) -> None:
         reasons = ", ".join(f"{count} {reason}" for reason, count in stats.skipped_by_reason.items())
         click.echo(f"Skipped: {reasons}.")
         if verbose:
-            for item in stats.skipped:
+            for item in sorted(stats.skipped, key=lambda item: (item.reason, item.path)):
+                click.echo(f"  {_show_path(item.path)}: {item.reason}")
+    if stats.ignored:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in stats.ignored_by_reason.items())
+        click.echo(f"Ignored: {reasons}.")
+        if verbose:
+            for item in stats.ignored:
                 click.echo(f"  {_show_path(item.path)}: {item.reason}")
     usage = stats.usage
     if usage and usage.requests:
@@ -191,9 +207,10 @@ def _indent(text: str) -> str:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
 @click.pass_context
-def status(ctx, as_json):
-    """Show the index's model, size and folders."""
+def status(ctx, as_json, verbose):
+    """Show the index's model, size, folders and the files it could not index."""
     with _open(ctx) as index:
         info = index.status()
     if as_json:
@@ -207,6 +224,12 @@ def status(ctx, as_json):
     click.echo(f"Disk:       {info.disk_bytes / 1e6:.1f} MB")
     for i, root in enumerate(info.roots):
         click.echo(f"{'Folders:' if i == 0 else '':<12}{root}")
+    if info.skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in info.skipped_by_reason.items())
+        click.echo(f"Skipped:    {len(info.skipped)} files: {reasons}" + ("" if verbose else " (-v lists them)"))
+        if verbose:
+            for item in info.skipped:
+                click.echo(f"  {_show_path(item['path'])}: {item['reason']}")
 
 
 @cli.command()

@@ -15,13 +15,13 @@ from . import config, embedders
 from .chunking import ChunkSettings
 from .embedders import Embedder, model_info
 from .errors import IndexNotFoundError, ModelMismatchError, SemsearchError, StorageError
-from .indexing import IndexStats, Pipeline, ProgressCallback
+from .indexing import IndexStats, Pipeline, ProgressCallback, by_reason
 from .locking import try_write_lock, write_lock
 from .search import SearchResult, dense_search
 from .store import DATABASE_NAME, Store
 from .vectors import INDEX_NAME as VECTORS_FILE
 from .vectors import NOTE_NAME as NOTE_FILE
-from .walk import DEFAULT_MAX_FILE_SIZE, resolve_roots
+from .walk import DEFAULT_MAX_FILE_SIZE, Skipped, resolve_roots
 
 if TYPE_CHECKING:
     from .vectors import VectorIndex
@@ -41,6 +41,9 @@ class IndexStatus:
     disk_bytes: int
     index_type: str
     chunking: dict[str, Any] = field(default_factory=dict)
+    # Files the last run over each folder could not index: {"path", "reason"} each.
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -184,14 +187,20 @@ class Index:
         *,
         force: bool = False,
         progress: ProgressCallback | None = None,
-        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
     ) -> IndexStats:
         """Index the files in `paths` (folders or files); re-runs only embed what changed.
 
         Without `paths`, every folder already in the index is brought up to date. Files
-        indexed earlier under these folders that are gone are removed. `force` re-embeds
-        everything. Raises SemsearchError for a path that does not exist, EmbeddingError
-        when the model fails (what was committed before stays).
+        indexed earlier under these folders that are gone (or now ignored) are removed.
+        `force` re-embeds everything. `.gitignore` and `.semsearchignore` files are honoured;
+        `include` and `exclude` are gitignore-style patterns relative to each folder (only
+        files matching an `include`; nothing matching an `exclude`); files larger than
+        `max_file_size` bytes are skipped (None: no limit). Raises SemsearchError for a path
+        that does not exist, EmbeddingError when the model fails (what was committed before
+        stays).
         """
         if not paths:
             paths = self._store.roots()
@@ -201,7 +210,9 @@ class Index:
         everything = {str(root) for root in roots} >= set(self._store.roots())
         with self._writing(everything=everything):
             self._store.add_roots(str(root) for root in roots)
-            return self._pipeline(force, progress).add_files(roots, max_file_size=max_file_size)
+            return self._pipeline(force, progress).add_files(
+                roots, max_file_size=max_file_size, include=include, exclude=exclude
+            )
 
     def add_texts(
         self,
@@ -429,6 +440,7 @@ class Index:
         """Model, dimensions, counts and size on disk."""
         counts = self._store.counts()
         disk = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        skipped = [Skipped(path, reason) for path, reason in self._store.skipped_files()]
         return IndexStatus(
             path=str(self.path),
             model=self.model,
@@ -440,6 +452,8 @@ class Index:
             disk_bytes=disk,
             index_type="flat",
             chunking=self.chunking.to_dict(),
+            skipped=[{"path": item.path, "reason": item.reason} for item in skipped],
+            skipped_by_reason=by_reason(skipped),
         )
 
 

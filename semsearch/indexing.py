@@ -13,7 +13,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from .embedders import Embedder, Usage
 from .errors import DocumentError, EmbeddingError, RequestTooLargeError
 from .loaders import Document, read_document
 from .store import DocumentRecord, DocumentState, Store
-from .walk import FileEntry, Skipped, walk
+from .walk import FileEntry, Ignored, Skipped, walk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +41,8 @@ class IndexStats:
     unchanged: int = 0
     removed: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    # Left out on purpose (hidden, dependency folders, ignore rules): counted, not a problem.
+    ignored: list[Ignored] = field(default_factory=list)
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: int = 0
@@ -50,21 +52,31 @@ class IndexStats:
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for item in self.skipped:
-            counts[item.reason] = counts.get(item.reason, 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return by_reason(self.skipped)
+
+    @property
+    def ignored_by_reason(self) -> dict[str, int]:
+        return by_reason(self.ignored)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
             "removed": self.removed, "skipped": len(self.skipped),
             "skipped_by_reason": self.skipped_by_reason,
+            "ignored": len(self.ignored), "ignored_by_reason": self.ignored_by_reason,
             "chunks_added": self.chunks_added, "chunks_removed": self.chunks_removed,
             "chunks_embedded": self.chunks_embedded, "chunks_reused": self.chunks_reused,
             "seconds": round(self.seconds, 3),
             "usage": self.usage.__dict__ if self.usage else None,
         }
+
+
+def by_reason(items: Iterable[Skipped | Ignored]) -> dict[str, int]:
+    """How many items per reason, most common first."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.reason] = counts.get(item.reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,8 @@ _DONE = object()
 
 # Bump when readers or chunking change what they produce from the same file: documents
 # read by an older version are read again (their unchanged chunks keep their vectors).
-READER_VERSION = 1
+# 2: encoding detection, PDF, DOCX, code definitions as sections, HTML main content only.
+READER_VERSION = 2
 
 
 def _current(state: DocumentState | None) -> bool:
@@ -179,18 +192,29 @@ class Pipeline:
         self._sent: set[bytes] = set()
         self._failed: set[bytes] = set()
         self._touches: list[tuple[int, int, int]] = []
+        self._stale: list[int] = []  # documents whose file can no longer be read as text
         self._done = 0
         self._total = 0
         self._ready_count = 0
 
     # -- what to read -----------------------------------------------------------------------
 
-    def add_files(self, roots: list[Path], *, max_file_size: int) -> IndexStats:
-        """Index files under `roots`; files indexed before but no longer there are removed."""
+    def add_files(
+        self, roots: list[Path], *, max_file_size: int | None, include: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> IndexStats:
+        """Index files under `roots`; files indexed before but no longer there are removed.
+
+        `max_file_size`, `include` and `exclude` are passed to `walk.walk`.
+        """
         started = time.monotonic()
-        known = self.store.document_states([str(root) for root in roots])
+        paths = [str(root) for root in roots]
+        known = self.store.document_states(paths)
+        refused = self.store.skipped_states(paths)
         todo: list[tuple[FileEntry, DocumentState | None]] = []
-        for entry in walk(roots, max_file_size=max_file_size):
+        for entry in walk(roots, max_file_size=max_file_size, include=include, exclude=exclude):
+            if isinstance(entry, Ignored):
+                self.stats.ignored.append(entry)
+                continue
             if isinstance(entry, Skipped):
                 self.stats.skipped.append(entry)
                 continue
@@ -198,11 +222,16 @@ class Pipeline:
             if _current(state) and not self.force and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
                 self.stats.unchanged += 1
                 continue
+            reason, *seen = refused.get(str(entry.path), (None, None, None, None))
+            if reason and state is None and not self.force and seen == [entry.size, entry.mtime_ns, READER_VERSION]:
+                # Refused by this reader before and unchanged since: refused again without reading.
+                self.stats.skipped.append(Skipped(str(entry.path), reason, entry.size, entry.mtime_ns))
+                continue
             todo.append((entry, state))
         self._total = len(todo)
         self._run(lambda: (self._read_file(entry, state) for entry, state in todo))
         # Only a complete walk may conclude a file is gone.
-        gone = [state.id for state in known.values()]
+        gone = [state.id for state in known.values()] + self._stale
         if gone:
             cache = self.cache()
             with self.store.transaction():
@@ -211,6 +240,8 @@ class Pipeline:
             self.committed()
             self.stats.removed += len(gone)
             self.stats.chunks_removed += len(removed)
+        with self.store.transaction():
+            self.store.replace_skipped(paths, self.stats.skipped, READER_VERSION)
         self._finish(started)
         return self.stats
 
@@ -234,7 +265,7 @@ class Pipeline:
         try:
             document = read_document(entry.path, data)
         except DocumentError as exc:
-            return _Item(state, skipped=Skipped(str(entry.path), str(exc)))
+            return _Item(state, skipped=Skipped(str(entry.path), str(exc), entry.size, entry.mtime_ns))
         record = DocumentRecord(
             path=str(entry.path), kind="file", content_hash=content_hash, reader=READER_VERSION,
             size=entry.size, mtime_ns=entry.mtime_ns, format=document.format, title=document.title,
@@ -359,6 +390,9 @@ class Pipeline:
         if item.skipped or item.unchanged:
             if item.skipped:
                 self.stats.skipped.append(item.skipped)
+                if item.state is not None and item.skipped.size is not None:
+                    # The file is no longer text (not merely unreadable for now): drop its old version.
+                    self._stale.append(item.state.id)
             else:
                 self.stats.unchanged += 1
                 if item.touch:

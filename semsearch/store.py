@@ -128,6 +128,24 @@ def _migrations():
         for chunk_id, context, text in db.execute("SELECT id, context, text FROM chunks").fetchall():
             db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [chunk_id, _keyword_body(context, text)])
 
+    @migrations()
+    def m003_skipped_files(db: sqlite_utils.Database) -> None:
+        # The files the last run over each folder could not index, and why. `size`,
+        # `mtime_ns` and `reader` are set when the reason came from reading the file, so an
+        # unchanged file is not read again only to be refused again.
+        db.executescript(
+            """
+            CREATE TABLE skipped_files (
+                path TEXT PRIMARY KEY,
+                reason TEXT NOT NULL,
+                size INTEGER,
+                mtime_ns INTEGER,
+                reader INTEGER,
+                seen_at TEXT NOT NULL
+            );
+            """
+        )
+
     return migrations
 
 
@@ -206,13 +224,47 @@ class Store:
             self.db.execute("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", [root, _now()])
 
     def remove_roots(self, paths: Sequence[str]) -> None:
-        """Forget folders at or under `paths`."""
+        """Forget folders at or under `paths`, and the files skipped there."""
         for path in paths:
             prefix = path.rstrip("/") + "/"
             self.db.execute("DELETE FROM roots WHERE path = ? OR substr(path, 1, ?) = ?", [path, len(prefix), prefix])
+            self.db.execute("DELETE FROM skipped_files WHERE path = ? OR substr(path, 1, ?) = ?", [path, len(prefix), prefix])
 
     def roots(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT path FROM roots ORDER BY path")]
+
+    # -- skipped files ----------------------------------------------------------------------
+
+    def skipped_states(self, roots: Sequence[str]) -> dict[str, tuple[str, int | None, int | None, int | None]]:
+        """Files skipped at or under `roots` by the last run: path -> (reason, size, mtime_ns, reader)."""
+        found = {}
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            for path, *state in self.db.execute(
+                "SELECT path, reason, size, mtime_ns, reader FROM skipped_files WHERE path = ? OR substr(path, 1, ?) = ?",
+                [root, len(prefix), prefix],
+            ):
+                found[path] = tuple(state)
+        return found
+
+    def replace_skipped(self, roots: Sequence[str], skipped: Iterable[Any], reader: int) -> None:
+        """Record this run's skipped files (objects with path, reason, size, mtime_ns) in place
+        of those the last run recorded at or under `roots`. Call inside `transaction()`."""
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            self.db.execute("DELETE FROM skipped_files WHERE path = ? OR substr(path, 1, ?) = ?", [root, len(prefix), prefix])
+        now = _now()
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO skipped_files (path, reason, size, mtime_ns, reader, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (item.path, item.reason, item.size, item.mtime_ns, reader if item.size is not None else None, now)
+                for item in skipped
+            ],
+        )
+
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """Every recorded skipped file as (path, reason), by reason then path."""
+        return [tuple(row) for row in self.db.execute("SELECT path, reason FROM skipped_files ORDER BY reason, path")]
 
     # -- documents --------------------------------------------------------------------------
 

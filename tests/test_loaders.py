@@ -60,6 +60,7 @@ def test_html_visible_text_title_sections_and_source_lines(tmp_path):
 
 def test_text_encodings(tmp_path):
     assert _read(tmp_path, "bom.txt", b"\xef\xbb\xbfGr\xc3\xbc\xc3\x9fe").text == "Grüße"
+    assert _read(tmp_path, "latin1.txt", b"caf\xe9 cr\xe8me \xff").text == "café crème ÿ"
     assert _read(tmp_path, "utf16.txt", "Grüße aus Köln".encode("utf-16")).text == "Grüße aus Köln"
 
 
@@ -67,7 +68,7 @@ def test_text_encodings(tmp_path):
     ("content", "reason"),
     [
         (b"\x00\x01\x02\x03binary", "binary file"),
-        (b"caf\xe9 cr\xe8me \xff", "not UTF-8 text"),
+        (b"\xc3\x28\xa0\xa1", "unknown text encoding"),
         (b"   \n\n", "no text"),
     ],
 )

@@ -6,7 +6,9 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from ..errors import DocumentError
+from .encoding import decode
+
+__all__ = ["Document", "Section", "decode"]
 
 
 @dataclass(frozen=True)
@@ -62,22 +64,3 @@ class Document:
             path.append(section)
         return " › ".join(s.title for s in path) if path else None
 
-
-def decode(data: bytes) -> str:
-    """Decode file bytes as text: UTF-8 (with or without BOM) or UTF-16 with a BOM.
-
-    Raises DocumentError for binary data or text in an encoding it cannot tell.
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise DocumentError("not valid UTF-16 text") from None
-    if b"\x00" in data[:8192]:
-        raise DocumentError("binary file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DocumentError("not UTF-8 text (unknown encoding)") from None

@@ -1,4 +1,4 @@
-"""Plain text and source code: the file is the text."""
+"""Plain text, CSV and JSON: the file is the text."""
 
 from __future__ import annotations
 
@@ -7,19 +7,13 @@ from pathlib import Path
 from .base import Document, decode
 from .rst import underlined_sections
 
-TEXT_EXTENSIONS = {".txt", ".text", ".log", ".csv", ".tsv", ".json", ".jsonl", ".org", ".tex"}
+TEXT_EXTENSIONS = {".txt", ".text", ".log", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".org", ".tex"}
 
-CODE_EXTENSIONS = {
-    ".py", ".pyi", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".java", ".kt", ".kts", ".scala",
-    ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".cs", ".go", ".rs", ".rb", ".php", ".swift",
-    ".m", ".mm", ".r", ".jl", ".lua", ".pl", ".pm", ".sh", ".bash", ".zsh", ".fish", ".ps1",
-    ".sql", ".css", ".scss", ".vue", ".svelte", ".ex", ".exs", ".erl", ".hs", ".ml", ".clj",
-    ".dart", ".groovy", ".gradle", ".tf", ".proto", ".yaml", ".yml", ".toml", ".ini", ".cfg",
-    ".conf", ".xml", ".mk", ".cmake", ".dockerfile",
+# Files without an extension that are text by convention.
+TEXT_NAMES = {
+    "README", "LICENSE", "LICENCE", "COPYING", "AUTHORS", "CHANGELOG", "CHANGES", "NEWS", "NOTICE",
+    "TODO", "INSTALL", "CONTRIBUTING", "HISTORY",
 }
-
-# Files known by name rather than extension.
-CODE_NAMES = {"Makefile", "Dockerfile", "CMakeLists.txt", "Rakefile", "Gemfile", "Justfile"}
 
 
 def read_text(data: bytes, path: Path) -> Document:
@@ -28,7 +22,3 @@ def read_text(data: bytes, path: Path) -> Document:
     sections = underlined_sections(text) if path.suffix.lower() in {".txt", ".text", ""} else []
     title = sections[0].title if sections and sections[0].start == 0 else None
     return Document(text, format="text", title=title, sections=sections)
-
-
-def read_code(data: bytes, path: Path) -> Document:
-    return Document(decode(data), format="code", code=True)

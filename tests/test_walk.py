@@ -1,0 +1,208 @@
+"""What gets read: ignore files with git's semantics, include/exclude, default skips, size caps,
+symlinks, and what the index remembers about skipped files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from semsearch import Index
+from semsearch.errors import SemsearchError
+from semsearch.walk import FileEntry, Ignored, Skipped, format_size, parse_size, walk
+
+
+def tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return root
+
+
+def outcome(roots, **options) -> tuple[set[str], dict[str, str], dict[str, str]]:
+    """(indexable files, skipped file -> reason, ignored path -> reason), relative to the first root."""
+    base = roots[0]
+    files, skipped, ignored = set(), {}, {}
+    for item in walk(roots, **options):
+        if isinstance(item, FileEntry):
+            files.add(os.path.relpath(item.path, base))
+        elif isinstance(item, Skipped):
+            skipped[os.path.relpath(item.path, base)] = item.reason
+        else:
+            assert isinstance(item, Ignored)
+            ignored[os.path.relpath(item.path, base)] = item.reason
+    return files, skipped, ignored
+
+
+def test_nested_gitignore_files_with_negation(tmp_path):
+    root = tree(tmp_path / "repo", {
+        ".gitignore": "*.log\n/secret.md\nbuildout/\n!keep.log\n",
+        "a.md": "a", "debug.log": "x", "keep.log": "k", "secret.md": "s",
+        "sub/secret.md": "not anchored here", "sub/trace.log": "t",
+        "sub/.gitignore": "!trace.log\ndraft-*.md\n", "sub/draft-1.md": "d",
+        "buildout/out.md": "o", "sub/buildout/out.md": "o",
+        "other/draft-2.md": "only sub/ ignores drafts",
+    })
+    files, skipped, ignored = outcome([root])
+    assert files == {"a.md", "keep.log", "sub/secret.md", "sub/trace.log", "other/draft-2.md"}
+    assert ignored["debug.log"] == ignored["secret.md"] == "ignored by .gitignore"
+    assert ignored["buildout"] == ignored["sub/buildout"] == "ignored by .gitignore"
+    assert ignored["sub/draft-1.md"] == "ignored by .gitignore"
+    assert ignored[".gitignore"] == "hidden"
+    assert skipped == {}
+
+
+def test_semsearchignore_and_the_enclosing_repository(tmp_path):
+    repo = tree(tmp_path / "repo", {
+        ".git/info/exclude": "*.tmp\n",
+        ".gitignore": "docs/generated/\n*.bak.md\n",
+        "docs/.semsearchignore": "private/\n!important.bak.md\n",
+        "docs/guide.md": "g", "docs/generated/api.md": "gen", "docs/old.bak.md": "b", "docs/important.bak.md": "i",
+        "docs/private/diary.md": "p", "docs/scratch.tmp": "t",
+    })
+    # Indexing a folder inside a repository: the repository's rules still apply.
+    files, skipped, ignored = outcome([repo / "docs"])
+    assert files == {"guide.md", "important.bak.md"}  # .semsearchignore re-includes what .gitignore left out
+    assert ignored == {
+        ".semsearchignore": "hidden",
+        "generated": "ignored by .gitignore",
+        "old.bak.md": "ignored by .gitignore",
+        "private": "ignored by .semsearchignore",
+        "scratch.tmp": "ignored by .git/info/exclude",
+    }
+    assert skipped == {}
+    # Without the ignore files (a library option), everything but hidden files is read.
+    files, _, _ = outcome([repo / "docs"], ignore_files=False)
+    assert files == {"guide.md", "important.bak.md", "old.bak.md", "generated/api.md", "private/diary.md"}
+
+
+def test_include_and_exclude_patterns(tmp_path):
+    root = tree(tmp_path / "notes", {
+        "a.md": "a", "b.txt": "b", "drafts/c.md": "c", "deep/er/d.md": "d", "deep/er/e.rst": "e",
+    })
+    files, _, ignored = outcome([root], include=["*.md"], exclude=["drafts/"])
+    assert files == {"a.md", "deep/er/d.md"}
+    assert ignored["b.txt"] == ignored["deep/er/e.rst"] == "not matched by --include"
+    assert ignored["drafts"] == "excluded by --exclude"
+    files, _, _ = outcome([root], include=["deep/**/*.rst"])
+    assert files == {"deep/er/e.rst"}
+
+
+def test_hidden_vcs_dependency_and_virtualenv_folders(tmp_path):
+    root = tree(tmp_path / "project", {
+        "README.md": "r", ".git/config": "c", ".cache/x.md": "x", "node_modules/pkg/readme.md": "n",
+        "build/html/index.html": "b", "env2/pyvenv.cfg": "home = /usr", "env2/lib/x.py": "x",
+        "src/app.py": "print()",
+    })
+    files, _, ignored = outcome([root])
+    assert files == {"README.md", "src/app.py"}
+    assert ignored == {
+        ".git": "hidden", ".cache": "hidden", "node_modules": "dependency or build folder",
+        "build": "dependency or build folder", "env2": "virtualenv",
+    }
+
+
+def test_size_cap_empty_and_unsupported(tmp_path):
+    root = tree(tmp_path / "files", {"small.txt": "hello", "empty.txt": "", "photo.jpg": b"\xff\xd8\xff"})
+    with (root / "huge.txt").open("wb") as handle:
+        handle.truncate(200 * 2**20)  # sparse: costs no disk and no time
+    files, skipped, _ = outcome([root], max_file_size=20 * 2**20)
+    assert files == {"small.txt"}
+    assert skipped == {
+        "huge.txt": "too large (200 MB, limit 20 MB)", "empty.txt": "empty file", "photo.jpg": "unsupported file type",
+    }
+    files, _, _ = outcome([root], max_file_size=None)
+    assert "huge.txt" in files
+
+
+def test_symlinks_inside_outside_broken_and_loops(tmp_path):
+    outside = tree(tmp_path / "outside", {"elsewhere.md": "e"})
+    root = tree(tmp_path / "root", {"real/doc.md": "d", "real/deeper/more.md": "m"})
+    (root / "alias").symlink_to(root / "real")               # a second way to the same folder
+    (root / "doc-link.md").symlink_to(root / "real" / "doc.md")
+    (root / "out").symlink_to(outside)
+    (root / "gone.md").symlink_to(root / "missing.md")
+    (root / "self").symlink_to(root / "self")
+    (root / "real" / "deeper" / "up").symlink_to(root)       # a folder cycle
+    files, skipped, ignored = outcome([root])
+    # Files are indexed once, under their real path, however many links lead to them.
+    assert files == {"real/doc.md", "real/deeper/more.md"}
+    assert ignored["alias"] == ignored["doc-link.md"] == "duplicate path"
+    assert skipped == {
+        "out": "symlink to outside the indexed folders",
+        "gone.md": "broken symlink",
+        "self": "symlink loop",
+        "real/deeper/up": "symlink loop",
+    }
+
+
+def test_a_link_into_the_root_is_followed_when_the_target_is_not_walked(tmp_path):
+    root = tree(tmp_path / "root", {".archive/2020/notes.md": "n"})
+    (root / "archive").symlink_to(root / ".archive")
+    files, _, _ = outcome([root])
+    assert files == {"archive/2020/notes.md"}
+
+
+def test_fifo_is_not_read(tmp_path):
+    root = tree(tmp_path / "root", {"a.md": "a"})
+    os.mkfifo(root / "pipe.txt")
+    _, skipped, _ = outcome([root])
+    assert skipped == {"pipe.txt": "not a regular file"}
+
+
+def test_sizes():
+    assert parse_size("20MB") == parse_size("20 mb") == parse_size("20") == 20 * 2**20
+    assert parse_size("512KB") == 512 * 1024 and parse_size("1.5G") == int(1.5 * 2**30) and parse_size("100b") == 100
+    assert parse_size("0") == 0
+    with pytest.raises(SemsearchError, match="not a size"):
+        parse_size("big")
+    assert format_size(200 * 2**20) == "200 MB" and format_size(int(1.5 * 2**30)) == "1.5 GB"
+    assert format_size(300 * 1024) == "300 KB" and format_size(12) == "12 bytes"
+
+
+# -- through the index -----------------------------------------------------------------------
+
+
+def test_skipped_files_are_remembered_and_not_read_again(tmp_path, fake, monkeypatch):
+    root = tree(tmp_path / "docs", {"good.md": "# Good\n\nFine text.", "junk.txt": b"\x00\x01binary"})
+    import semsearch.indexing as indexing
+
+    reads: list[str] = []
+    original = indexing.read_document
+    monkeypatch.setattr(indexing, "read_document", lambda path, data=None: reads.append(path.name) or original(path, data))
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        first = index.add([root])
+        assert [(Path(s.path).name, s.reason) for s in first.skipped] == [("junk.txt", "binary file")]
+        assert index.status().skipped_by_reason == {"binary file": 1}
+        reads.clear()
+        second = index.add([root])
+        assert reads == [] and second.skipped_by_reason == {"binary file": 1}
+        # Changed: read again.
+        (root / "junk.txt").write_text("Now it is text about otters.")
+        third = index.add([root])
+        assert reads == ["junk.txt"] and third.skipped == [] and third.new == 1
+        assert index.status().skipped == []
+
+
+def test_a_file_that_stops_being_text_leaves_the_index(tmp_path, fake):
+    root = tree(tmp_path / "docs", {"notes.txt": "Otters hold hands while sleeping."})
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([root])
+        (root / "notes.txt").write_bytes(b"\x00\x00\x01 now binary")
+        stats = index.add([root])
+        assert stats.removed == 1 and stats.skipped_by_reason == {"binary file": 1}
+        assert index.search("otters hands") == []
+
+
+def test_include_exclude_and_size_through_the_index(tmp_path, fake):
+    root = tree(tmp_path / "docs", {"a.md": "alpha", "b.txt": "bravo", "c.md": "x" * 5000})
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        stats = index.add([root], include=["*.md"], max_file_size=4000)
+        assert stats.new == 1 and stats.skipped_by_reason == {"too large (4.9 KB, limit 3.9 KB)": 1}
+        assert stats.ignored_by_reason == {"not matched by --include": 1}
+        stats = index.add([root], exclude=["a.md"], max_file_size=None)
+        assert (stats.new, stats.removed) == (2, 1)
+        summary = stats.to_dict()
+        assert summary["ignored"] == 1 and summary["ignored_by_reason"] == {"excluded by --exclude": 1}
