@@ -40,10 +40,10 @@ def cli(ctx: click.Context, index_path: Path | None) -> None:
     ctx.obj = index_path
 
 
-def _open(ctx: click.Context, *, create: bool = False, **options: Any):
+def _open(ctx: click.Context | None, *, create: bool = False, path: Path | None = None, **options: Any):
     from .index import Index
 
-    return Index.open(ctx.obj, create=create, **options)
+    return Index.open(path or (ctx.obj if ctx else None), create=create, **options)
 
 
 def _remote_options(rps: float | None, burst: int | None) -> dict[str, Any]:
@@ -168,13 +168,23 @@ def _print_stats(stats, verbose: bool) -> None:
 @cli.command()
 @click.argument("query")
 @click.option("--limit", "-n", default=10, show_default=True, help="Most results to show.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True,
+              help="Meaning and keywords fused, meaning only, or keywords only (BM25).")
 @click.option("--per-file", default=2, show_default=True, help="Most results from one file (0: no limit).")
+@click.option("--path", "paths", multiple=True, help="Only files matching this glob (repeatable): '*.md', 'notes/2024/*'.")
+@click.option("--ext", "extensions", multiple=True, help="Only these extensions: --ext md,pdf.")
+@click.option("--after", help="Only files modified on or after this date (YYYY-MM-DD).")
+@click.option("--before", help="Only files modified before this date (YYYY-MM-DD).")
+@click.option("--explain", is_flag=True, help="Show each hit's dense and keyword ranks and scores.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
 @click.pass_context
-def search(ctx, query, limit, per_file, as_json):
+def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, as_json):
     """Find the passages that answer QUERY."""
     with _open(ctx) as index:
-        results = index.search(query, limit=limit, per_file=per_file or None)
+        results = index.search(
+            query, limit=limit, mode=mode, per_file=per_file or None, path=list(paths), ext=list(extensions),
+            after=after, before=before, explain=explain,
+        )
     if as_json:
         _json([result.to_dict() for result in results])
     else:
@@ -193,7 +203,21 @@ def _print_results(results) -> None:
         if hit.section:
             click.echo(f"   § {hit.section}")
         click.echo(_indent(_trim(hit.text)))
+        if hit.explain:
+            click.echo(_indent(_explanation(hit.explain)))
         click.echo()
+
+
+def _explanation(facts: dict) -> str:
+    lines = []
+    for name in ("dense", "keyword"):
+        if f"{name}_rank" in facts:
+            rank, score = facts[f"{name}_rank"], facts[f"{name}_score"]
+            found = f"{name} rank {rank}, score {score:.4f}, normalised {facts[f'{name}_normalised']:.3f}" if rank else f"{name}: not in its top results"
+            lines.append(found)
+    if "fusion" in facts:
+        lines.append(f"hybrid score {facts['fusion']}")
+    return "\n".join(lines)
 
 
 def _trim(text: str, limit: int = 600) -> str:
@@ -230,6 +254,43 @@ def status(ctx, as_json, verbose):
         if verbose:
             for item in info.skipped:
                 click.echo(f"  {_show_path(item['path'])}: {item['reason']}")
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which qrels/SPLIT.tsv to score.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
+@click.option("--model", help="Embedding model (default: as for a new index).")
+@click.option("--queries", type=click.Path(exists=True, path_type=Path), help="Another dataset's queries and qrels, e.g. German queries against an English corpus.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_with(rate_options)
+@click.pass_context
+def eval_command(ctx, dataset, split, mode, model, queries, as_json, rps, burst):
+    """Measure search quality on a BEIR-layout DATASET folder.
+
+    Builds a temporary index of the corpus (or uses --index, reusing what it holds) and
+    prints nDCG@10, MRR@10, Recall@10/100, indexing time and query latency.
+    """
+    import tempfile
+
+    from .evaluation import evaluate, load_dataset
+
+    data = load_dataset(dataset, split, queries)
+    with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as scratch:
+        location = ctx.obj or Path(scratch) / "index"
+        with _open(None, create=True, model=model, path=location, **_remote_options(rps, burst)) as index:
+            with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+                report = evaluate(index, data, mode=mode, index_progress=progress)
+    if as_json:
+        _json(report.to_dict())
+        return
+    click.echo(f"{dataset} ({split}, {report.queries} queries), model {report.model}, mode {report.mode}")
+    click.echo(f"nDCG@10     {report.ndcg_10:.4f}")
+    click.echo(f"MRR@10      {report.mrr_10:.4f}")
+    click.echo(f"Recall@10   {report.recall_10:.4f}")
+    click.echo(f"Recall@100  {report.recall_100:.4f}")
+    click.echo(f"Indexing    {report.index_seconds:.1f} s")
+    click.echo(f"Latency     p50 {report.latency_p50_ms:.1f} ms, p95 {report.latency_p95_ms:.1f} ms")
 
 
 @cli.command()

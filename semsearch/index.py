@@ -17,7 +17,9 @@ from .embedders import Embedder, model_info
 from .errors import IndexNotFoundError, ModelMismatchError, SemsearchError, StorageError
 from .indexing import IndexStats, Pipeline, ProgressCallback, by_reason
 from .locking import try_write_lock, write_lock
-from .search import SearchResult, dense_search
+from .filters import DateLike, Filters, allowed_chunks
+from .keywords import query_terms
+from .search import MODES, Ranking, SearchResult, rank
 from .store import DATABASE_NAME, Store
 from .vectors import INDEX_NAME as VECTORS_FILE
 from .vectors import NOTE_NAME as NOTE_FILE
@@ -352,21 +354,61 @@ class Index:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def search(self, query: str, *, limit: int = 10, per_file: int | None = 2) -> list[SearchResult]:
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        mode: str = "hybrid",
+        per_file: int | None = 2,
+        path: str | Sequence[str] | None = None,
+        ext: str | Sequence[str] | None = None,
+        after: DateLike | None = None,
+        before: DateLike | None = None,
+        explain: bool = False,
+    ) -> list[SearchResult]:
         """The passages that best answer `query`, best first.
 
         Args:
             limit: the most results to return.
+            mode: "hybrid" (meaning and keywords, fused), "dense" (meaning) or "keyword" (BM25).
             per_file: the most results from one document (None or 0: no cap).
+            path: glob(s) a result's path must match ("*.md", "notes/2024/*"); any may match.
+            ext: extension(s) a result must have ("md,pdf" or [".md", "pdf"]).
+            after, before: modification-time window ("2024-05-01", a date or a datetime).
+            explain: fill each result's `explain` with its ranks and scores.
+
+        Filters apply before the cut to `limit`, so they never hide a match that exists.
         """
         if not query or not query.strip():
             raise SemsearchError("The query is empty: say what you are looking for.")
-        if self.dimensions is None or self._store.counts()["chunks"] == 0:
+        if mode not in MODES:
+            raise SemsearchError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.")
+        if self._store.chunk_count() == 0:
             return []
-        vector = self.embedder.embed_query(query)
-        if self._sync_vectors():
-            self._save_if_free()
-        return dense_search(self._store, self._vector_index(), vector, limit=limit, per_file=per_file)
+        filters = Filters.build(path, ext, after, before)
+        allowed = allowed_chunks(self._store, filters) if filters.active else None
+        if allowed is not None and len(allowed) == 0:
+            return []
+        dense = keyword = None
+        if mode in ("hybrid", "dense"):
+            vector = self.embedder.embed_query(query)
+            if self._sync_vectors():
+                self._save_if_free()
+            index = self._vector_index()
+
+            def dense(k: int) -> Ranking:
+                ids, scores = index.search(vector, k, allowed)
+                return Ranking(ids.tolist(), scores.tolist())
+
+        if mode in ("hybrid", "keyword"):
+            terms = query_terms(query)
+
+            def keyword(k: int) -> Ranking:
+                found, ceiling = self._store.keyword_search(terms, k, allowed)
+                return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
+
+        return rank(self._store, dense, keyword, limit=limit, per_file=per_file, explain=explain)
 
     def _save_if_free(self) -> None:
         # A reader that had to catch up saves its work for the next one, unless a writer is busy.
@@ -380,6 +422,8 @@ class Index:
         cache matching SQLite. With `repair`, fix what can be fixed: damaged chunks are
         dropped and their documents re-read on the next `add`; the cache is rebuilt.
         """
+        import numpy as np
+
         report = CheckReport()
         report.problems += [f"SQLite: {problem}" for problem in self._store.integrity_problems()]
         without_vectors = self._store.chunks_without_vectors()
@@ -396,6 +440,11 @@ class Index:
         if unused:
             # Paid-for vectors of an interrupted run: the next run uses them, then drops the rest.
             report.notes.append(f"{unused} vectors wait for their documents (an interrupted run; `semsearch index` resumes it)")
+        keyword_problems = self._store.keyword_problems()
+        keyword_ids = self._store.keyword_ids()
+        if not keyword_problems and not np.array_equal(keyword_ids, self._store.chunk_ids()):
+            keyword_problems.append(f"it holds {len(keyword_ids)} entries for {self._store.counts()['chunks']} chunks")
+        report.problems += [f"keyword index: {problem}" for problem in keyword_problems]
         cache_problem = self._cache_problem()
         if cache_problem:
             report.problems.append(cache_problem)
@@ -406,6 +455,8 @@ class Index:
                 self._store.delete_vectors(wrong_size)
                 self._store.delete_chunks(without_vectors + without_documents)
                 self._store.forget_content(self._store.documents_with_missing_chunks())
+                if keyword_problems:
+                    self._store.rebuild_keywords()
             self._reset_cache()
             self._cache()
             self._vectors.save(self.path, self._vectors_generation)
@@ -420,7 +471,7 @@ class Index:
 
         from .vectors import VectorIndex
 
-        if self.dimensions is None or self._store.counts()["chunks"] == 0:
+        if self.dimensions is None or self._store.chunk_count() == 0:
             return None
         loaded = VectorIndex.load(self.path)
         if loaded is None:

@@ -11,6 +11,7 @@ reader can tell in one query whether its cache is current.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -120,7 +121,7 @@ def _migrations():
         db.executescript(
             """
             CREATE VIRTUAL TABLE chunks_fts USING fts5(
-                body, content='', tokenize='unicode61 remove_diacritics 2'
+                body, content='', tokenize='porter unicode61 remove_diacritics 2'
             );
             CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
             """
@@ -169,6 +170,8 @@ class Store:
         self.path = directory / DATABASE_NAME
         # Vectors whose chunks this connection deleted: candidates for `delete_unused_vectors`.
         self.released_vectors: set[int] = set()
+        self._chunk_count: tuple[int, int] | None = None  # (generation, count)
+        self._scratch_ready = False
         # In a folder we cannot write, SQLite cannot create its WAL side files; such an
         # index can still be searched, read as an immutable file.
         self.readonly = self.path.exists() and not os.access(directory, os.W_OK)
@@ -498,6 +501,26 @@ class Store:
     def vectors_of_wrong_size(self, dimensions: int) -> list[int]:
         return [row[0] for row in self.db.execute("SELECT id FROM vectors WHERE length(vector) != ?", [dimensions * 4])]
 
+    def keyword_problems(self) -> list[str]:
+        """What FTS5's own integrity check reports for the keyword index."""
+        try:
+            self.db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        return []
+
+    def keyword_ids(self) -> np.ndarray:
+        """The chunk ids the keyword index holds, sorted."""
+        import numpy as np
+
+        return np.fromiter((row[0] for row in self.db.execute("SELECT rowid FROM chunks_fts ORDER BY rowid")), dtype=np.int64)
+
+    def rebuild_keywords(self) -> None:
+        """Index every chunk's text for keyword search again. Call inside `transaction()`."""
+        self.db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
+        for chunk_id, context, text in self.db.execute("SELECT id, context, text FROM chunks").fetchall():
+            self.db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [chunk_id, _keyword_body(context, text)])
+
     def unused_vector_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)").fetchone()[0]
 
@@ -547,12 +570,108 @@ class Store:
         self.db.execute("DELETE FROM vectors")
         self._bump_generation()
 
+    # -- keyword search and filters ---------------------------------------------------------
+
+    def keyword_search(
+        self, words: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[list[tuple[int, float]], float]:
+        """The `k` best chunks by BM25 for any of `words`, as (chunk id, score) best first,
+        and the score of a chunk that holds every word: the sum of their IDFs.
+
+        The ceiling uses BM25's own IDF over all the words, those found nowhere included,
+        so a chunk matching only the query's common words scores a small part of it.
+        On a large index, words in more than a third of the chunks are not searched for
+        (unless nothing rarer is asked for): BM25 gives them almost no weight, and their
+        long posting lists make the search slow.
+        """
+        from .keywords import match_expression
+
+        terms = dict(zip(words, self._index_terms(words)))  # word -> its indexed (stemmed) form
+        if not any(terms.values()):
+            return [], 0.0
+        chunks = self.chunk_count()
+        distinct = sorted({term for term in terms.values() if term})
+        marks = ",".join("?" * len(distinct))
+        frequency = dict(self.db.execute(f"SELECT term, doc FROM chunks_fts_terms WHERE term IN ({marks})", distinct).fetchall())
+        # A chunk of average length holding each term once scores about the sum of the IDFs.
+        ceiling = sum(_idf(chunks, frequency.get(term, 0)) for term in distinct)
+        searched = [word for word, term in terms.items() if frequency.get(term, 0)]
+        if not searched:
+            return [], ceiling
+        if chunks > PRUNE_ABOVE and allowed is None:
+            rare = [word for word in searched if frequency[terms[word]] <= chunks / 3]
+            searched = rare or [min(searched, key=lambda word: frequency[terms[word]])]
+        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        parameters: list[Any] = [match_expression(searched)]
+        if allowed is not None:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed_chunks (id INTEGER PRIMARY KEY)")
+            self._fill_scratch("allowed_chunks", "INSERT INTO temp.allowed_chunks (id) VALUES (?)", ((int(i),) for i in allowed))
+            sql += " AND rowid IN (SELECT id FROM temp.allowed_chunks)"
+        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
+        parameters.append(k)
+        try:
+            return [(row[0], row[1]) for row in self.db.execute(sql, parameters)], ceiling
+        except sqlite3.OperationalError as exc:
+            raise storage_error(exc, self.path) from None
+
+    def _fill_scratch(self, table: str, insert: str, rows: Iterable[tuple]) -> None:
+        """Replace the rows of a temporary table. Committed at once: an open transaction
+        would pin this connection to an old snapshot and hide what writers commit later."""
+        opened = not self.db.conn.in_transaction
+        self.db.conn.execute(f"DELETE FROM temp.{table}")
+        self.db.conn.executemany(insert, rows)
+        if opened:
+            self.db.conn.commit()
+
+    def _index_terms(self, words: Sequence[str]) -> list[str | None]:
+        """Each word as the keyword index stores it (folded, stemmed), by running it through
+        the index's own tokenizer in a scratch table: no second stemmer to disagree with it."""
+        if not self._scratch_ready:
+            self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(body, tokenize='{KEYWORD_TOKENIZER}')")
+            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_word_terms USING fts5vocab(temp, query_words, instance)")
+            self._scratch_ready = True
+        self._fill_scratch("query_words", "INSERT INTO temp.query_words (rowid, body) VALUES (?, ?)", enumerate(words))
+        found = dict((row[1], row[0]) for row in self.db.execute("SELECT term, doc FROM temp.query_word_terms"))
+        return [found.get(i) for i in range(len(words))]
+
+    def document_facts(self) -> Iterator[tuple[int, str, str, int | None]]:
+        """(id, path, kind, mtime_ns) of every document, for filtering."""
+        yield from self.db.execute("SELECT id, path, kind, mtime_ns FROM documents")
+
+    def chunk_ids_of_documents(self, document_ids: Sequence[int]) -> np.ndarray:
+        import numpy as np
+
+        ids: list[int] = []
+        for batch in _batches(list(document_ids)):
+            marks = ",".join("?" * len(batch))
+            ids.extend(row[0] for row in self.db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch))
+        return np.array(sorted(ids), dtype=np.int64)
+
+    def chunk_count(self) -> int:
+        """How many chunks the index holds; counted once per generation, as counting is a scan."""
+        generation = self.generation()
+        if self._chunk_count is None or self._chunk_count[0] != generation:
+            self._chunk_count = (generation, self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return self._chunk_count[1]
+
     def counts(self) -> dict[str, int]:
         """How many documents, chunks and distinct vectors the index holds."""
         return {
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("documents", "chunks", "vectors")
         }
+
+
+# The keyword index's tokenizer (migration m002): English stemming (which leaves other
+# scripts alone), accents folded. Queries are analysed with the same one.
+KEYWORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
+# Chunks above which common terms are left out of keyword searches.
+PRUNE_ABOVE = 50_000
+
+
+def _idf(rows: int, containing: int) -> float:
+    """BM25's inverse document frequency, as FTS5 computes it (never below 1e-6)."""
+    return max(math.log((rows - containing + 0.5) / (containing + 0.5)), 1e-6)
 
 
 def _batches(values: Sequence, size: int = _PARAMETERS) -> Iterator[list]:

@@ -63,7 +63,7 @@ def test_results_match_brute_force_cosine(tmp_path, fake):
         (folder / f"doc{i}.txt").write_text(" ".join(rng.choice(words, 12)))
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add([folder])
-        hits = index.search("word3 word17 word42", limit=10, per_file=0)
+        hits = index.search("word3 word17 word42", limit=10, per_file=0, mode="dense")
     texts = [(folder / f"doc{i}.txt").read_text() for i in range(60)]
     matrix = np.stack([fake._vector(t) for t in texts])
     scores = matrix @ fake._vector("word3 word17 word42")

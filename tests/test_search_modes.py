@@ -1,0 +1,210 @@
+"""Hybrid, dense and keyword search; safe queries; filters; explanations."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from semsearch import Index, search
+from semsearch.cli import cli
+from semsearch.errors import SemsearchError
+from semsearch.keywords import keyword_text, match_expression, query_terms
+
+
+@pytest.fixture
+def library(tmp_path):
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "errors.md").write_text("# Error codes\n\nError KX-4471 means the sync token expired; sign in again.\n")
+    (folder / "tea.txt").write_text("Green tea should steep for two minutes in water below boiling.\n")
+    (folder / "koeln.txt").write_text("Grüße aus Köln: the cathedral took six centuries to finish.\n")
+    (folder / "beijing.txt").write_text("北京是中国的首都，有很多历史悠久的建筑。\n")
+    (folder / "tokyo.txt").write_text("東京の地下鉄はとても便利です。\n")
+    return folder
+
+
+def test_keyword_mode_finds_exact_codes(tmp_path, library, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([library])
+        hits = index.search("KX-4471", mode="keyword")
+    assert hits[0].path.endswith("errors.md")
+    assert fake.queries == [], "keyword search needs no embedding"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("koln cathedral", "koeln.txt"), ("Köln", "koeln.txt"), ("GRUSSE", None), ("grüße", "koeln.txt"),
+     ("北京的建筑", "beijing.txt"), ("首都", "beijing.txt"), ("地下鉄", "tokyo.txt")],
+)
+def test_keywords_fold_accents_and_handle_cjk(tmp_path, library, fake, query, expected):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([library])
+        hits = index.search(query, mode="keyword")
+    if expected is None:  # unicode61 folds accents, not ß to ss
+        assert not any(hit.path.endswith("koeln.txt") for hit in hits)
+    else:
+        assert hits and hits[0].path.endswith(expected)
+
+
+HOSTILE = ['"unbalanced', "AND", "OR NOT", "tea AND", "(green", "tea)", "-tea", "tea*", "*", "NEAR(tea water)",
+           "col:tea", "^tea", "tea's \"steep\"", "🍵 tea", "''", "\\", "100%", "a OR b AND (c", "{tea}", "tea:", ";DROP TABLE chunks"]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+@pytest.mark.parametrize("mode", ["keyword", "hybrid", "dense"])
+def test_any_text_is_a_query(tmp_path, library, fake, query, mode):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([library])
+        hits = index.search(query, mode=mode)
+    assert isinstance(hits, list)
+    if "tea" in query and mode == "keyword":
+        assert hits[0].path.endswith("tea.txt")
+
+
+def test_query_terms_and_match_expression():
+    assert query_terms('Tea AND "green" tea (NEAR) -x*') == ["tea", "and", "green", "near", "x"]
+    assert match_expression(["a\"b", "c"]) == '"a""b" OR "c"'
+    assert keyword_text("数据库 and text") == " 数据 据库  and text"
+    assert query_terms("数据库") == ["数据", "据库"]
+
+
+def test_hybrid_equals_dense_when_keywords_find_nothing(tmp_path, fake):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"n{i}.txt").write_text(f"note {i} about topic{i % 4} and theme{i % 3}")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([folder])
+        query = "zzzunknown qqqabsent"
+        dense = [(h.chunk_id, round(h.score, 6)) for h in index.search(query, mode="dense", per_file=0)]
+        hybrid = [h.chunk_id for h in index.search(query, mode="hybrid", per_file=0)]
+    assert [chunk_id for chunk_id, _ in dense] == hybrid
+
+
+def _dense(*scores: float) -> search.Ranking:
+    return search.Ranking(list(range(1, len(scores) + 1)), list(scores))
+
+
+def test_fusion_lifts_a_chunk_that_matches_the_rare_words_of_the_query():
+    # Dense sees five similar chunks; chunk 5 alone holds the query's error code.
+    dense = _dense(0.86, 0.855, 0.85, 0.845, 0.84, *[0.80] * 45)
+    keyword = search.Ranking([5], [9.0], ceiling=10.0)
+    assert search.fuse(dense, keyword)[0][0] == 5
+
+
+def test_fusion_leaves_dense_alone_when_keywords_match_only_common_words():
+    # A paraphrase: the keyword hits share a common word or two with the query.
+    dense = _dense(0.86, 0.855, 0.85, 0.845, 0.84, *[0.80] * 45)
+    keyword = search.Ranking([4, 3], [1.0, 0.8], ceiling=10.0)
+    assert [chunk for chunk, _ in search.fuse(dense, keyword)[:5]] == [1, 2, 3, 4, 5]
+
+
+def test_fusion_without_keyword_hits_is_the_dense_order():
+    dense = _dense(0.9, 0.8, 0.7)
+    fused = search.fuse(dense, search.Ranking([], [], ceiling=3.0))
+    assert [chunk for chunk, _ in fused] == [1, 2, 3]
+    assert fused[0][1] == pytest.approx(1 / (1 + search.KEYWORD_WEIGHT))
+
+
+def test_explain_reports_ranks_scores_and_fusion(tmp_path, library, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([library])
+        hit = index.search("green tea steep", explain=True)[0]
+        plain = index.search("green tea steep")[0]
+    assert plain.explain is None
+    facts = hit.explain
+    assert facts["dense_rank"] >= 1 and facts["keyword_rank"] == 1
+    assert 0 <= facts["dense_normalised"] <= 1 and 0 < facts["keyword_normalised"] <= 1
+    expected = (facts["dense_normalised"] + search.KEYWORD_WEIGHT * facts["keyword_normalised"]) / (1 + search.KEYWORD_WEIGHT)
+    assert hit.score == pytest.approx(expected, abs=1e-3)
+    assert f"= {hit.score:.4f}" in facts["fusion"]
+
+
+def test_unknown_mode_is_refused(tmp_path, library, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([library])
+        with pytest.raises(SemsearchError, match="hybrid, dense, keyword"):
+            index.search("tea", mode="fuzzy")
+
+
+@pytest.fixture
+def crowded(tmp_path):
+    """Many strong matches in one folder, a few weak ones in another."""
+    root = tmp_path / "crowded"
+    (root / "main").mkdir(parents=True)
+    (root / "side").mkdir()
+    for i in range(40):
+        (root / "main" / f"apple{i}.md").write_text(f"Apples apples apples: orchard report {i}.")
+    for i in range(3):
+        (root / "side" / f"fruit{i}.txt").write_text(f"A note that mentions apples once, number {i}.")
+    return root
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_filters_apply_before_the_cut(tmp_path, crowded, fake, mode):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([crowded])
+        unfiltered = index.search("apples orchard", mode=mode, limit=5)
+        assert all("/main/" in hit.path for hit in unfiltered)
+        by_path = index.search("apples orchard", mode=mode, limit=5, path="side/*")
+        by_ext = index.search("apples orchard", mode=mode, limit=5, ext="txt")
+        by_name = index.search("apples orchard", mode=mode, limit=5, path=["fruit1.*", "fruit2.*"])
+    assert sorted(os.path.basename(h.path) for h in by_path) == ["fruit0.txt", "fruit1.txt", "fruit2.txt"]
+    assert sorted(os.path.basename(h.path) for h in by_ext) == ["fruit0.txt", "fruit1.txt", "fruit2.txt"]
+    assert sorted(os.path.basename(h.path) for h in by_name) == ["fruit1.txt", "fruit2.txt"]
+
+
+def test_date_filters(tmp_path, crowded, fake):
+    old = crowded / "side" / "fruit0.txt"
+    stamp = time.mktime((2020, 6, 1, 12, 0, 0, 0, 0, -1))
+    os.utime(old, (stamp, stamp))
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([crowded])
+        before = index.search("apples", before="2021-01-01", limit=50)
+        after = index.search("apples", after="2021-01-01", limit=50, per_file=1)
+        with pytest.raises(SemsearchError, match="YYYY-MM-DD"):
+            index.search("apples", after="last tuesday")
+    assert [os.path.basename(h.path) for h in before] == ["fruit0.txt"]
+    assert len(after) == 42 and all(not h.path.endswith("fruit0.txt") for h in after)
+
+
+def test_keyword_index_follows_changes_and_check_repairs_it(tmp_path, library, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([library])
+        (library / "tea.txt").write_text("Black tea wants boiling water and four minutes.\n")
+        (library / "errors.md").unlink()
+        index.add([library])
+        assert index.search("KX-4471", mode="keyword") == []
+        assert index.search("green", mode="keyword") == []
+        assert index.search("black tea boiling", mode="keyword")[0].path.endswith("tea.txt")
+        assert index.check().problems == []
+    connection = sqlite3.connect(tmp_path / "ix" / "index.db")
+    with connection:
+        connection.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
+    connection.close()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert any("keyword index" in problem for problem in index.check().problems)
+        assert index.check(repair=True).ok
+        assert index.check().problems == []
+        assert index.search("black tea boiling", mode="keyword")[0].path.endswith("tea.txt")
+
+
+def test_cli_search_options(docs, fake_model):
+    runner = CliRunner()
+    runner.invoke(cli, ["index", str(docs), "--model", "fake"], catch_exceptions=False)
+    result = runner.invoke(cli, ["search", "kittens", "--mode", "keyword", "--json", "--explain"])
+    hits = json.loads(result.output)
+    assert hits[0]["path"].endswith("cats.md") and hits[0]["explain"]["keyword_rank"] == 1
+    result = runner.invoke(cli, ["search", "cats", "--ext", "rst,html", "--json"])
+    assert all(h["path"].endswith((".rst", ".html")) for h in json.loads(result.output))
+    result = runner.invoke(cli, ["search", "cats", "--path", "pets/*", "--path", "garden.rst", "--json"])
+    assert {os.path.basename(h["path"]) for h in json.loads(result.output)} == {"cats.md", "dogs.txt", "garden.rst"}
+    result = runner.invoke(cli, ["search", "cats", "--explain", "--limit", "1"])
+    assert "dense rank" in result.output and "keyword rank" in result.output
+    result = runner.invoke(cli, ["search", "cats", "--after", "soon"])
+    assert result.exit_code == 1 and "YYYY-MM-DD" in result.output
