@@ -231,6 +231,9 @@ def _fit(
     # Label a chunk by the section of its first real text, not of a heading it opens with.
     section = document.section_at(start if content is None or content >= end else content)
     context = context_header(text, document.title, section) if settings.context else None
+    if max_tokens and count_tokens:
+        # A long title and heading path must not crowd out the text (mpnet takes 128 tokens).
+        context = _shortened(context, max_tokens // 4, count_tokens)
     embed_text = with_context(context, text)
     if max_tokens and count_tokens and len(embed_text) + 8 > max_tokens:
         # A token covers at least one character, so only spans longer than the limit
@@ -255,6 +258,28 @@ def _fit(
             context=context,
         )
     ]
+
+
+def _shortened(context: str | None, limit: int, count_tokens: Callable[[str], int]) -> str | None:
+    """`context` cut to at most `limit` tokens: the outer parts of the path (the title first)
+    go before the nearer ones, and a single part still too long keeps its beginning."""
+    # A token covers at least one character; the counter adds two special tokens.
+    if context is None or len(context) + 2 <= limit:
+        return context
+    parts = context.split(" › ")
+    while len(parts) > 1 and count_tokens(" › ".join(parts)) > limit:
+        parts.pop(0)
+    header = " › ".join(parts)
+    if count_tokens(header) <= limit:
+        return header
+    low, high = 0, len(header)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count_tokens(header[:middle] + "…") <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return header[:low].rstrip() + "…" if header[:low].strip() else None
 
 
 def _middle(text: str, start: int, end: int) -> int:

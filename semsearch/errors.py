@@ -50,6 +50,10 @@ class ModelNotFoundError(EmbeddingError):
 class RequestTooLargeError(EmbeddingError):
     "The endpoint rejected a request as too large, even split down to one input."
 
+    # One entry per input of the failed call: its vector, or None for an input that was
+    # rejected; None when the call gave up before embedding the others.
+    vectors: list | None = None
+
 
 class ServiceError(EmbeddingError):
     "The embedding service kept failing after retries."

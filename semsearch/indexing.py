@@ -132,6 +132,7 @@ class _Workers:
         for number in range(count):
             threading.Thread(target=self._work, name=f"semsearch-embed-{number}", daemon=True).start()
         self._count = count
+        self._closed = False
 
     def _work(self) -> None:
         while (task := self._tasks.get()) is not None:
@@ -150,6 +151,9 @@ class _Workers:
 
     def close(self) -> None:
         """Stop the workers once their current task ends; queued tasks are dropped."""
+        if self._closed:
+            return
+        self._closed = True
         while True:
             try:
                 future, _ = self._tasks.get_nowait()
@@ -354,6 +358,12 @@ class Pipeline:
                 else:
                     self._collect(in_flight, block=True)
             self._commit([], None)
+        except EmbeddingError:
+            # The service failed for good. Batches already sent are paid for: keep what
+            # they bring back, so that the next run does not pay for them again.
+            executor.close()
+            self._drain(in_flight)
+            raise
         finally:
             stop.set()
             executor.close()
@@ -370,15 +380,31 @@ class Pipeline:
         if not in_flight:
             return
         done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        failure = None
         for future in done:
             batch = in_flight.pop(future)
-            self._commit(batch, future.result())
+            if future.exception() is None:
+                self._commit(batch, future.result())
+            else:
+                failure = failure or future.exception()
+        if failure is not None:  # raised once every batch that succeeded beside it is committed
+            raise failure
+
+    def _drain(self, in_flight: dict[Future, list[tuple[bytes, str]]]) -> None:
+        """Wait for the batches still running and commit those that succeed (queued ones
+        were cancelled); their failures add nothing to the error already on its way."""
+        for future, batch in list(in_flight.items()):
+            del in_flight[future]
+            if not future.cancelled() and future.exception() is None:
+                self._commit(batch, future.result())
 
     def _embed(self, texts: list[str]) -> list[np.ndarray | None]:
         """Vectors for `texts`; None for a text the model refuses even alone."""
         try:
             matrix = self.embedder.embed_documents(texts)
-        except RequestTooLargeError:
+        except RequestTooLargeError as exc:
+            if exc.vectors is not None and len(exc.vectors) == len(texts):
+                return list(exc.vectors)  # the others were embedded: keep them, send nothing again
             if len(texts) == 1:
                 return [None]
             return [vector for text in texts for vector in self._embed([text])]

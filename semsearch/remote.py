@@ -149,7 +149,11 @@ class RemoteEmbedder:
         self._state = EndpointState(state_path)
         self.batch_size: int = batch_size or self._state.batch_size(self.base_url, model_id) or DEFAULT_BATCH_SIZE
         self._encoding = self._state.encoding_format(self.base_url) or "base64"
-        self._bucket = shared_bucket(self.base_url, self.rps, self.burst)
+        # One token short of the contract's burst: at full speed both buckets run empty, and a
+        # request that travels a few ms faster than the one before it would reach the service
+        # before its token does (a 429, and a second's pause). The spare token absorbs up to
+        # 1/rps of such jitter and costs nothing at steady state.
+        self._bucket = shared_bucket(self.base_url, self.rps, max(self.burst - 1, 1))
         self.usage = Usage()
         self._lock = threading.Lock()
         self._client: Any = None
@@ -168,7 +172,9 @@ class RemoteEmbedder:
             ValueError: a text is empty or only whitespace (no endpoint embeds those).
             AuthenticationError: no token, or the endpoint rejected it (never retried).
             ModelNotFoundError: the endpoint does not serve this model.
-            RequestTooLargeError: a short input was rejected even on its own.
+            RequestTooLargeError: an input was rejected even on its own and cut into short
+                pieces. Its `vectors` holds the rows of the other inputs (None for the
+                rejected ones), so that they need not be sent again.
             ServiceError: the service kept failing, or was unreachable, after the retries.
         """
         import numpy as np
@@ -180,7 +186,9 @@ class RemoteEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions or 0), dtype=np.float32)
         with self._busy():
-            return self._embed_all([self.passage_prefix + text for text in texts])
+            matrix = self._embed_all([self.passage_prefix + text for text in texts])
+        self._raise_if_rejected(matrix, texts)
+        return matrix
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed a search query (with the model's query instruction); shape (dimensions,)."""
@@ -188,7 +196,24 @@ class RemoteEmbedder:
             raise ValueError("the query is empty.")
         with self._busy():
             matrix, _ = self._embed_batch([self.query_prefix + text], threading.Event())
+        self._raise_if_rejected(matrix, [text])
         return matrix[0]
+
+    def _raise_if_rejected(self, matrix: np.ndarray, texts: list[str]) -> None:
+        """Raise RequestTooLargeError, keeping the good rows, if any row is the NaN of a rejection."""
+        import numpy as np
+
+        rejected = np.isnan(matrix).any(axis=1)
+        if not rejected.any():
+            return
+        first = int(np.argmax(rejected))
+        error = RequestTooLargeError(
+            f"{self.base_url} rejected an input of {len(texts[first])} characters for model {self.model_id} "
+            f"even on its own and cut into short pieces ({int(rejected.sum())} of {len(texts)} inputs). "
+            "Use smaller chunks for this model, or check the text."
+        )
+        error.vectors = [None if bad else row for row, bad in zip(matrix, rejected)]
+        raise error
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text`; an overestimate where the vocabulary differs."""
@@ -264,17 +289,24 @@ class RemoteEmbedder:
         return np.vstack([left, right]), left_split or right_split
 
     def _embed_too_long(self, text: str, stop: threading.Event, depth: int, status: int) -> np.ndarray:
-        """One row for an input the endpoint refused: the token-weighted mean of its halves."""
+        """One row for an input the endpoint refused: the token-weighted mean of its halves, or
+        NaN when it cannot be cut further (so the other inputs of the call keep their rows)."""
         import numpy as np
 
         if len(text) < MIN_SPLIT_CHARS or depth >= MAX_SPLIT_DEPTH:
             piece = "a piece of a longer input" if depth else "an input"
-            raise RequestTooLargeError(
-                f"{self.base_url} rejected {piece} of {len(text)} characters for model {self.model_id} "
-                f"even on its own (HTTP {status}). Use smaller chunks for this model, or check the text."
-            )
+            if self.dimensions is None:  # no row shape to mark it with yet
+                raise RequestTooLargeError(
+                    f"{self.base_url} rejected {piece} of {len(text)} characters for model {self.model_id} "
+                    f"even on its own (HTTP {status}). Use smaller chunks for this model, or check the text."
+                )
+            log.info("%s rejected %s of %d characters for %s even on its own (HTTP %d)",
+                     self.base_url, piece, len(text), self.model_id, status)
+            return np.full((1, self.dimensions), np.nan, dtype=np.float32)
         left, right = _split_near_middle(text)
         halves, _ = self._embed_batch([left, right], stop, depth + 1)
+        if np.isnan(halves).any():
+            return np.full((1, halves.shape[1]), np.nan, dtype=np.float32)
         weights = np.array([xlmr_token_count(left), xlmr_token_count(right)], dtype=np.float64)
         mean = weights @ halves.astype(np.float64) / weights.sum()
         norm = np.linalg.norm(mean)

@@ -21,6 +21,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -67,6 +68,8 @@ class OpenAIServer:
       latency, latency_per_input, latency_jitter: seconds slept before a normal answer.
       max_batch, batch_status: more inputs than max_batch → batch_status (400 or 413).
       max_input_chars: any longer input → 400 "input too long".
+      max_input_tokens, count_tokens: an input of more than max_input_tokens tokens as
+        `count_tokens(text)` counts them (default `token_count`) → 400 "input too long".
       reject_base64: encoding_format=base64 → 400 naming encoding_format.
       empty_base64: base64 → 200 with empty `data`; float_for_base64: base64 → floats.
       leaky_errors: error messages echo the Authorization header, as careless services do,
@@ -97,6 +100,8 @@ class OpenAIServer:
         max_batch: int | None = None,
         batch_status: int = 413,
         max_input_chars: int | None = None,
+        max_input_tokens: int | None = None,
+        count_tokens: Callable[[str], int] | None = None,
         reject_base64: bool = False,
         empty_base64: bool = False,
         float_for_base64: bool = False,
@@ -117,6 +122,8 @@ class OpenAIServer:
         self.max_batch = max_batch
         self.batch_status = batch_status
         self.max_input_chars = max_input_chars
+        self.max_input_tokens = max_input_tokens
+        self.count_tokens = count_tokens or token_count
         self.reject_base64 = reject_base64
         self.empty_base64 = empty_base64
         self.float_for_base64 = float_for_base64
@@ -359,9 +366,11 @@ class _Handler(BaseHTTPRequestHandler):
         if app.max_input_chars is not None and any(len(t) > app.max_input_chars for t in texts):
             self._send_error(400, "input too long for this model.", "invalid_request_error")
             return
-        delay = app.latency + app.latency_per_input * len(texts) + jitter
-        if delay:
-            time.sleep(delay)
+        if app.max_input_tokens is not None and any(app.count_tokens(t) > app.max_input_tokens for t in texts):
+            self._send_error(400, f"input too long: at most {app.max_input_tokens} tokens.", "invalid_request_error")
+            return
+        # The latency is the whole answer time: computing the vectors counts towards it.
+        answer_by = time.monotonic() + app.latency + app.latency_per_input * len(texts) + jitter
         dims = app.models[model]
         tokens = sum(token_count(t) for t in texts)
         if fmt == "base64" and app.empty_base64:
@@ -376,6 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
                     if as_base64 else vector.tolist()
                 )
                 data.append({"object": "embedding", "index": index, "embedding": embedding})
+        delay = answer_by - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
         with app.lock:
             app.inputs += len(texts)
             app.prompt_tokens += tokens

@@ -91,6 +91,25 @@ def test_hard_limit_in_model_tokens():
     assert " ".join(SENTENCES[:5]) in " ".join(c.text for c in chunks).replace("\n\n", " ")
 
 
+def test_a_long_title_and_heading_path_do_not_crowd_out_the_text():
+    def count(text: str) -> int:  # words and specials
+        return len(text.split()) + 2
+
+    title = " ".join(f"Title{i}" for i in range(130))  # longer than the limit on its own
+    heading = " ".join(f"Heading{i}" for i in range(20))
+    intro = f"# {title}\n\n"
+    body = f"## {heading}\n\n" + _paragraphs(6)
+    text = intro + body
+    document = Document(text, title=title, sections=[Section(0, 1, title), Section(len(intro), 2, heading)])
+    chunks = chunk_document(document, ChunkSettings(), max_tokens=128, count_tokens=count)
+    assert 3 < len(chunks) < 40, "the text is cut into chunks, not into characters"
+    assert all(count(c.embed_text) <= 128 for c in chunks)
+    later = [c for c in chunks if c.start > len(intro) + 100]
+    # The nearest heading is kept and the title dropped: at most a quarter of the limit.
+    assert later and all(c.context.startswith("Heading0 Heading1") and "Title0" not in c.context for c in later)
+    assert all(count(c.context) <= 32 for c in later)
+
+
 def test_counter_not_called_for_chunks_short_in_characters():
     calls = []
     chunks = chunk_document(Document("A short note."), max_tokens=512, count_tokens=lambda t: calls.append(t) or 5)

@@ -231,13 +231,14 @@ def test_connection_refused_names_the_base_url(make):
 
 
 def test_a_failing_batch_stops_the_others_sending(server, make):
-    server.max_input_chars = 20
-    texts = ["x" * 25] + [f"short {i}" for i in range(9)]  # the first is refused at once
+    texts = [f"short {i}" for i in range(10)]
     make(server.url).embed_documents(["warm up"])  # import openai outside the timing
     server.reset_counters()
-    embedder = make(server.url, rps=2.0, burst=2, batch_size=1, concurrency=4)
+    server.script = [404]  # the first request fails for good
+    # Burst 3: the client keeps one token spare, so two requests go at once.
+    embedder = make(server.url, rps=2.0, burst=3, batch_size=1, concurrency=4)
     started = time.monotonic()
-    with pytest.raises(RequestTooLargeError):
+    with pytest.raises(ModelNotFoundError):
         embedder.embed_documents(texts)
     # The other workers were waiting for the rate limit; they give up instead of sending.
     assert time.monotonic() - started < 0.4
@@ -316,6 +317,22 @@ def test_a_too_long_input_is_split_and_still_gets_one_vector(server, make, state
     assert max(len(t) for t in server.texts) <= 200
     # One over-long input says nothing about how many inputs a request may hold.
     assert embedder.batch_size == 256 and not state_path.exists()
+
+
+def test_an_input_refused_even_in_pieces_leaves_the_other_rows_in_the_error(server, make):
+    server.count_tokens = lambda text: 10**6 if "poison" in text else token_count(text)
+    server.max_input_tokens = 1000
+    texts = sample_texts(6)
+    texts[3] = "a perfectly ordinary sentence that happens to contain poison somewhere in it"
+    embedder = make(server.url, batch_size=6)
+    with pytest.raises(RequestTooLargeError) as caught:
+        embedder.embed_documents(texts)
+    vectors = caught.value.vectors
+    assert [v is None for v in vectors] == [False, False, False, True, False, False]
+    good = [t for i, t in enumerate(texts) if i != 3]
+    assert np.array_equal(np.stack([v for v in vectors if v is not None]), np.stack([server.vector(t) for t in good]))
+    assert sorted(set(server.texts) & set(good)) == sorted(good)
+    assert embedder.batch_size == 6, "one bad input says nothing about the batch size"
 
 
 def test_a_short_input_refused_on_its_own_raises_naming_its_length_only(server, make):
@@ -408,6 +425,19 @@ def test_requests_from_all_embedders_on_one_endpoint_stay_within_the_rate(server
         for window in (0.1, 0.25, 0.5):
             in_window = sum(1 for t in times[i:] if t < start + window)
             assert in_window <= rate * window + burst + 2  # generous: scheduling jitter
+
+
+def test_pacing_at_the_contracts_own_limit_earns_no_429(server, make):
+    # Both buckets run empty at full speed; requests reaching the server a little out of
+    # step with their tokens must still find one there.
+    server.rate, server.burst = 40.0, 4
+    server.latency_jitter = 0.02
+    make(server.url).embed_documents(["warm up"])  # import openai outside the timing
+    server.reset_counters()
+    embedder = make(server.url, rps=40.0, burst=4, batch_size=1, concurrency=4)
+    embedder.embed_documents(sample_texts(80))
+    assert server.rate_limited == 0 and embedder.usage.retries == 0
+    assert server.inputs == 80
 
 
 # -- usage and secrets ---------------------------------------------------------------------

@@ -149,3 +149,104 @@ def test_batches_are_paced_and_resized_through_the_index(server, tmp_path):
     assert 1 <= server.statuses.count(413) <= 4, "two refusals teach the size: 256, 128, then 64"
     assert sorted(server.texts) == sorted(set(server.texts)), "no text embedded twice"
     assert summary["usage"]["inputs"] == 300
+
+
+LONG_WORDS = (
+    "Donaudampfschifffahrtsgesellschaftskapitän Rechtsschutzversicherungsgesellschaften "
+    "internationalisation électroencéphalographie Überbrückungskredit naïveté "
+    "x86_64-unknown-linux-gnu https://example.org/a/very/long/path?with=query&and=more 3.14159 "
+    "the quick brown fox jumps over the lazy dog while Grüße aus Köln arrive"
+).split()
+
+
+def write_long_documents(folder) -> None:
+    """Documents that cut into chunks near any model's limit: long titles and headings, long
+    paragraphs of long words, German and French, code, and a line with no space at all."""
+    folder.mkdir()
+    words = [LONG_WORDS[(i * 7) % len(LONG_WORDS)] for i in range(3000)]
+    sections = "".join(
+        f"\n## Abschnitt {n}: {' '.join(words[n:n + 12])}\n\n" + " ".join(words[n * 100:n * 100 + 400]) + ".\n"
+        for n in range(6)
+    )
+    (folder / "handbuch.md").write_text(f"# {' '.join(words[:20])}\n{sections}", encoding="utf-8")
+    (folder / "notes.txt").write_text("\n\n".join(" ".join(words[i:i + 250]) for i in range(0, 3000, 250)))
+    (folder / "tool.py").write_text(
+        "".join(f"def function_{i}(argument_{i}, {', '.join(words[i:i + 8])}):\n    return {i}\n\n" for i in range(80))
+    )
+    (folder / "blob.txt").write_text("A blob follows.\n\n" + "QUJD" * 900 + "\n")
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"),
+    [("sentence-transformers/paraphrase-multilingual-mpnet-base-v2", 128), ("BAAI/bge-large-en-v1.5", 512)],
+)
+def test_no_input_over_the_models_limit_is_ever_sent(server, tmp_path, model, limit):
+    from semsearch.embedders import xlmr_token_count
+
+    # The server counts XLM-RoBERTa tokens, the vocabulary of mpnet; bge-large's BERT
+    # vocabulary is not at hand, so for it the client's margin is checked as well.
+    server.max_input_tokens, server.count_tokens = limit, xlmr_token_count
+    folder = tmp_path / "long"
+    write_long_documents(folder)
+    result = run("index", str(folder), "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["new"] == 4 and summary["skipped"] == 0
+    assert 400 not in server.statuses, "the service never had to refuse an input as too long"
+    counts = [xlmr_token_count(text) for text in server.texts]
+    assert max(counts) <= limit and len(counts) == summary["chunks_embedded"]
+    if model == "BAAI/bge-large-en-v1.5":
+        assert max(counts) <= (limit - 2) / 1.25
+    assert max(counts) > limit // 2, "chunks are sized to the limit, not far below it"
+
+
+def test_an_input_the_service_still_refuses_is_split_and_one_bad_chunk_does_not_stop_the_run(server, tmp_path):
+    from tests.openai_server import token_count
+
+    # The service is stricter than its model card says, and refuses one text outright.
+    server.max_input_tokens = 60
+    server.count_tokens = lambda text: 10**6 if "poison" in text else token_count(text)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "long.txt").write_text(" ".join(f"lighthouse{i % 9} keepers watch ships" for i in range(40)))
+    (folder / "bad.txt").write_text("This note mentions poison, which this service will not embed at all.")
+    for i in range(5):
+        (folder / f"fine{i}.txt").write_text(f"Short note {i} about gardening and tomato{i}.")
+    result = run("index", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["new"] == 6 and summary["skipped_by_reason"] == {"the model rejected a chunk even on its own": 1}
+    assert max(token_count(text) for text in server.texts) <= 60
+    fine = [text for text in server.texts if text.startswith("Short note")]
+    assert sorted(fine) == sorted(set(fine)) and len(fine) == 5, "the good chunks were embedded once"
+    hits = json.loads(run("search", "lighthouse keepers watch ships", "--json").output)
+    assert hits[0]["path"].endswith("long.txt")
+
+
+def test_an_interrupted_run_keeps_what_was_paid_for_and_the_next_run_resumes(server, tmp_path, monkeypatch):
+    from semsearch.endpoints import EndpointState
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(120):
+        (folder / f"n{i:03d}.txt").write_text(f"note {i} about item{i} and topic{i % 17}")
+    EndpointState(None).remember_batch_size(server.url, "BAAI/bge-m3", 10)  # 12 batches
+    monkeypatch.setenv("SEMSEARCH_MAX_RETRIES", "1")
+    # Three batches succeed, then the service fails: with four workers, six failures in a
+    # row make some batch fail twice, which ends the run; batches still on the wire finish.
+    server.script = [None] * 3 + [500] * 6
+    result = run("index", str(folder))
+    assert result.exit_code == 1
+    assert "kept failing (HTTP 500)" in result.output and "Nothing already embedded was lost" in result.output
+    first = list(server.texts)
+    documents = json.loads(run("status", "--json").output)["documents"]
+    assert 3 * 10 <= len(first) < 120 and len(set(first)) == len(first)
+    assert documents == len(first), "every chunk the service embedded was committed"
+
+    server.reset_counters()
+    result = run("index", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["chunks_embedded"] == 120 - len(first)
+    assert not set(server.texts) & set(first), "nothing committed is sent again"
+    assert len(set(server.texts)) == len(server.texts) == 120 - len(first)
+    assert json.loads(run("status", "--json").output)["documents"] == 120
