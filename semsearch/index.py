@@ -26,7 +26,7 @@ from .vectors import NOTE_NAME as NOTE_FILE
 from .walk import DEFAULT_MAX_FILE_SIZE, Skipped, resolve_roots
 
 if TYPE_CHECKING:
-    from .vectors import VectorIndex
+    from .vectors import VectorIndex, VectorSettings
 
 
 @dataclass
@@ -46,6 +46,12 @@ class IndexStatus:
     # Files the last run over each folder could not index: {"path", "reason"} each.
     skipped: list[dict[str, str]] = field(default_factory=list)
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    # The FAISS cache as last saved: vectors it holds, layout parameters, bytes it takes in
+    # memory when fully loaded (a search maps the file and reads only what it probes) and on disk.
+    index_vectors: int = 0
+    index_layout: dict[str, Any] = field(default_factory=dict)
+    index_memory_bytes: int = 0
+    index_disk_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,6 +87,7 @@ class Index:
         self.model: str = meta["model"]
         self.dimensions: int | None = int(meta["dimensions"]) if meta.get("dimensions") else None
         self.chunking = ChunkSettings(**json.loads(meta["chunking"]))
+        self.vector_settings = _vector_settings(meta)
         self.created = False
         self.model_reason: str | None = None
         self.lock_timeout = 10.0
@@ -98,6 +105,7 @@ class Index:
         chunking: ChunkSettings | None = None,
         rebuild: bool = False,
         lock_timeout: float = 10.0,
+        vectors: VectorSettings | None = None,
         **remote_options: Any,
     ) -> Index:
         """Open the index at `path` (default: SEMSEARCH_INDEX or the user's default index).
@@ -114,6 +122,9 @@ class Index:
                 anything is deleted.
             lock_timeout: how long a write waits for another process's write to finish
                 before raising IndexLockedError.
+            vectors: the vector index's layout settings (exact up to how many vectors,
+                SQ8 compression, recall target); stored with the index, and the FAISS cache
+                is rebuilt when they change.
             remote_options: base_url, api_key, rps, burst, ... for a remote model.
 
         Raises:
@@ -161,6 +172,11 @@ class Index:
         index.lock_timeout = lock_timeout
         if created:
             index._reset_cache()
+        if vectors is not None and vectors != index.vector_settings:
+            with write_lock(directory, lock_timeout):
+                store.set_meta({"vectors": json.dumps(vectors.to_dict())})
+                index.vector_settings = vectors
+                index._reset_cache()
         index.created, index.model_reason = created, reason
         return index
 
@@ -279,6 +295,8 @@ class Index:
                 with self._store.transaction():
                     self._store.delete_unused_vectors(None if everything else self._store.released_vectors)
                 self._store.released_vectors.clear()
+            if self._store.generation() != start:
+                self._relayout()
             self._save_cache(start)
 
     def _save_cache(self, start: int) -> None:
@@ -340,11 +358,38 @@ class Index:
             cached = index.ids()
             index.remove(np.setdiff1d(cached, stored, assume_unique=True))
             missing = np.setdiff1d(stored, cached, assume_unique=True)
-            everything = len(missing) == len(stored)
-            for ids, matrix in self._store.chunk_vectors(self.dimensions, None if everything else missing):
-                index.add(ids, matrix)
+            if len(missing) and len(missing) == len(stored):
+                # Built from scratch, in the layout its size calls for.
+                self._vectors = self._built(stored)
+            else:
+                for ids, matrix in self._store.chunk_vectors(self.dimensions, missing):
+                    index.add(ids, matrix)
         self._vectors_generation = generation
         return True
+
+    def _built(self, stored) -> VectorIndex:
+        """A new cache of the vectors of `stored` chunk ids. Call inside a read transaction."""
+        from .vectors import VectorIndex, planned_layout
+
+        layout = planned_layout(len(stored), self.vector_settings)
+
+        def read(ids):
+            return self._store.chunk_vectors(self.dimensions, ids)
+
+        return VectorIndex.build(self.dimensions, stored, read, layout, self.vector_settings.recall)
+
+    def _relayout(self) -> None:
+        """Rebuild the cache from SQLite when its size has left the range its layout suits
+        (exact search past the threshold, IVF cells sized for a much smaller or larger index).
+        Call with the write lock held and the cache in step with SQLite."""
+        from .vectors import planned_layout
+
+        current = self._vectors
+        if current is None or self._vectors_generation != self._store.generation():
+            return
+        if planned_layout(current.count, self.vector_settings, current.layout) != current.layout:
+            with self._store.transaction():
+                self._vectors = self._built(self._store.chunk_ids())
 
     def _reset_cache(self) -> None:
         for name in (VECTORS_FILE, NOTE_FILE):
@@ -489,9 +534,13 @@ class Index:
 
     def status(self) -> IndexStatus:
         """Model, dimensions, counts and size on disk."""
+        from .vectors import read_note
+
         counts = self._store.counts()
         disk = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         skipped = [Skipped(path, reason) for path, reason in self._store.skipped_files()]
+        note = read_note(self.path)
+        cache_file = self.path / VECTORS_FILE
         return IndexStatus(
             path=str(self.path),
             model=self.model,
@@ -501,11 +550,21 @@ class Index:
             vectors=counts["vectors"],
             roots=self._store.roots(),
             disk_bytes=disk,
-            index_type="flat",
+            index_type=note.layout.describe() if note else "none yet (built on first search)",
             chunking=self.chunking.to_dict(),
             skipped=[{"path": item.path, "reason": item.reason} for item in skipped],
             skipped_by_reason=by_reason(skipped),
+            index_vectors=note.count if note else 0,
+            index_layout=dict(note.layout.__dict__) if note else {},
+            index_memory_bytes=note.memory_bytes if note else 0,
+            index_disk_bytes=cache_file.stat().st_size if note and cache_file.exists() else 0,
         )
+
+
+def _vector_settings(meta: dict[str, str]) -> VectorSettings:
+    from .vectors import VectorSettings
+
+    return VectorSettings.from_dict(json.loads(meta["vectors"])) if meta.get("vectors") else VectorSettings()
 
 
 def _check_settings(directory: Path, meta: dict[str, str], model: str | None, chunking: ChunkSettings | None) -> None:

@@ -1,0 +1,196 @@
+"""The vector index: exact and approximate (IVF) layouts, compared with brute force."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from semsearch import Index
+from semsearch.vectors import Layout, VectorIndex, VectorSettings, planned_layout, read_note, recall_at
+
+DIMENSIONS = 32
+
+
+def clustered(count: int, seed: int = 0, clusters: int = 40) -> np.ndarray:
+    """Unit vectors around random centres, as embeddings of documents on a few topics are;
+    the centres are the same for every `seed`, so other seeds give queries on those topics."""
+    centres = np.random.default_rng(0).standard_normal((clusters, DIMENSIONS))
+    rng = np.random.default_rng(seed + 1000)
+    matrix = centres[rng.integers(0, clusters, count)] + 0.6 * rng.standard_normal((count, DIMENSIONS))
+    return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+
+
+def reader(ids: np.ndarray, matrix: np.ndarray):
+    rows = {int(i): n for n, i in enumerate(ids)}
+
+    def read(wanted):
+        if wanted is None:
+            for start in range(0, len(ids), 500):
+                yield ids[start : start + 500], matrix[start : start + 500]
+            return
+        picked = [rows[int(i)] for i in wanted]
+        yield ids[picked], matrix[picked]
+
+    return read
+
+
+def brute_force(matrix: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -> list[int]:
+    return ids[np.argsort(-(matrix @ query), kind="stable")[:k]].tolist()
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    ids = np.arange(1, 4001, dtype=np.int64) * 3  # sparse ids, like chunk ids after deletes
+    return ids, clustered(len(ids))
+
+
+@pytest.fixture(scope="module")
+def ivf(corpus):
+    ids, matrix = corpus
+    layout = planned_layout(len(ids), VectorSettings(approximate_above=1000))
+    return VectorIndex.build(DIMENSIONS, ids, reader(ids, matrix), layout, recall=0.95)
+
+
+def queries(count: int = 100) -> np.ndarray:
+    return clustered(count, seed=1)
+
+
+def test_flat_search_matches_brute_force(corpus):
+    ids, matrix = corpus
+    index = VectorIndex.build(DIMENSIONS, ids, reader(ids, matrix), Layout())
+    for query in queries(20):
+        found, scores = index.search(query, 10)
+        assert found.tolist() == brute_force(matrix, ids, query, 10)
+        assert np.allclose(scores, np.sort(matrix @ query)[::-1][:10], atol=1e-5)
+
+
+def test_ivf_layout_follows_faiss_guidance_and_records_its_calibration(ivf, corpus):
+    assert ivf.layout.kind == "ivf"
+    assert ivf.layout.nlist == int(4 * np.sqrt(len(corpus[0])))
+    assert 1 <= ivf.layout.nprobe <= ivf.layout.nlist
+    assert ivf.layout.recall >= 0.95
+    assert ivf.count == len(corpus[0]) and np.array_equal(ivf.ids(), corpus[0])
+
+
+def test_ivf_top_hits_match_exact_search_within_the_recall_bound(ivf, corpus):
+    ids, matrix = corpus
+    found = [ivf.search(query, 10)[0].tolist() for query in queries()]
+    exact = [brute_force(matrix, ids, query, 10) for query in queries()]
+    assert recall_at(found, exact) >= 0.95
+    # The best hit is almost always the same one.
+    assert np.mean([f[0] == e[0] for f, e in zip(found, exact)]) >= 0.95
+
+
+def test_ivf_honours_deletes_and_filters(corpus):
+    ids, matrix = corpus
+    layout = planned_layout(len(ids), VectorSettings(approximate_above=1000))
+    index = VectorIndex.build(DIMENSIONS, ids, reader(ids, matrix), layout)
+    query = queries(1)[0]
+    top = index.search(query, 10)[0]
+    index.remove(top[:5])
+    after = index.search(query, 10)[0]
+    assert not set(top[:5].tolist()) & set(after.tolist())
+    assert index.count == len(ids) - 5
+    # A filter admitting 2% of the vectors still finds its best ones: more cells are probed.
+    allowed = np.setdiff1d(ids[::50], top[:5])
+    found = index.search(query, 10, allowed)[0]
+    assert set(found.tolist()) <= set(allowed.tolist())
+    kept = np.isin(ids, allowed)
+    assert recall_at([found.tolist()], [brute_force(matrix[kept], ids[kept], query, 10)]) >= 0.9
+
+
+def test_saved_ivf_is_mapped_and_copied_into_memory_before_a_change(tmp_path, ivf):
+    ivf.save(tmp_path, generation=7)
+    note = json.loads((tmp_path / "vectors.json").read_text())
+    assert note["kind"] == "ivf" and note["nprobe"] == ivf.layout.nprobe and note["generation"] == 7
+    loaded, read = VectorIndex.load(tmp_path)
+    assert loaded.mapped and read.layout == ivf.layout
+    query = queries(1)[0]
+    assert loaded.search(query, 10)[0].tolist() == ivf.search(query, 10)[0].tolist()
+    loaded.remove(loaded.search(query, 1)[0])
+    assert not loaded.mapped and loaded.count == ivf.count - 1
+
+
+def test_sq8_keeps_recall_and_takes_a_quarter_of_the_memory(corpus):
+    ids, matrix = corpus
+    settings = VectorSettings(approximate_above=1000, encoding="sq8")
+    index = VectorIndex.build(DIMENSIONS, ids, reader(ids, matrix), planned_layout(len(ids), settings))
+    plain = VectorIndex.build(DIMENSIONS, ids, reader(ids, matrix), planned_layout(len(ids), VectorSettings(approximate_above=1000)))
+    found = [index.search(query, 10)[0].tolist() for query in queries()]
+    assert recall_at(found, [brute_force(matrix, ids, q, 10) for q in queries()]) >= 0.9
+    assert index.memory_bytes() < plain.memory_bytes() / 2
+
+
+def test_layout_changes_only_outside_its_range():
+    settings = VectorSettings(approximate_above=1000)
+    flat = planned_layout(900, settings)
+    assert flat.kind == "flat" and planned_layout(1000, settings, flat) == flat
+    ivf = planned_layout(1001, settings, flat)
+    assert ivf.kind == "ivf" and ivf.trained_for == 1001
+    assert planned_layout(600, settings, ivf) == ivf  # hysteresis: still IVF above half the threshold
+    assert planned_layout(499, settings, ivf).kind == "flat"
+    assert planned_layout(4004, settings, ivf) == ivf
+    assert planned_layout(4005, settings, ivf).trained_for == 4005  # grown 4×: cells resized
+
+
+# -- through the Index ------------------------------------------------------------------------
+
+
+def texts(count: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"word{i}" for i in range(400)]
+    return [" ".join(rng.choice(vocabulary, 12)) for _ in range(count)]
+
+
+def exact_ranking(index: Index, query: str, k: int) -> list[int]:
+    """Brute force over the vectors in SQLite, through the same embedder."""
+    stored = list(index._store.chunk_vectors(index.dimensions))
+    ids = np.concatenate([i for i, _ in stored])
+    matrix = np.concatenate([m for _, m in stored])
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return brute_force(matrix, ids, index.embedder.embed_query(query), k)
+
+
+def test_index_switches_to_ivf_past_the_threshold_and_back(tmp_path, fake):
+    settings = VectorSettings(approximate_above=300)
+    corpus = texts(700)
+    with Index.open(tmp_path / "ix", embedder=fake, vectors=settings) as index:
+        index.add_texts([f"t{i}" for i in range(250)], corpus[:250])
+        assert read_note(index.path).kind == "flat"
+        assert index.status().index_type == "flat"
+        index.add_texts([f"t{i}" for i in range(250, 700)], corpus[250:])
+        note = read_note(index.path)
+        assert note.kind == "ivf" and note.count == 700 and note.recall >= 0.95
+        status = index.status()
+        assert status.index_type.startswith("ivf (nlist") and status.index_vectors == 700
+        assert status.index_memory_bytes > 700 * 64 * 4 and status.index_disk_bytes > 0
+        query = corpus[123]
+        found = [hit.chunk_id for hit in index.search(query, mode="dense", limit=10, per_file=0)]
+        assert recall_at([found], [exact_ranking(index, query, 10)]) >= 0.9
+        removed = index.remove([f"t{i}" for i in range(0, 700, 2)])
+        assert removed == 350 and read_note(index.path).kind == "ivf"  # 350 > 300 / 2: hysteresis
+        hits = index.search(corpus[124], mode="dense", limit=20, per_file=0)
+        assert hits and all(int(hit.path[1:]) % 2 == 1 for hit in hits)  # deletes honoured
+        index.remove([f"t{i}" for i in [*range(1, 700, 4), *range(3, 300, 4)]])
+        assert read_note(index.path).kind == "flat" and read_note(index.path).count == 100  # < 300 / 2
+    # A fresh process finds the recorded layout and searches the mapped file.
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.vector_settings == settings
+        assert index.search(corpus[303], mode="dense", limit=1, per_file=0)[0].path == "t303"
+
+
+def test_a_rebuilt_cache_takes_the_layout_its_size_calls_for(tmp_path, fake):
+    corpus = texts(500)
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts([f"t{i}" for i in range(500)], corpus)
+        assert read_note(index.path).kind == "flat"
+    (tmp_path / "ix" / "vectors.faiss").unlink()
+    # New settings rebuild the cache on next use, approximate now.
+    with Index.open(tmp_path / "ix", embedder=fake, vectors=VectorSettings(approximate_above=100, encoding="sq8")) as index:
+        hits = index.search(corpus[42], mode="dense", limit=5, per_file=0)
+        assert hits[0].path == "t42"
+        note = read_note(index.path)
+        assert (note.kind, note.encoding) == ("ivf", "sq8")
+        assert index.check().problems == []
