@@ -176,16 +176,25 @@ def _print_stats(stats, verbose: bool) -> None:
 @click.option("--after", help="Only files modified on or after this date (YYYY-MM-DD).")
 @click.option("--before", help="Only files modified before this date (YYYY-MM-DD).")
 @click.option("--explain", is_flag=True, help="Show each hit's dense and keyword ranks and scores.")
+@click.option("--files", "files_only", is_flag=True, help="Print only the matching files, one per line, best first.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
 @click.pass_context
-def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, as_json):
+def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, files_only, as_json):
     """Find the passages that answer QUERY."""
     with _open(ctx) as index:
         results = index.search(
-            query, limit=limit, mode=mode, per_file=per_file or None, path=list(paths), ext=list(extensions),
-            after=after, before=before, explain=explain,
+            query, limit=limit, mode=mode, per_file=1 if files_only else per_file or None, path=list(paths),
+            ext=list(extensions), after=after, before=before, explain=explain,
         )
-    if as_json:
+    if files_only:
+        # One best hit per file, so --limit counts files.
+        files = [_show_path(result.path) for result in results]
+        if as_json:
+            _json(files)
+        else:
+            for path in files:
+                click.echo(path)
+    elif as_json:
         _json([result.to_dict() for result in results])
     else:
         _print_results(results)
@@ -199,10 +208,10 @@ def _print_results(results) -> None:
         where = f"{_show_path(hit.path)}:{hit.start_line}-{hit.end_line}"
         if hit.page:
             where += f" (page {hit.page})"
-        click.echo(click.style(f"{rank}. {where}", bold=True) + f"  score {hit.score:.3f}")
         if hit.section:
-            click.echo(f"   § {hit.section}")
-        click.echo(_indent(_trim(hit.text)))
+            where += f" › {hit.section}"
+        click.echo(click.style(f"{rank}. {where}", bold=True) + f"  score {hit.score:.3f}")
+        click.echo(_indent(_snippet(hit) if hit.snippet else _trim(hit.text)))
         if hit.explain:
             click.echo(_indent(_explanation(hit.explain)))
         click.echo()
@@ -218,6 +227,23 @@ def _explanation(facts: dict) -> str:
     if "fusion" in facts:
         lines.append(f"hybrid score {facts['fusion']}")
     return "\n".join(lines)
+
+
+def _snippet(hit) -> str:
+    """The hit's snippet with the query's words highlighted (click drops the styling when
+    stdout is not a terminal), marked with … where the passage goes on."""
+    from .snippets import segments
+
+    shown = "".join(
+        click.style(piece, fg="yellow", bold=True) if marked else piece
+        for piece, marked in segments(hit.text, hit.snippet, hit.highlights or [])
+    )
+    body = hit.text.strip()
+    if not body.startswith(hit.snippet):
+        shown = "… " + shown
+    if not body.endswith(hit.snippet):
+        shown += " …"
+    return shown
 
 
 def _trim(text: str, limit: int = 600) -> str:

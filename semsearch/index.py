@@ -15,11 +15,11 @@ from . import config, embedders
 from .chunking import ChunkSettings
 from .embedders import Embedder, model_info
 from .errors import IndexNotFoundError, ModelMismatchError, SemsearchError, StorageError
-from .indexing import IndexStats, Pipeline, ProgressCallback, by_reason
-from .locking import try_write_lock, write_lock
 from .filters import DateLike, Filters, allowed_chunks
+from .indexing import IndexStats, Pipeline, ProgressCallback, by_reason
 from .keywords import query_terms
-from .search import MODES, Ranking, SearchResult, rank
+from .locking import try_write_lock, write_lock
+from .search import MODES, Ranking, SearchResult, add_snippets, rank
 from .store import DATABASE_NAME, Store
 from .vectors import INDEX_NAME as VECTORS_FILE
 from .vectors import NOTE_NAME as NOTE_FILE
@@ -453,7 +453,7 @@ class Index:
                 found, ceiling = self._store.keyword_search(terms, k, allowed)
                 return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
 
-        return rank(self._store, dense, keyword, limit=limit, per_file=per_file, explain=explain)
+        return add_snippets(rank(self._store, dense, keyword, limit=limit, per_file=per_file, explain=explain), query)
 
     def _save_if_free(self) -> None:
         # A reader that had to catch up saves its work for the next one, unless a writer is busy.

@@ -115,7 +115,8 @@ _DONE = object()
 # Bump when readers or chunking change what they produce from the same file: documents
 # read by an older version are read again (their unchanged chunks keep their vectors).
 # 2: encoding detection, PDF, DOCX, code definitions as sections, HTML main content only.
-READER_VERSION = 2
+# 3: minified code skipped.
+READER_VERSION = 3
 
 
 def _current(state: DocumentState | None) -> bool:

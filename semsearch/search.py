@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +29,10 @@ class SearchResult:
     metadata: dict[str, Any] | None = None
     # With explain=True: each ranking's rank and score for this chunk, and how they fused.
     explain: dict[str, Any] | None = None
+    # The best sentence or two of `text` for the query, and [start, end] offsets into `text`
+    # of the query's words (see `snippets.best_snippet`).
+    snippet: str | None = None
+    highlights: list[list[int]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +53,15 @@ def _result(row: dict[str, Any], score: float) -> SearchResult:
         end_char=row["end_char"],
         metadata=json.loads(row["metadata"]) if row["metadata"] else None,
     )
+
+
+def add_snippets(results: list[SearchResult], query: str) -> list[SearchResult]:
+    """Fill each result's `snippet` and `highlights` for `query`; returns `results`."""
+    from .snippets import best_snippet
+
+    for result in results:
+        result.snippet, result.highlights = best_snippet(result.text, query)
+    return results
 
 
 MODES = ("hybrid", "dense", "keyword")

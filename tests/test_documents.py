@@ -249,6 +249,13 @@ def test_long_code_is_cut_at_definitions(tmp_path):
     ]
 
 
+def test_minified_code_is_skipped(tmp_path):
+    bundle = "var a=" + ",".join(f"f{i}=function(x){{return x*{i}}}" for i in range(400)) + ";\n"
+    with pytest.raises(DocumentError, match="^minified or generated code$"):
+        _read(tmp_path, "app.min.js", bundle)
+    assert _read(tmp_path, "app.js", bundle[:3000]).code  # a long line alone is not minified
+
+
 # -- encodings -------------------------------------------------------------------------------
 
 

@@ -56,7 +56,9 @@ def test_readme_search_finds_the_account_recovery_section(built):
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert first.startswith("1. sample_docs/manual/02-accounts-and-sign-in.rst:")
-    assert "recovery link" in result.stdout
+    assert "› Accounts and signing in › Regaining access to your account  score" in first
+    # No word of the question is in the answer, so the snippet is the section's opening.
+    assert result.stdout.splitlines()[1] == "   … Forgotten the passphrase you sign in with? It happens to everyone, and you can sort it out yourself without waiting for support. …"
 
 
 @pytest.mark.parametrize("case", QUERIES, ids=[q["query"][:40] for q in QUERIES])

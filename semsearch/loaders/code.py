@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..errors import DocumentError
 from .base import Document, Section, decode
 
 CODE_EXTENSIONS = {
@@ -36,8 +37,15 @@ _DEFINITION = re.compile(
 )
 
 
+# Minified bundles and generated blobs (a Sphinx searchindex.js is one 3 MB line) are not
+# code anyone reads; hand-written code keeps its lines short.
+_LONGEST_LINE = 5000
+
+
 def read_code(data: bytes, path: Path) -> Document:
     text = decode(data)
+    if len(text) > _LONGEST_LINE and max(map(len, text.splitlines()), default=0) > _LONGEST_LINE:
+        raise DocumentError("minified or generated code")
     if path.suffix.lower() in _PYTHON:
         sections = _python_sections(text)
     else:
