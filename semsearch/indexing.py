@@ -335,8 +335,12 @@ class Pipeline:
             while True:
                 batch_size = self._batch_size()
                 # Keep the embedder busy: one batch queued beyond what its workers run.
-                while len(in_flight) <= workers and (
-                    len(self._waiting) >= batch_size or (self._waiting and not reading)
+                # Batches done but not committed yet do not count (up to a bound), so that
+                # a burst of answers waiting for their commits never leaves workers idle.
+                while (
+                    sum(not future.done() for future in in_flight) <= workers
+                    and len(in_flight) <= 2 * workers + 1
+                    and (len(self._waiting) >= batch_size or (self._waiting and not reading))
                 ):
                     batch = self._next_batch(batch_size)
                     in_flight[executor.submit([text for _, text in batch])] = batch
@@ -345,14 +349,19 @@ class Pipeline:
                 if reading and len(self._waiting) < batch_size * (workers + 1):
                     try:
                         item = handoff.get(timeout=0.05 if in_flight else None)
+                        while item is not _DONE:
+                            if isinstance(item, BaseException):
+                                raise item
+                            self._accept(item)
+                            if len(self._waiting) >= batch_size * (workers + 1):
+                                break
+                            # Take all the reader has ready: the next batches are formed
+                            # (and sent) before another commit holds this thread.
+                            item = handoff.get_nowait()
+                        else:
+                            reading = False
                     except queue.Empty:
-                        item = None
-                    if item is _DONE:
-                        reading = False
-                    elif isinstance(item, BaseException):
-                        raise item
-                    elif item is not None:
-                        self._accept(item)
+                        pass
                     self._collect(in_flight, block=False)
                     if self._ready_count >= 64 or not reading:
                         self._commit([], None)
@@ -378,18 +387,17 @@ class Pipeline:
                 self.stats.usage = usage.since(before)
 
     def _collect(self, in_flight: dict[Future, list[tuple[bytes, str]]], *, block: bool) -> None:
+        """Commit one finished batch (waiting for one if `block`), a successful one first;
+        one at a time, so that new batches are sent between commits. A failed batch raises
+        its error (`_drain` then commits the others)."""
         if not in_flight:
             return
         done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        failure = None
-        for future in done:
-            batch = in_flight.pop(future)
-            if future.exception() is None:
-                self._commit(batch, future.result())
-            else:
-                failure = failure or future.exception()
-        if failure is not None:  # raised once every batch that succeeded beside it is committed
-            raise failure
+        if not done:
+            return
+        future = next((f for f in done if f.exception() is None), next(iter(done)))
+        batch = in_flight.pop(future)
+        self._commit(batch, future.result())
 
     def _drain(self, in_flight: dict[Future, list[tuple[bytes, str]]]) -> None:
         """Wait for the batches still running and commit those that succeed (queued ones

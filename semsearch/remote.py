@@ -43,7 +43,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RPS = 5.0
 DEFAULT_BURST = 10
-DEFAULT_CONCURRENCY = 4
+# Requests in flight: enough to keep the rate limit busy while each request takes up to
+# this many seconds (a batch of 256 long inputs can take one or two), at least the minimum.
+LATENCY_COVERED = 2.0
+MIN_CONCURRENCY = 4
+MAX_CONCURRENCY = 32
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_MAX_RETRIES = 8
 MAX_BACKOFF = 30.0
@@ -96,7 +100,8 @@ class RemoteEmbedder:
         api_key: the bearer token; default `IONOS_API_TOKEN` (environment or `./.env`).
         rps, burst: the contract's rate limit; default `SEMSEARCH_RPS`/`SEMSEARCH_BURST`,
             else 5 and 10. Shared by every embedder in the process using this base URL.
-        concurrency: requests in flight at once (default 4).
+        concurrency: requests in flight at once; default `SEMSEARCH_CONCURRENCY`, else
+            enough for requests of up to 2 s each at the rate limit (10 at 5/s), at least 4.
         batch_size: inputs per request to start with; default the size remembered for this
             endpoint and model, else 256. Halved when the endpoint refuses a batch.
         max_retries: retries per request after 429, 5xx, timeouts and connection errors;
@@ -132,7 +137,12 @@ class RemoteEmbedder:
         self._api_key = _Secret(api_key if api_key is not None else config.api_token())
         self.rps = float(rps) if rps is not None else config.float_setting("SEMSEARCH_RPS", DEFAULT_RPS)
         self.burst = int(burst if burst is not None else config.float_setting("SEMSEARCH_BURST", DEFAULT_BURST))
-        self.concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+        if concurrency is None:
+            # A fixed handful of requests in flight caps the throughput at handful/latency,
+            # below the rate limit once the service takes longer than handful/rps to answer.
+            fitting = min(max(MIN_CONCURRENCY, math.ceil(self.rps * LATENCY_COVERED)), MAX_CONCURRENCY)
+            concurrency = config.int_setting("SEMSEARCH_CONCURRENCY", fitting)
+        self.concurrency = concurrency
         self.max_retries = (
             config.int_setting("SEMSEARCH_MAX_RETRIES", DEFAULT_MAX_RETRIES) if max_retries is None else max_retries
         )

@@ -147,9 +147,31 @@ def test_defaults_come_from_the_environment_and_dotenv(server, monkeypatch, tmp_
     monkeypatch.setenv("SEMSEARCH_RPS", "7")
     embedder = RemoteEmbedder("BAAI/bge-m3", state_path=tmp_path / "state.json")
     assert (embedder.base_url, embedder.rps, embedder.burst) == (server.url, 7.0, 10)
-    assert (embedder.concurrency, embedder.batch_size, embedder.max_retries) == (4, 256, 8)
+    # Enough requests in flight to keep 7 a second going while each takes 2 s.
+    assert (embedder.concurrency, embedder.batch_size, embedder.max_retries) == (14, 256, 8)
     embedder.embed_documents(["hello"])
     assert server.authorizations == [f"Bearer {TOKEN}"]
+
+
+@pytest.mark.parametrize(("rps", "environment", "concurrency"), [(5, None, 10), (1, None, 4), (100, None, 32), (5, "3", 3)])
+def test_concurrency_fits_the_rate_limit(tmp_path, monkeypatch, rps, environment, concurrency):
+    if environment:
+        monkeypatch.setenv("SEMSEARCH_CONCURRENCY", environment)
+    embedder = RemoteEmbedder("BAAI/bge-m3", api_key="x", rps=rps, state_path=tmp_path / "state.json")
+    assert embedder.concurrency == concurrency
+
+
+def test_slow_answers_do_not_slow_the_rate(server, make):
+    # Each answer takes 0.4 s; at 20 requests a second that needs 8 in flight, not 4.
+    server.latency = 0.4
+    make(server.url).embed_documents(["warm up"])  # import openai outside the timing
+    server.reset_counters()
+    embedder = make(server.url, rps=20.0, burst=2, batch_size=1)
+    started = time.monotonic()
+    embedder.embed_documents(sample_texts(40))
+    elapsed = time.monotonic() - started
+    assert server.max_in_flight >= 8
+    assert elapsed < 0.4 + (40 - 1) / 20 * 1.5, f"{elapsed:.2f} s for 40 requests at 20/s"
 
 
 def test_importing_the_module_does_not_import_openai():
