@@ -297,6 +297,7 @@ class Index:
                 self._store.released_vectors.clear()
             if self._store.generation() != start:
                 self._relayout()
+                self._store.refresh_term_statistics()
             self._save_cache(start)
 
     def _save_cache(self, start: int) -> None:

@@ -153,20 +153,25 @@ def rank(
 
 
 def _cap(store: Store, order: list[tuple[int, float]], limit: int, per_file: int | None) -> list[SearchResult]:
-    rows = store.chunk_rows([chunk_id for chunk_id, _ in order[: max(limit * 20, 200)]])
     results: list[SearchResult] = []
     taken: dict[int, int] = {}
-    for chunk_id, score in order:
-        row = rows.get(chunk_id)
-        if row is None:  # deleted since the cache was written, or beyond the rows fetched
-            continue
-        document = row["document_id"]
-        if per_file and taken.get(document, 0) >= per_file:
-            continue
-        taken[document] = taken.get(document, 0) + 1
-        results.append(_result(row, score))
-        if len(results) == limit:
-            break
+    # Rows (with their text) are read page by page, only as far down the order as the
+    # per-file cap makes necessary: usually one page.
+    page = max(limit * 2, 20)
+    for start in range(0, min(len(order), max(limit * 20, 200)), page):
+        part = order[start : start + page]
+        rows = store.chunk_rows([chunk_id for chunk_id, _ in part])
+        for chunk_id, score in part:
+            row = rows.get(chunk_id)
+            if row is None:  # deleted since the cache was written
+                continue
+            document = row["document_id"]
+            if per_file and taken.get(document, 0) >= per_file:
+                continue
+            taken[document] = taken.get(document, 0) + 1
+            results.append(_result(row, score))
+            if len(results) == limit:
+                return results
     return results
 
 

@@ -171,6 +171,7 @@ class Store:
         # Vectors whose chunks this connection deleted: candidates for `delete_unused_vectors`.
         self.released_vectors: set[int] = set()
         self._chunk_count: tuple[int, int] | None = None  # (generation, count)
+        self._common_terms: tuple[int, dict[str, int], int] | None = None  # (generation, term -> doc count, at chunks)
         self._scratch_ready = False
         # In a folder we cannot write, SQLite cannot create its WAL side files; such an
         # index can still be searched, read as an immutable file.
@@ -580,9 +581,12 @@ class Store:
 
         The ceiling uses BM25's own IDF over all the words, those found nowhere included,
         so a chunk matching only the query's common words scores a small part of it.
-        On a large index, words in more than a third of the chunks are not searched for
-        (unless nothing rarer is asked for): BM25 gives them almost no weight, and their
-        long posting lists make the search slow.
+        On a large index, only the rarest words are searched for, as many as together
+        appear in at most POSTING_BUDGET chunks (always at least the rarest one): a query
+        costs time in proportion to the chunks its words appear in, while BM25 gives common
+        words little weight. The document counts of common words come from statistics kept
+        with the index (`refresh_term_statistics`), as counting them means reading their
+        long posting lists.
         """
         from .keywords import match_expression
 
@@ -591,16 +595,26 @@ class Store:
             return [], 0.0
         chunks = self.chunk_count()
         distinct = sorted({term for term in terms.values() if term})
-        marks = ",".join("?" * len(distinct))
-        frequency = dict(self.db.execute(f"SELECT term, doc FROM chunks_fts_terms WHERE term IN ({marks})", distinct).fetchall())
+        known, scale = self._common_term_counts() if chunks > PRUNE_ABOVE else ({}, 1.0)
+        frequency = {term: max(int(known[term] * scale), 1) for term in distinct if term in known}
+        unknown = [term for term in distinct if term not in known]
+        if unknown:
+            marks = ",".join("?" * len(unknown))
+            frequency.update(self.db.execute(f"SELECT term, doc FROM chunks_fts_terms WHERE term IN ({marks})", unknown).fetchall())
         # A chunk of average length holding each term once scores about the sum of the IDFs.
         ceiling = sum(_idf(chunks, frequency.get(term, 0)) for term in distinct)
         searched = [word for word, term in terms.items() if frequency.get(term, 0)]
         if not searched:
             return [], ceiling
         if chunks > PRUNE_ABOVE and allowed is None:
-            rare = [word for word in searched if frequency[terms[word]] <= chunks / 3]
-            searched = rare or [min(searched, key=lambda word: frequency[terms[word]])]
+            searched.sort(key=lambda word: frequency[terms[word]])
+            kept, postings = [], 0
+            for word in searched:
+                postings += frequency[terms[word]]
+                if kept and postings > POSTING_BUDGET:
+                    break
+                kept.append(word)
+            searched = kept
         sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
         parameters: list[Any] = [match_expression(searched)]
         if allowed is not None:
@@ -647,6 +661,37 @@ class Store:
             ids.extend(row[0] for row in self.db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch))
         return np.array(sorted(ids), dtype=np.int64)
 
+    def refresh_term_statistics(self, *, force: bool = False) -> bool:
+        """Record the document counts of the keyword index's common words (those in more
+        than COMMON_TERM_CHUNKS chunks), which keyword searches on a large index use instead
+        of counting them (a read of their whole posting lists) every time. Done when the
+        index has grown or shrunk twofold since the last count, or with `force`; returns
+        whether it counted. Reads every posting list once: seconds at a million chunks.
+        """
+        chunks = self.chunk_count()
+        recorded = json.loads(self.meta().get("common_terms") or "null")
+        if not force:
+            if chunks <= PRUNE_ABOVE and recorded is None:
+                return False
+            if recorded is not None and recorded["chunks"] / 2 <= chunks <= recorded["chunks"] * 2:
+                return False
+        rows = self.db.execute("SELECT term, doc FROM chunks_fts_terms WHERE doc > ?", [COMMON_TERM_CHUNKS]).fetchall()
+        with self.transaction():
+            self.set_meta({"common_terms": json.dumps({"chunks": chunks, "terms": dict(rows)}, ensure_ascii=False)})
+        self._common_terms = None
+        return True
+
+    def _common_term_counts(self) -> tuple[dict[str, int], float]:
+        """Recorded document counts of common words, and the factor that scales them to the
+        index's current size."""
+        generation = self.generation()
+        if self._common_terms is None or self._common_terms[0] != generation:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'common_terms'").fetchone()
+            recorded = json.loads(row[0]) if row else {"chunks": 1, "terms": {}}
+            self._common_terms = (generation, recorded["terms"], recorded["chunks"])
+        _, counts, at = self._common_terms
+        return counts, self.chunk_count() / max(at, 1)
+
     def chunk_count(self) -> int:
         """How many chunks the index holds; counted once per generation, as counting is a scan."""
         generation = self.generation()
@@ -667,6 +712,11 @@ class Store:
 KEYWORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
 # Chunks above which common terms are left out of keyword searches.
 PRUNE_ABOVE = 50_000
+# On such an index, a keyword search reads the posting lists of its rarest words up to
+# this many chunks in all (about 1 µs each; see benchmarks/scale.py).
+POSTING_BUDGET = 5_000
+# Words in more chunks than this have their counts recorded (`refresh_term_statistics`).
+COMMON_TERM_CHUNKS = 2_000
 
 
 def _idf(rows: int, containing: int) -> float:
