@@ -151,10 +151,16 @@ def _migrations():
 
 
 def _keyword_body(context: str | None, text: str) -> str:
-    from .chunking import with_context
-    from .keywords import keyword_text
+    # Imported on first use (chunking brings in the readers), then bound here: this runs
+    # for every chunk written or deleted, and an import statement costs more than the call.
+    global _with_context, _keyword_text
+    if _keyword_text is None:
+        from .chunking import with_context as _with_context
+        from .keywords import keyword_text as _keyword_text
+    return _keyword_text(_with_context(context, text))
 
-    return keyword_text(with_context(context, text))
+
+_with_context = _keyword_text = None
 
 
 def _now() -> str:
