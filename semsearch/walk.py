@@ -178,9 +178,10 @@ def _load_spec(path: Path):
 
 
 def _repository_rules(root: Path) -> _Rules:
-    """The ignore files of the git repository enclosing `root`, from its top down to
-    `root`'s parent: they apply to `root` as they would for git."""
-    for top in root.parents:
+    """The ignore rules of the git repository holding `root`: its `.git/info/exclude`, and
+    the ignore files from its top down to `root`'s parent, which apply to `root` as they
+    would for git. (`root`'s own files are read when it is walked.)"""
+    for top in (root, *root.parents):
         if os.path.exists(top / ".git"):
             break
     else:
@@ -224,14 +225,15 @@ class _Walker:
     def _directory(self, folder: Path, info: os.stat_result, rules: _Rules, root: Path) -> Iterator[FileEntry | Skipped | Ignored]:
         if not self._first_visit(info):
             return
-        if self.ignore_files:
-            rules = rules.below(folder)
         try:
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
         except OSError as exc:
             yield Skipped(str(folder), f"unreadable folder: {exc.strerror}")
             return
+        if self.ignore_files:
+            names = {entry.name for entry in entries}
+            rules = rules.below(folder, [name for name in IGNORE_FILES if name in names])
         for entry in entries:
             path = Path(entry.path)
             if entry.name.startswith("."):

@@ -73,6 +73,9 @@ def test_semsearchignore_and_the_enclosing_repository(tmp_path):
         "scratch.tmp": "ignored by .git/info/exclude",
     }
     assert skipped == {}
+    # At the top of the repository too.
+    files, _, ignored = outcome([repo])
+    assert ignored["docs/scratch.tmp"] == "ignored by .git/info/exclude" and "docs/guide.md" in files
     # Without the ignore files (a library option), everything but hidden files is read.
     files, _, _ = outcome([repo / "docs"], ignore_files=False)
     assert files == {"guide.md", "important.bak.md", "old.bak.md", "generated/api.md", "private/diary.md"}
