@@ -94,6 +94,19 @@ def test_library_embed_and_similarity_go_through_the_same_client(server):
     assert -1.0 <= semsearch.similarity("Michael Jackson", "Metallica", model="BAAI/bge-m3") <= 1.0
 
 
+def test_library_calls_are_paced_and_retried_like_indexing(server, monkeypatch):
+    from semsearch.api import get_embedder
+
+    monkeypatch.setenv("SEMSEARCH_RPS", "5")
+    monkeypatch.setenv("SEMSEARCH_BURST", "10")
+    server.script, server.retry_after = [429, 500], 0.2
+    vectors = semsearch.embed(["Michael Jackson", "Metallica"], model="BAAI/bge-m3")
+    assert np.allclose(vectors[1], vector_for("Metallica", 1024), atol=1e-6)
+    embedder = get_embedder("BAAI/bge-m3")
+    assert (embedder.rps, embedder.burst) == (5.0, 10)
+    assert (embedder.usage.rate_limited, embedder.usage.retries, embedder.usage.requests) == (1, 2, 3)
+
+
 def test_wrong_token_is_explained_and_never_shown(server, docs, tmp_path, monkeypatch):
     server.leaky_errors = True  # the server echoes the Authorization header in its errors
     monkeypatch.setenv("IONOS_API_TOKEN", TOKEN + "-wrong")
@@ -232,6 +245,7 @@ def test_an_interrupted_run_keeps_what_was_paid_for_and_the_next_run_resumes(ser
         (folder / f"n{i:03d}.txt").write_text(f"note {i} about item{i} and topic{i % 17}")
     EndpointState(None).remember_batch_size(server.url, "BAAI/bge-m3", 10)  # 12 batches
     monkeypatch.setenv("SEMSEARCH_MAX_RETRIES", "1")
+    monkeypatch.setenv("SEMSEARCH_CONCURRENCY", "4")
     # Three batches succeed, then the service fails: with four workers, six failures in a
     # row make some batch fail twice, which ends the run; batches still on the wire finish.
     server.script = [None] * 3 + [500] * 6
