@@ -26,6 +26,7 @@ _EXPORTS = {
     "LocalEmbedder": "embedders",
     "Usage": "embedders",
     "ChunkSettings": "chunking",
+    "VectorSettings": "vectors",
     "embed": "api",
     "similarity": "api",
     "models": "api",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from .index import Index, IndexStatus
     from .indexing import IndexStats, Progress
     from .search import SearchResult
+    from .vectors import VectorSettings
 
 
 def __getattr__(name: str) -> Any:

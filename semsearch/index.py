@@ -438,10 +438,17 @@ class Index:
             return []
         dense = keyword = None
         if mode in ("hybrid", "dense"):
-            vector = self.embedder.embed_query(query)
-            if self._sync_vectors():
-                self._save_if_free()
-            index = self._vector_index()
+            from concurrent.futures import ThreadPoolExecutor
+
+            # The query is embedded (the model computes, or the service answers, without the
+            # GIL) while the vector cache is opened: in a fresh process both take a while.
+            embedder = self.embedder
+            with ThreadPoolExecutor(1, thread_name_prefix="semsearch-query") as pool:
+                embedding = pool.submit(embedder.embed_query, query)
+                if self._sync_vectors():
+                    self._save_if_free()
+                index = self._vector_index()
+                vector = embedding.result()
 
             def dense(k: int) -> Ranking:
                 ids, scores = index.search(vector, k, allowed)
