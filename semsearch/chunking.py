@@ -121,7 +121,8 @@ def _pieces(document: Document, longest: int) -> list[_Piece]:
             continue
         strength = PARAGRAPH if blank_before else LINE
         while next_page < len(page_starts) and page_starts[next_page] < following:
-            strength = max(strength, PARAGRAPH)
+            # A new page starts a new chunk (unless the last one is tiny), so a hit's page is right.
+            strength = SECTION
             next_page += 1
         while next_section < len(section_starts) and section_starts[next_section] < following:
             strength = SECTION

@@ -215,10 +215,11 @@ class Index:
         indexed earlier under these folders that are gone (or now ignored) are removed.
         `force` re-embeds everything. `.gitignore` and `.semsearchignore` files are honoured;
         `include` and `exclude` are gitignore-style patterns relative to each folder (only
-        files matching an `include`; nothing matching an `exclude`); files larger than
-        `max_file_size` bytes are skipped (None: no limit). Raises SemsearchError for a path
-        that does not exist, EmbeddingError when the model fails (what was committed before
-        stays).
+        files matching an `include`; nothing matching an `exclude`). They are remembered
+        for these folders: later updates apply them until other patterns are given. Files
+        larger than `max_file_size` bytes are skipped (None: no limit). Raises
+        SemsearchError for a path that does not exist, EmbeddingError when the model fails
+        (what was committed before stays).
         """
         if not paths:
             paths = self._store.roots()
@@ -228,9 +229,17 @@ class Index:
         everything = {str(root) for root in roots} >= set(self._store.roots())
         with self._writing(everything=everything):
             self._store.add_roots(str(root) for root in roots)
-            return self._pipeline(force, progress).add_files(
-                roots, max_file_size=max_file_size, include=include, exclude=exclude
-            )
+            if include or exclude:
+                for root in roots:
+                    self._store.set_root_patterns(str(root), include, exclude)
+            remembered = self._store.root_patterns()
+            groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Path]] = {}
+            for root in roots:
+                groups.setdefault(remembered.get(str(root), ((), ())), []).append(root)
+            pipeline = self._pipeline(force, progress)
+            for (included, excluded), group in groups.items():
+                stats = pipeline.add_files(group, max_file_size=max_file_size, include=included, exclude=excluded)
+            return stats
 
     def add_texts(
         self,
@@ -259,11 +268,11 @@ class Index:
         targets = sorted({str(p) for p in paths} | {str(Path(p).expanduser().resolve()) for p in paths})
         with self._writing():
             documents = self._store.documents_matching(targets)
-            if documents:
-                cache = self._cache()
-                with self._store.transaction():
-                    removed = self._store.remove_documents([d.id for d in documents])
-                    self._store.remove_roots(targets)
+            cache = self._cache() if documents else None
+            with self._store.transaction():
+                removed = self._store.remove_documents([d.id for d in documents]) if documents else []
+                self._store.remove_roots(targets)
+            if cache is not None:
                 cache.remove(removed)
                 self._cache_committed()
         return len(documents)

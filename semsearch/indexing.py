@@ -115,8 +115,8 @@ _DONE = object()
 # Bump when readers or chunking change what they produce from the same file: documents
 # read by an older version are read again (their unchanged chunks keep their vectors).
 # 2: encoding detection, PDF, DOCX, code definitions as sections, HTML main content only.
-# 3: minified code skipped.
-READER_VERSION = 3
+# 3: minified code skipped. 4: a PDF page starts a new chunk.
+READER_VERSION = 4
 
 
 def _current(state: DocumentState | None) -> bool:
@@ -191,6 +191,7 @@ class Pipeline:
         self.force = force
         self.progress = progress
         self.stats = IndexStats()
+        self._started = time.monotonic()
         self._vector_ids: dict[bytes, int] = {}
         self._pending: list[_Pending] = []
         self._waiting: dict[bytes, str] = {}  # hash -> text, not yet sent
@@ -211,7 +212,6 @@ class Pipeline:
 
         `max_file_size`, `include` and `exclude` are passed to `walk.walk`.
         """
-        started = time.monotonic()
         paths = [str(root) for root in roots]
         known = self.store.document_states(paths)
         refused = self.store.skipped_states(paths)
@@ -233,7 +233,7 @@ class Pipeline:
                 self.stats.skipped.append(Skipped(str(entry.path), reason, entry.size, entry.mtime_ns))
                 continue
             todo.append((entry, state))
-        self._total = len(todo)
+        self._total += len(todo)
         self._run(lambda: (self._read_file(entry, state) for entry, state in todo))
         # Only a complete walk may conclude a file is gone.
         gone = [state.id for state in known.values()] + self._stale
@@ -247,16 +247,15 @@ class Pipeline:
             self.stats.chunks_removed += len(removed)
         with self.store.transaction():
             self.store.replace_skipped(paths, self.stats.skipped, READER_VERSION)
-        self._finish(started)
+        self._finish()
         return self.stats
 
     def add_texts(self, records: Iterable[tuple[str, str, dict[str, Any] | None]]) -> IndexStats:
         """Index (id, text, metadata) records that are not files."""
-        started = time.monotonic()
         records = list(records)
         self._total = len(records)
         self._run(lambda: (self._read_text(*record) for record in records))
-        self._finish(started)
+        self._finish()
         return self.stats
 
     def _read_file(self, entry: FileEntry, state: DocumentState | None) -> _Item:
@@ -510,9 +509,10 @@ class Pipeline:
         if self.progress:
             self.progress(Progress(self._done, self._total, self.stats.chunks_embedded))
 
-    def _finish(self, started: float) -> None:
+    def _finish(self) -> None:
+        # A pipeline may run several walks (folders with different patterns): one total.
         self.stats.chunks_reused = max(self.stats.chunks_added - self.stats.chunks_embedded, 0)
-        self.stats.seconds = time.monotonic() - started
+        self.stats.seconds = time.monotonic() - self._started
 
 
 def _title_section(title: str):

@@ -147,6 +147,12 @@ def _migrations():
             """
         )
 
+    @migrations()
+    def m004_root_patterns(db: sqlite_utils.Database) -> None:
+        # The --include/--exclude patterns a folder was indexed with, as JSON, so that
+        # updating it later applies the same rules.
+        db.execute("ALTER TABLE roots ADD COLUMN patterns TEXT")
+
     return migrations
 
 
@@ -242,6 +248,19 @@ class Store:
 
     def roots(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def set_root_patterns(self, root: str, include: Sequence[str], exclude: Sequence[str]) -> None:
+        """Remember the include/exclude patterns for a folder (added with `add_roots`)."""
+        patterns = json.dumps({"include": list(include), "exclude": list(exclude)}) if include or exclude else None
+        self.db.execute("UPDATE roots SET patterns = ? WHERE path = ?", [patterns, root])
+
+    def root_patterns(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """The remembered (include, exclude) patterns of each folder that has any."""
+        found = {}
+        for path, patterns in self.db.execute("SELECT path, patterns FROM roots WHERE patterns IS NOT NULL"):
+            value = json.loads(patterns)
+            found[path] = (tuple(value.get("include", ())), tuple(value.get("exclude", ())))
+        return found
 
     # -- skipped files ----------------------------------------------------------------------
 

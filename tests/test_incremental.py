@@ -200,3 +200,28 @@ def test_documents_from_an_older_reader_are_read_again_without_embedding(tmp_pat
         stats = index.add([manual])
         assert stats.changed == 3 and stats.chunks_embedded == 0 and len(fake.embedded) == embedded
         assert index.add([manual]).unchanged == 3
+
+
+def test_include_and_exclude_are_remembered_per_folder(tmp_path, manual, fake):
+    (manual / "drafts").mkdir()
+    (manual / "drafts" / "wip.md").write_text("# Draft\n\nUnfinished thoughts about coffee.\n")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        first = index.add([manual], exclude=["drafts/"])
+        assert first.new == 3
+        assert index.add().unchanged == 3, "an update without patterns keeps the folder's exclude"
+        assert index.add([manual]).new == 0
+        replaced = index.add([manual], include=["*.md"])
+        assert (replaced.new, replaced.removed) == (1, 1), "new patterns replace the old ones: wip.md in, notes.txt out"
+        paths = sorted({os.path.basename(h.path) for h in index.search("coffee", limit=20, per_file=0)})
+        assert paths == ["faq.md", "manual.md", "wip.md"]
+
+
+def test_removing_a_folder_of_skipped_files_forgets_them(tmp_path, fake):
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"\x00\x01 binary")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([folder])
+        assert index.status().skipped
+        assert index.remove([folder]) == 0
+        assert index.status().skipped == [] and index.status().roots == []
