@@ -10,7 +10,8 @@
 The indexes are synthetic (benchmarks/synthetic.py: Zipfian text, word-hashing vectors),
 built through `Index.add_texts` and cached under benchmarks/.cache/scale/ (1M chunks take
 a while and about 5 GB). `latency` times `Index.search` in hybrid, dense and keyword mode
-with the query vectors computed beforehand (the query's embedding is excluded); `flat`
+with the query vectors computed beforehand (the query's embedding is excluded), as it is
+and without the snippets (retrieval, ranking and result rows alone); `flat`
 times exact against IVF search by N, which sets the threshold; `recall` compares the
 index's IVF (and an SQ8 variant) with exact search over every vector; `memory` reports
 the peak RSS of a fresh process searching; `cli` times `semsearch search` as a fresh
@@ -32,7 +33,9 @@ from pathlib import Path
 import numpy as np
 import synthetic  # benchmarks/ is on sys.path when run as a script
 
+import semsearch.index as index_module
 from semsearch import Index
+from semsearch.search import add_snippets
 from semsearch.vectors import VectorIndex, VectorSettings, planned_layout, recall_at
 
 
@@ -63,14 +66,19 @@ def latency(args) -> None:
             first = time.perf_counter() - started
             with synthetic.quiet_machine():
                 for mode in ("hybrid", "dense", "keyword"):
-                    for text in texts[:20]:
-                        index.search(text, mode=mode)
-                    times = []
-                    for text in texts:
-                        started = time.perf_counter()
-                        index.search(text, mode=mode)
-                        times.append(time.perf_counter() - started)
-                    print(f"{status.chunks:>9,} chunks  {mode:<8} {percentiles(times)}  ({status.index_type})", flush=True)
+                    for snippets in (True, False):
+                        # Without snippets: retrieval, ranking and the result rows alone.
+                        index_module.add_snippets = add_snippets if snippets else lambda results, query: results
+                        for text in texts[:20]:
+                            index.search(text, mode=mode)
+                        times = []
+                        for text in texts:
+                            started = time.perf_counter()
+                            index.search(text, mode=mode)
+                            times.append(time.perf_counter() - started)
+                        label = f"{mode:<8}" + ("" if snippets else " without snippets")
+                        print(f"{status.chunks:>9,} chunks  {label:<25} {percentiles(times)}  ({status.index_type})", flush=True)
+                index_module.add_snippets = add_snippets
             print(f"{'':>16} first search in the process (opens the cache): {first * 1e3:.0f} ms", flush=True)
 
 

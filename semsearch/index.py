@@ -447,17 +447,10 @@ class Index:
             return []
         dense = keyword = None
         if mode in ("hybrid", "dense"):
-            from concurrent.futures import ThreadPoolExecutor
-
-            # The query is embedded (the model computes, or the service answers, without the
-            # GIL) while the vector cache is opened: in a fresh process both take a while.
-            embedder = self.embedder
-            with ThreadPoolExecutor(1, thread_name_prefix="semsearch-query") as pool:
-                embedding = pool.submit(embedder.embed_query, query)
-                if self._sync_vectors():
-                    self._save_if_free()
-                index = self._vector_index()
-                vector = embedding.result()
+            vector = self._embed_query_while_opening(query)
+            if self._sync_vectors():
+                self._save_if_free()
+            index = self._vector_index()
 
             def dense(k: int) -> Ranking:
                 ids, scores = index.search(vector, k, allowed)
@@ -471,6 +464,21 @@ class Index:
                 return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
 
         return add_snippets(rank(self._store, dense, keyword, limit=limit, per_file=per_file, explain=explain), query)
+
+    def _embed_query_while_opening(self, query: str):
+        """The query's vector. On the first search of a process, the query is embedded (the
+        model computes, or the service answers, without the GIL) while the vector cache is
+        opened and brought up to date, as both take a while in a fresh process."""
+        embedder = self.embedder
+        if self._vectors is not None:
+            return embedder.embed_query(query)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="semsearch-query") as pool:
+            embedding = pool.submit(embedder.embed_query, query)
+            if self._sync_vectors():
+                self._save_if_free()
+            return embedding.result()
 
     def _save_if_free(self) -> None:
         # A reader that had to catch up saves its work for the next one, unless a writer is busy.
