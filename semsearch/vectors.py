@@ -42,7 +42,7 @@ NOTE_NAME = "vectors.json"
 
 # Exact search up to this many vectors; see benchmarks/README.md ("Speed at scale") for
 # the Flat latency against N that puts it here.
-APPROXIMATE_ABOVE = 50_000
+APPROXIMATE_ABOVE = 25_000
 # An IVF index is rebuilt when the count grows past GROWTH times, or falls below
 # 1/GROWTH of, the count its cells were trained for; back to Flat below half the threshold.
 GROWTH = 4
