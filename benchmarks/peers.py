@@ -167,10 +167,11 @@ def main() -> None:
     with quiet_machine(), tempfile.TemporaryDirectory(prefix="semsearch-peers-") as folder:
         # Every vector the engines will ask for, computed (once, into the shared cache)
         # before anything is timed; benchmarks/retrieval.py, which fills the same cache, waits.
-        texts = [document_text(*dataset.corpus[i]) for i in dataset.corpus]
+        # By length, so that a batch's texts are padded to about the same number of tokens.
+        texts = sorted((document_text(*dataset.corpus[i]) for i in dataset.corpus), key=len)
         before = embedder.computed
-        for start in range(0, len(texts), 64):
-            embedder.embed_documents(texts[start : start + 64])
+        for start in range(0, len(texts), 32):
+            embedder.embed_documents(texts[start : start + 32])
         for text in dataset.queries.values():
             embedder.embed_query(text)
         scratch = Path(folder)

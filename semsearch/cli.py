@@ -271,8 +271,11 @@ def status(ctx, as_json, verbose):
     click.echo(f"Model:      {info.model} ({dimensions})")
     click.echo(f"Documents:  {info.documents}")
     click.echo(f"Chunks:     {info.chunks} ({info.vectors} distinct vectors)")
-    click.echo(f"Vectors:    {info.index_vectors} in a {info.index_type} index")
-    click.echo(f"            {info.index_memory_bytes / 1e6:.1f} MB in memory, {info.index_disk_bytes / 1e6:.1f} MB on disk")
+    click.echo(f"Vectors:    {info.index_vectors}, {info.index_type} index")
+    click.echo(
+        f"            {info.index_disk_bytes / 1e6:.1f} MB on disk, {info.index_memory_bytes / 1e6:.1f} MB in memory"
+        " when loaded (a search maps the file and reads what it probes)"
+    )
     click.echo(f"Disk:       {info.disk_bytes / 1e6:.1f} MB")
     for i, root in enumerate(info.roots):
         click.echo(f"{'Folders:' if i == 0 else '':<12}{root}")
