@@ -207,7 +207,7 @@ def real(args) -> None:
     settings = VectorSettings(approximate_above=1_000)
     index = VectorIndex.build(matrix.shape[1], ids, reader(ids, matrix), planned_layout(len(ids), settings), settings.recall)
     print(f"SciFact, local model: {len(matrix)} of {len(documents)} abstracts and {len(probe)} of {len(queries)} queries cached", flush=True)
-    for nprobe in sorted({1, 2, 4, 8, 16, index.layout.nprobe}):
+    for nprobe in sorted({2**i for i in range(12) if 2**i < index.layout.nlist} | {index.layout.nprobe, index.layout.nlist}):
         found = [index.search(query, 10, nprobe=nprobe)[0].tolist() for query in probe]
         chosen = "  <- chosen by the calibration" if nprobe == index.layout.nprobe else ""
         print(f"  ivf nlist {index.layout.nlist}, nprobe {nprobe:>3}: recall@10 of the real queries {recall_at(found, truth):.3f}{chosen}", flush=True)
