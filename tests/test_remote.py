@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 
 from semsearch.embedders import BGE_QUERY_INSTRUCTION, xlmr_token_count
 from semsearch.errors import AuthenticationError, ModelNotFoundError, RequestTooLargeError, ServiceError
-from semsearch.ratelimit import TokenBucket, forget_shared_buckets
+from semsearch.ratelimit import TokenBucket
 from semsearch.remote import RemoteEmbedder
 from tests.openai_server import OpenAIServer, token_count
 
@@ -29,23 +28,6 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu x
 
 def sample_texts(count: int) -> list[str]:
     return [f"text {i} {WORDS[i % len(WORDS)]} {WORDS[(i * 7) % len(WORDS)]} number{i}" for i in range(count)]
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No real token, settings, proxy or .env reaches a test; shared buckets start fresh."""
-    for name in list(os.environ):
-        if (
-            name.startswith(("SEMSEARCH_", "OPENAI_"))
-            or name == "IONOS_API_TOKEN"
-            or name.lower() in {"http_proxy", "https_proxy", "all_proxy"}
-        ):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    monkeypatch.chdir(tmp_path)
-    forget_shared_buckets()
-    yield
-    forget_shared_buckets()
 
 
 @pytest.fixture
@@ -143,7 +125,7 @@ def test_list_models(server, make):
 
 
 def test_defaults_come_from_the_environment_and_dotenv(server, monkeypatch, tmp_path):
-    (tmp_path / ".env").write_text(f"IONOS_API_TOKEN={TOKEN}\nSEMSEARCH_BASE_URL={server.url}/\n")
+    (Path.cwd() / ".env").write_text(f"IONOS_API_TOKEN={TOKEN}\nSEMSEARCH_BASE_URL={server.url}/\n")
     monkeypatch.setenv("SEMSEARCH_RPS", "7")
     embedder = RemoteEmbedder("BAAI/bge-m3", state_path=tmp_path / "state.json")
     assert (embedder.base_url, embedder.rps, embedder.burst) == (server.url, 7.0, 10)
