@@ -21,7 +21,12 @@ from .loaders.base import Document
 
 SECTION, PARAGRAPH, LINE, SENTENCE = 3, 2, 1, 0
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])[\"'”’»)\]]*\s+|(?<=[。！？])")
+# The end of a sentence: its punctuation, closing quotes and the spaces after it (none
+# needed after CJK punctuation). Matching the punctuation itself, rather than looking
+# behind for it at every position, lets the scan skip ahead to candidates; ASCII lines,
+# the usual case, are scanned with the smaller pattern they can match.
+_SENTENCE_END = re.compile(r"[.!?;。！？；][\"'”’»)\]]*\s+|[。！？]")
+_ASCII_SENTENCE_END = re.compile(r"[.!?;][\"')\]]*\s+")
 _WIDE = re.compile(r"[\u1100-\u11ff\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _DEFINITION = re.compile(
     r"^(?:export\s+)?(?:async\s+)?(?:def|class|function|func|fn|impl|struct|enum|trait|interface|"
@@ -134,7 +139,7 @@ def _pieces(document: Document, longest: int) -> list[_Piece]:
             pieces.extend(_split_long(text, start, line_end, strength, longest))
             continue
         piece_start = start + (len(line) - len(line.lstrip()))
-        for match in _SENTENCE_END.finditer(line):
+        for match in (_ASCII_SENTENCE_END if line.isascii() else _SENTENCE_END).finditer(line):
             cut = start + match.end()
             if cut >= line_end:
                 break

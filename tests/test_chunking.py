@@ -147,3 +147,20 @@ def test_hash_depends_on_embedded_text_only():
     b = chunk_document(Document("Same words here."))[0]
     c = chunk_document(Document("Other words here."))[0]
     assert a.hash == b.hash != c.hash
+
+
+def test_sentences_end_where_the_plain_definition_says():
+    # The definition: after . ! ? ; (or their CJK forms), any closing quotes or brackets and
+    # the spaces that follow; a CJK full stop needs no space. The chunker's own patterns
+    # are written for speed, so they are checked against this one.
+    from semsearch.chunking import _pieces
+
+    reference = re.compile(r"(?<=[.!?;。！？；])[\"'”’»)\]]*\s+|(?<=[。！？])")
+    lines = [
+        "One. Two! Three? Four; five.", "He said \"no.\" Then (twice.) [ok.] left.", "a.. b?! c", "end.",
+        "a;b c.d e", "Tabs.\tand\u3000wide space. x", "«Oui.» Non. “Yes.” No’s. Done",
+        "「はい。」そう言った。次！終わり？ええ", "中文。 带空格。没有", "x！！？y z", "Ünïcödé. Façade! Naïve",
+    ]
+    for line in lines:
+        expected = [0] + [m.end() for m in reference.finditer(line) if m.end() < len(line)]
+        assert [piece.start for piece in _pieces(Document(line), 1000)] == expected, line
