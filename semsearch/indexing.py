@@ -471,29 +471,25 @@ class Pipeline:
         ready = [pending for pending in self._pending if not pending.missing]
         if not (good or ready or self._touches):
             return
-        added_ids: list[int] = []
-        removed_ids: list[int] = []
         cache = self.cache() if ready else None
+        written: list[_Pending] = []
+        rejected: list[_Pending] = []
+        for pending in ready:
+            (rejected if any(digest in self._failed for digest in pending.hashes) else written).append(pending)
         with self.store.transaction():
             if good:
                 ids = self.store.add_vectors([d for d, _ in good], np.stack([v for _, v in good]), replace=self.force)
                 self._vector_ids.update(zip((d for d, _ in good), ids))
-            for pending in ready:
-                item = pending.item
-                if any(digest in self._failed for digest in pending.hashes):
-                    self.stats.skipped.append(Skipped(item.record.path, "the model rejected a chunk even on its own"))
-                    continue
-                removed, added = self.store.replace_document(
-                    item.record, item.chunks, [self._vector_ids[digest] for digest in pending.hashes]
-                )
-                removed_ids += removed
-                added_ids += added
-                if item.state:
-                    self.stats.changed += 1
-                else:
-                    self.stats.new += 1
-            for document_id, size, mtime_ns in self._touches:
-                self.store.touch_document(document_id, size, mtime_ns)
+            removed_ids, added_ids = self.store.replace_documents([
+                (pending.item.record, pending.item.chunks, [self._vector_ids[digest] for digest in pending.hashes])
+                for pending in written
+            ])
+            self.store.touch_documents(self._touches)
+        for pending in rejected:
+            self.stats.skipped.append(Skipped(pending.item.record.path, "the model rejected a chunk even on its own"))
+        changed = sum(1 for pending in written if pending.item.state)
+        self.stats.changed += changed
+        self.stats.new += len(written) - changed
         self.stats.chunks_embedded += len(good)
         self.stats.chunks_added += len(added_ids)
         self.stats.chunks_removed += len(removed_ids)

@@ -317,49 +317,74 @@ class Store:
         ).fetchone()
         return DocumentState(*row) if row else None
 
-    def touch_document(self, document_id: int, size: int, mtime_ns: int) -> None:
-        """Record a new size and mtime for a document whose content did not change."""
-        self.db.execute(
-            "UPDATE documents SET size = ?, mtime_ns = ? WHERE id = ?", [size, mtime_ns, document_id]
+    def touch_documents(self, changes: Iterable[tuple[int, int, int]]) -> None:
+        """Record new (document id, size, mtime_ns) of documents whose content did not change."""
+        self.db.conn.executemany(
+            "UPDATE documents SET size = ?, mtime_ns = ? WHERE id = ?",
+            [(size, mtime_ns, document_id) for document_id, size, mtime_ns in changes],
         )
 
-    def replace_document(
-        self, record: DocumentRecord, chunks: Sequence[Chunk], vector_ids: Sequence[int]
+    def replace_documents(
+        self, documents: Sequence[tuple[DocumentRecord, Sequence[Chunk], Sequence[int]]]
     ) -> tuple[list[int], list[int]]:
-        """Write a document and its chunks in place of any earlier version.
+        """Write documents, each with its chunks and their vector ids, in place of any earlier
+        version of the same path.
 
         Returns the chunk ids removed and the chunk ids added. Call inside `transaction()`.
         """
-        old = self.document_state(record.path)
-        removed = self._delete_documents([old.id]) if old else []
-        cursor = self.db.execute(
-            "INSERT INTO documents (path, kind, size, mtime_ns, content_hash, reader, format, title, metadata,"
-            " chunk_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                record.path, record.kind, record.size, record.mtime_ns, record.content_hash, record.reader,
+        # The last of several records for one path wins, as if written one after another.
+        latest = list({record.path: (record, chunks, vector_ids) for record, chunks, vector_ids in documents}.values())
+        if not latest:
+            return [], []
+        paths = [record.path for record, _, _ in latest]
+        old = []
+        for batch in _batches(paths):
+            marks = ",".join("?" * len(batch))
+            old += [row[0] for row in self.db.execute(f"SELECT id FROM documents WHERE path IN ({marks})", batch)]
+        removed = self._delete_documents(old) if old else []
+        # Ids are given here rather than read back row by row; this transaction is the only
+        # writer, so nothing else takes them in between.
+        document_id = self._next_id("documents")
+        chunk_id = self._next_id("chunks")
+        now = _now()
+        document_rows, chunk_rows, keyword_rows = [], [], []
+        for record, chunks, vector_ids in latest:
+            document_rows.append((
+                document_id, record.path, record.kind, record.size, record.mtime_ns, record.content_hash, record.reader,
                 record.format, record.title,
                 json.dumps(record.metadata, ensure_ascii=False) if record.metadata else None,
-                len(chunks), _now(),
-            ],
-        )
-        document_id = cursor.lastrowid
-        added = []
-        for ordinal, (chunk, vector_id) in enumerate(zip(chunks, vector_ids)):
-            cursor = self.db.execute(
-                "INSERT INTO chunks (document_id, vector_id, ordinal, start_char, end_char, start_line,"
-                " end_line, page, section, context, tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    document_id, vector_id, ordinal, chunk.start, chunk.end, chunk.start_line,
+                len(chunks), now,
+            ))
+            for ordinal, (chunk, vector_id) in enumerate(zip(chunks, vector_ids)):
+                chunk_rows.append((
+                    chunk_id, document_id, vector_id, ordinal, chunk.start, chunk.end, chunk.start_line,
                     chunk.end_line, chunk.page, chunk.section, chunk.context, chunk.tokens, chunk.text,
-                ],
-            )
-            self.db.execute(
-                "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
-                [cursor.lastrowid, _keyword_body(chunk.context, chunk.text)],
-            )
-            added.append(cursor.lastrowid)
+                ))
+                keyword_rows.append((chunk_id, _keyword_body(chunk.context, chunk.text)))
+                chunk_id += 1
+            document_id += 1
+        connection = self.db.conn
+        connection.executemany(
+            "INSERT INTO documents (id, path, kind, size, mtime_ns, content_hash, reader, format, title, metadata,"
+            " chunk_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            document_rows,
+        )
+        connection.executemany(
+            "INSERT INTO chunks (id, document_id, vector_id, ordinal, start_char, end_char, start_line,"
+            " end_line, page, section, context, tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk_rows,
+        )
+        connection.executemany("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", keyword_rows)
         self._bump_generation()
-        return removed, added
+        return removed, [row[0] for row in chunk_rows]
+
+    def _next_id(self, table: str) -> int:
+        """The id the next row of an AUTOINCREMENT table gets: past every id it ever held."""
+        # Two plain queries: SQLite reads max(id) from the end of the table only when it
+        # stands alone, and scans the whole table otherwise.
+        largest = self.db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
+        return max(largest, row[0] if row else 0) + 1
 
     def remove_documents(self, document_ids: Sequence[int]) -> list[int]:
         """Delete documents and their chunks; returns the removed chunk ids. Call inside `transaction()`."""
@@ -384,11 +409,10 @@ class Store:
 
     def _forget_keywords(self, rows: Iterable[tuple[int, int, str | None, str]]) -> None:
         """Remove chunks from the keyword index; rows are (id, vector_id, context, text)."""
-        for chunk_id, _, context, text in rows:
-            self.db.execute(
-                "INSERT INTO chunks_fts (chunks_fts, rowid, body) VALUES ('delete', ?, ?)",
-                [chunk_id, _keyword_body(context, text)],
-            )
+        self.db.conn.executemany(
+            "INSERT INTO chunks_fts (chunks_fts, rowid, body) VALUES ('delete', ?, ?)",
+            [(chunk_id, _keyword_body(context, text)) for chunk_id, _, context, text in rows],
+        )
 
     def documents_matching(self, paths: Sequence[str]) -> list[DocumentState]:
         """Documents whose path is one of `paths` or lies under one of them."""
@@ -422,18 +446,13 @@ class Store:
         """
         import numpy as np
 
-        rows = np.ascontiguousarray(matrix, dtype="<f4")
-        ids = []
-        for digest, row in zip(hashes, rows):
-            blob = row.tobytes()
-            cursor = self.db.execute("INSERT OR IGNORE INTO vectors (hash, vector) VALUES (?, ?)", [digest, blob])
-            if cursor.rowcount == 1:
-                ids.append(cursor.lastrowid)
-                continue
-            ids.append(self.db.execute("SELECT id FROM vectors WHERE hash = ?", [digest]).fetchone()[0])
-            if replace:
-                self.db.execute("UPDATE vectors SET vector = ? WHERE id = ?", [blob, ids[-1]])
-        return ids
+        rows = [(digest, row.tobytes()) for digest, row in zip(hashes, np.ascontiguousarray(matrix, dtype="<f4"))]
+        connection = self.db.conn
+        if replace:
+            connection.executemany("UPDATE vectors SET vector = ? WHERE hash = ?", [(blob, digest) for digest, blob in rows])
+        connection.executemany("INSERT OR IGNORE INTO vectors (hash, vector) VALUES (?, ?)", rows)
+        ids = self.vector_ids(digest for digest, _ in rows)
+        return [ids[digest] for digest, _ in rows]
 
     def delete_unused_vectors(self, candidates: Iterable[int] | None = None) -> int:
         """Drop vectors no chunk refers to, among `candidates` or all; returns how many.
@@ -544,8 +563,11 @@ class Store:
     def rebuild_keywords(self) -> None:
         """Index every chunk's text for keyword search again. Call inside `transaction()`."""
         self.db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
-        for chunk_id, context, text in self.db.execute("SELECT id, context, text FROM chunks").fetchall():
-            self.db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [chunk_id, _keyword_body(context, text)])
+        rows = self.db.execute("SELECT id, context, text FROM chunks").fetchall()
+        self.db.conn.executemany(
+            "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
+            [(chunk_id, _keyword_body(context, text)) for chunk_id, context, text in rows],
+        )
 
     def unused_vector_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)").fetchone()[0]

@@ -4,7 +4,7 @@
 
 Every text the embedder is asked for is appended to LOG (one JSON string per line) before
 it is embedded, so a test knows what was paid for. `--pause-in` stops the run at the
-N-th document write (inside the SQLite transaction) or while saving FAISS (after the
+write that reaches N documents (inside the SQLite transaction) or while saving FAISS (after the
 temporary file is written, before the rename), writes LOG + ".paused" and sleeps, so the
 test can kill it exactly there.
 """
@@ -54,17 +54,17 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.pause_in == "sqlite":
-        original = Store.replace_document
-        calls = []
+        original = Store.replace_documents
+        written = []
 
-        def replace_document(self, *a, **k):
-            result = original(self, *a, **k)
-            calls.append(1)
-            if len(calls) == args.after:
+        def replace_documents(self, documents):
+            result = original(self, documents)
+            written.extend(documents)
+            if documents and len(written) >= args.after:
                 pause(args.log)  # inside the open transaction
             return result
 
-        Store.replace_document = replace_document
+        Store.replace_documents = replace_documents
     elif args.pause_in == "faiss":
         original_save = VectorIndex.save
 

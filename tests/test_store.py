@@ -1,0 +1,80 @@
+"""The store's batch writes: documents replaced by path, ids never reused, keywords in step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from semsearch import Index
+from semsearch.chunking import Chunk
+from semsearch.store import DocumentRecord, Store
+
+
+def _chunk(text: str) -> Chunk:
+    return Chunk(text=text, embed_text=text, start=0, end=len(text), start_line=1, end_line=1, tokens=3)
+
+
+def _record(path: str) -> DocumentRecord:
+    return DocumentRecord(path=path, kind="text", content_hash=path)
+
+
+def _vectors(rows: int, value: float = 1.0) -> np.ndarray:
+    return np.full((rows, 4), value, dtype=np.float32)
+
+
+def test_documents_are_replaced_by_path_in_one_write(tmp_path):
+    store = Store(tmp_path)
+    alpha, beta = _chunk("alpha glaciers"), _chunk("beta volcanoes")
+    with store.transaction():
+        vector_ids = store.add_vectors([alpha.hash, beta.hash], _vectors(2))
+        removed, first = store.replace_documents([
+            (_record("a"), [alpha], vector_ids[:1]),
+            (_record("b"), [alpha, beta], vector_ids),
+        ])
+    assert removed == [] and first == sorted(first) and len(first) == 3
+    with store.transaction():
+        # Two records for one path in one write: the last one wins.
+        removed, second = store.replace_documents([
+            (_record("a"), [beta], vector_ids[1:]),
+            (_record("a"), [beta, alpha], [vector_ids[1], vector_ids[0]]),
+        ])
+    assert removed == first[:1]
+    assert len(second) == 2 and min(second) > max(first)
+    assert store.counts() == {"documents": 2, "chunks": 4, "vectors": 2}
+    rows = store.chunk_rows(second)
+    assert [(rows[i]["path"], rows[i]["ordinal"], rows[i]["text"]) for i in second] == [
+        ("a", 0, "beta volcanoes"), ("a", 1, "alpha glaciers"),
+    ]
+    assert store.keyword_ids().tolist() == store.chunk_ids().tolist() == first[1:] + second
+    found, _ = store.keyword_search(["glaciers"], 10)
+    assert sorted(chunk_id for chunk_id, _ in found) == [first[1], second[1]]
+    assert store.keyword_problems() == [] and store.documents_with_missing_chunks() == []
+    store.close()
+
+
+def test_vectors_keep_their_ids_and_are_replaced_on_request(tmp_path):
+    store = Store(tmp_path)
+    one, two, three = b"1" * 16, b"2" * 16, b"3" * 16
+    with store.transaction():
+        ids = store.add_vectors([one, two], _vectors(2))
+        again = store.add_vectors([two, three, two], _vectors(3, 2.0))
+    assert again[0] == again[2] == ids[1] and again[1] not in ids
+    assert store.vector_ids([one, two, three]) == {one: ids[0], two: ids[1], three: again[1]}
+    stored = dict(store.db.execute("SELECT id, vector FROM vectors").fetchall())
+    assert np.frombuffer(stored[ids[1]], dtype="<f4").tolist() == [1.0] * 4, "kept, not replaced"
+    with store.transaction():
+        assert store.add_vectors([two], _vectors(1, 3.0), replace=True) == [ids[1]]
+    stored = dict(store.db.execute("SELECT id, vector FROM vectors").fetchall())
+    assert np.frombuffer(stored[ids[1]], dtype="<f4").tolist() == [3.0] * 4
+    store.close()
+
+
+def test_chunk_ids_are_never_reused(tmp_path, fake):
+    # A chunk id is its FAISS id: one given again could meet a stale copy in a cache.
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["a", "b"], ["Kittens drink milk.", "Rockets fly to orbit."])
+        highest = int(index._store.chunk_ids().max())
+        index.remove(["b"])
+        index.add_texts(["c"], ["Glaciers carve valleys."])
+        assert int(index._store.chunk_ids().max()) > highest
+        assert index.search("glaciers valleys", limit=1)[0].path == "c"
+        assert index.check().problems == []
