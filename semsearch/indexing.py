@@ -254,7 +254,8 @@ class Pipeline:
         """Index (id, text, metadata) records that are not files."""
         records = list(records)
         self._total = len(records)
-        self._run(lambda: (self._read_text(*record) for record in records))
+        known = self.store.document_states_at(key for key, _, _ in records)
+        self._run(lambda: (self._read_text(key, text, metadata, known.get(key)) for key, text, metadata in records))
         self._finish()
         return self.stats
 
@@ -276,10 +277,9 @@ class Pipeline:
         )
         return _Item(state, record, self._chunk(document))
 
-    def _read_text(self, key: str, text: str, metadata: dict[str, Any] | None) -> _Item:
+    def _read_text(self, key: str, text: str, metadata: dict[str, Any] | None, state: DocumentState | None) -> _Item:
         title = (metadata or {}).get("title")
         content_hash = hashlib.blake2b(f"{title}\0{text}".encode(), digest_size=16).hexdigest()
-        state = self.store.document_state(key)
         if _current(state) and not self.force and state.content_hash == content_hash:
             return _Item(state, unchanged=True)
         body = f"{title}\n\n{text}" if title else text
@@ -346,21 +346,26 @@ class Pipeline:
                 if not (reading or in_flight or self._waiting):
                     break
                 if reading and len(self._waiting) < batch_size * (workers + 1):
+                    received: list[_Item] = []
+                    chunks = len(self._waiting)
                     try:
                         item = handoff.get(timeout=0.05 if in_flight else None)
-                        while item is not _DONE:
+                        while True:
+                            if item is _DONE:
+                                reading = False
+                                break
                             if isinstance(item, BaseException):
                                 raise item
-                            self._accept(item)
-                            if len(self._waiting) >= batch_size * (workers + 1):
+                            received.append(item)
+                            chunks += len(item.chunks or ())
+                            if chunks >= batch_size * (workers + 1):
                                 break
                             # Take all the reader has ready: the next batches are formed
                             # (and sent) before another commit holds this thread.
                             item = handoff.get_nowait()
-                        else:
-                            reading = False
                     except queue.Empty:
                         pass
+                    self._accept(received)
                     self._collect(in_flight, block=False)
                     if self._ready_count >= 64 or not reading:
                         self._commit([], None)
@@ -420,35 +425,41 @@ class Pipeline:
             raise EmbeddingError(f"The model returned {len(matrix)} vectors for {len(texts)} texts.")
         return list(matrix)
 
-    def _accept(self, item: _Item) -> None:
-        if item.skipped or item.unchanged:
-            if item.skipped:
-                self.stats.skipped.append(item.skipped)
-                if item.state is not None and item.skipped.size is not None:
-                    # The file is no longer text (not merely unreadable for now): drop its old version.
-                    self._stale.append(item.state.id)
-            else:
-                self.stats.unchanged += 1
-                if item.touch:
-                    self._touches.append((item.state.id, *item.touch))
-            self._done += 1
-            return
-        hashes = [chunk.hash for chunk in item.chunks]
+    def _accept(self, items: list[_Item]) -> None:
+        """Take what the reader handed over: what to embed, what waits for it."""
+        hashes = [[chunk.hash for chunk in item.chunks] if item.chunks is not None else [] for item in items]
         if not self.force:
-            # Under --force every text is embedded again, once per run.
-            unknown = {h for h in hashes if h not in self._vector_ids and h not in self._waiting and h not in self._sent}
+            # Under --force every text is embedded again, once per run. One lookup for all
+            # the items, as a query per document costs more than the rest of taking it.
+            unknown = {
+                digest for item_hashes in hashes for digest in item_hashes
+                if digest not in self._vector_ids and digest not in self._waiting and digest not in self._sent
+            }
             if unknown:
                 self._vector_ids.update(self.store.vector_ids(unknown))
-        missing = set()
-        for chunk, digest in zip(item.chunks, hashes):
-            if digest in self._vector_ids:
+        for item, item_hashes in zip(items, hashes):
+            if item.skipped or item.unchanged:
+                if item.skipped:
+                    self.stats.skipped.append(item.skipped)
+                    if item.state is not None and item.skipped.size is not None:
+                        # The file is no longer text (not merely unreadable for now): drop its old version.
+                        self._stale.append(item.state.id)
+                else:
+                    self.stats.unchanged += 1
+                    if item.touch:
+                        self._touches.append((item.state.id, *item.touch))
+                self._done += 1
                 continue
-            missing.add(digest)
-            if digest not in self._sent:
-                self._waiting.setdefault(digest, chunk.embed_text)
-        self._pending.append(_Pending(item, hashes, missing))
-        if not missing:
-            self._ready_count += 1
+            missing = set()
+            for chunk, digest in zip(item.chunks, item_hashes):
+                if digest in self._vector_ids:
+                    continue
+                missing.add(digest)
+                if digest not in self._sent:
+                    self._waiting.setdefault(digest, chunk.embed_text)
+            self._pending.append(_Pending(item, item_hashes, missing))
+            if not missing:
+                self._ready_count += 1
 
     def _next_batch(self, size: int) -> list[tuple[bytes, str]]:
         batch = []

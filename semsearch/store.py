@@ -311,11 +311,16 @@ class Store:
                 states[row[1]] = DocumentState(*row)
         return states
 
-    def document_state(self, path: str) -> DocumentState | None:
-        row = self.db.execute(
-            "SELECT id, path, size, mtime_ns, content_hash, reader FROM documents WHERE path = ?", [path]
-        ).fetchone()
-        return DocumentState(*row) if row else None
+    def document_states_at(self, paths: Iterable[str]) -> dict[str, DocumentState]:
+        """The indexed documents at exactly these paths (or record ids), by path."""
+        states: dict[str, DocumentState] = {}
+        for batch in _batches(list(paths)):
+            marks = ",".join("?" * len(batch))
+            for row in self.db.execute(
+                f"SELECT id, path, size, mtime_ns, content_hash, reader FROM documents WHERE path IN ({marks})", batch
+            ):
+                states[row[1]] = DocumentState(*row)
+        return states
 
     def touch_documents(self, changes: Iterable[tuple[int, int, int]]) -> None:
         """Record new (document id, size, mtime_ns) of documents whose content did not change."""

@@ -197,6 +197,17 @@ def test_add_texts_records(tmp_path, fake):
         assert index.search("kittens milk", limit=1)[0].title == "Cats"
 
 
+def test_add_texts_tells_new_changed_and_unchanged_records_apart(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["a", "b"], ["Kittens drink milk.", "Rockets fly to orbit."])
+        embedded = len(fake.embedded)
+        stats = index.add_texts(["a", "b", "c"], ["Kittens drink milk.", "Rockets fly to the moon.", "Glaciers carve valleys."])
+        assert (stats.unchanged, stats.changed, stats.new) == (1, 1, 1)
+        assert sorted(fake.embedded[embedded:]) == ["Glaciers carve valleys.", "Rockets fly to the moon."]
+        assert index.search("rockets moon", limit=1)[0].path == "b"
+        assert index.status().documents == 3 and index.check().problems == []
+
+
 def test_faiss_file_is_rebuilt_from_sqlite(tmp_path, docs, fake):
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add([docs])
