@@ -255,3 +255,28 @@ def test_vectors_are_float32_blobs_in_sqlite(tmp_path, docs, fake):
 
 def test_embedder_protocol_is_exported(fake):
     assert isinstance(fake, semsearch.Embedder)
+
+
+def test_batches_finished_together_are_committed_in_one_transaction(tmp_path, fake, monkeypatch):
+    from concurrent.futures import Future
+
+    from semsearch.errors import EmbeddingError
+    from semsearch.store import Store
+
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        pipeline = index._pipeline(False, None)
+        batches = [[(text.encode().ljust(16), text)] for text in ("one", "two", "three")]
+        futures = [Future() for _ in batches]
+        futures[0].set_result(list(fake.embed_documents(["one"])))
+        futures[1].set_exception(EmbeddingError("The service is down."))
+        futures[2].set_result(list(fake.embed_documents(["three"])))
+        in_flight = dict(zip(futures, batches))
+        transactions = []
+        original = Store.transaction
+        monkeypatch.setattr(Store, "transaction", lambda self: transactions.append(1) or original(self))
+        pipeline._collect(in_flight, block=False)
+        assert len(transactions) == 1 and index._store.counts()["vectors"] == 2
+        # The failure is raised once nothing that succeeded waits to be committed.
+        assert list(in_flight) == [futures[1]]
+        with pytest.raises(EmbeddingError, match="down"):
+            pipeline._collect(in_flight, block=False)
