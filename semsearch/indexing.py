@@ -261,7 +261,7 @@ class Pipeline:
 
     def _read_file(self, entry: FileEntry, state: DocumentState | None) -> _Item:
         try:
-            data = entry.path.read_bytes()
+            data = entry.read_bytes()
         except OSError as exc:
             return _Item(state, skipped=Skipped(str(entry.path), f"unreadable: {exc.strerror or exc}"))
         content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()

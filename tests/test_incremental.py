@@ -10,6 +10,7 @@ import pytest
 from semsearch import Index
 from semsearch.chunking import ChunkSettings
 from semsearch.errors import AuthenticationError, ModelMismatchError
+from semsearch.walk import FileEntry
 from tests.conftest import FakeEmbedder
 
 
@@ -39,6 +40,8 @@ def test_unchanged_files_are_not_read_again(tmp_path, manual, fake, monkeypatch)
         reads = []
         original = pathlib.Path.read_bytes
         monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: reads.append(self) or original(self))
+        read_entry = FileEntry.read_bytes
+        monkeypatch.setattr(FileEntry, "read_bytes", lambda self: reads.append(self.path) or read_entry(self))
         calls = len(fake.calls)
         stats = index.add([manual])
     assert stats.unchanged == 3 and stats.new == stats.changed == stats.removed == 0

@@ -209,3 +209,15 @@ def test_include_exclude_and_size_through_the_index(tmp_path, fake):
         assert (stats.new, stats.removed) == (2, 1)
         summary = stats.to_dict()
         assert summary["ignored"] == 1 and summary["ignored_by_reason"] == {"excluded by --exclude": 1}
+
+
+def test_a_file_entry_reads_the_whole_file_even_when_it_grew(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"first line\n")
+    entry = FileEntry(path, path.stat().st_size, path.stat().st_mtime_ns)
+    assert entry.read_bytes() == b"first line\n"
+    grown = b"first line\n" + b"more text " * 300_000
+    path.write_bytes(grown)
+    assert entry.read_bytes() == grown
+    path.write_bytes(b"")
+    assert entry.read_bytes() == b""
