@@ -101,6 +101,11 @@ class _Item:
     skipped: Skipped | None = None
     unchanged: bool = False
     touch: tuple[int, int] | None = None  # new size and mtime_ns of an unchanged file
+    hashes: list[bytes] = field(init=False)  # of the chunks' embedded texts
+
+    def __post_init__(self) -> None:
+        # Here, in the reader thread, which runs ahead of the writer.
+        self.hashes = [chunk.hash for chunk in self.chunks or ()]
 
 
 @dataclass
@@ -431,17 +436,16 @@ class Pipeline:
 
     def _accept(self, items: list[_Item]) -> None:
         """Take what the reader handed over: what to embed, what waits for it."""
-        hashes = [[chunk.hash for chunk in item.chunks] if item.chunks is not None else [] for item in items]
         if not self.force:
             # Under --force every text is embedded again, once per run. One lookup for all
             # the items, as a query per document costs more than the rest of taking it.
             unknown = {
-                digest for item_hashes in hashes for digest in item_hashes
+                digest for item in items for digest in item.hashes
                 if digest not in self._vector_ids and digest not in self._waiting and digest not in self._sent
             }
             if unknown:
                 self._vector_ids.update(self.store.vector_ids(unknown))
-        for item, item_hashes in zip(items, hashes):
+        for item in items:
             if item.skipped or item.unchanged:
                 if item.skipped:
                     self.stats.skipped.append(item.skipped)
@@ -455,13 +459,13 @@ class Pipeline:
                 self._done += 1
                 continue
             missing = set()
-            for chunk, digest in zip(item.chunks, item_hashes):
+            for chunk, digest in zip(item.chunks, item.hashes):
                 if digest in self._vector_ids:
                     continue
                 missing.add(digest)
                 if digest not in self._sent:
                     self._waiting.setdefault(digest, chunk.embed_text)
-            self._pending.append(_Pending(item, item_hashes, missing))
+            self._pending.append(_Pending(item, item.hashes, missing))
             if not missing:
                 self._ready_count += 1
 
