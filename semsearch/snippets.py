@@ -12,14 +12,22 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_right
+from functools import lru_cache
 
 __all__ = ["best_snippet", "query_terms", "segments"]
 
 MAX_CHARS = 320
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？])[\"'”’»)\]]*\s+|(?<=[。！？])")
+# A sentence ends after one of these marks and any closing quotes or brackets, where space
+# follows (or at once after a CJK full stop). The match starts at the mark rather than
+# looking behind for it, so the regex engine can skip ahead to candidates.
+_SENTENCE_END = re.compile(r"[.!?;。！？][\"'”’»)\]]*\s+|[。！？]")
 _ADORNMENT = re.compile(r"""^\s*([=\-~^*#+`'".:_])\1{2,}\s*$""")
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:e\.g|i\.e|etc|vs|cf|dr|mr|mrs|ms|no|z\.b|bzw|ca|usw|d\.h)\.$", re.IGNORECASE)
+# The longest text `_ABBREVIATION` can match (a space, three letters, the full stop): only
+# that much of a sentence's end needs searching.
+_ABBREVIATION_CHARS = 5
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s")
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly", "er", "en", "e", "y")
 # Words without the underscore, and camelCase cut into its parts, so "parse_config" and
@@ -37,6 +45,8 @@ _STOP = set(
 
 def _fold(word: str) -> str:
     """Lower case without accents, so "Köln" and "koln" compare equal."""
+    if word.isascii():
+        return word.lower()  # what casefolding and decomposing come to for ASCII
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -52,17 +62,28 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1 << 16)
+def _key(word: str) -> str:
+    """What a word is compared by: folded and stemmed. Cached, as the words of a language
+    repeat from one passage to the next."""
+    return _stem(_fold(word))
+
+
 def _tokens(text: str):
     """(start, end, word) of each word of `text`, identifiers cut into their parts."""
     for match in _TOKEN.finditer(text):
-        word = match.group()
-        if word.isascii() and not word.islower() and not word.isupper():
-            start = match.start()
-            for part in _CAMEL.split(word):
-                yield start, start + len(part), part
-                start += len(part)
-        else:
-            yield match.start(), match.end(), word
+        yield from _parts(match.group(), match.start())
+
+
+def _parts(word: str, start: int) -> list[tuple[int, int, str]]:
+    """(start, end, part) of a word at `start`: a camelCase identifier's parts, or the word."""
+    if word.isascii() and not word.islower() and not word.isupper():
+        parts = []
+        for part in _CAMEL.split(word):
+            parts.append((start, start + len(part), part))
+            start += len(part)
+        return parts
+    return [(start, start + len(word), word)]
 
 
 def query_terms(query: str) -> list[str]:
@@ -78,22 +99,72 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept or words))
 
 
-def _matches(text: str, terms: list[str]) -> list[tuple[int, int, str]]:
-    """(start, end, term) of every occurrence of a query term in `text`."""
-    stems = {_stem(term): term for term in terms if not _CJK.search(term)}
-    found = []
-    for start, end, word in _tokens(text):
-        term = stems.get(_stem(_fold(word)))
-        if term is not None:
-            found.append((start, end, term))
-    folded = text.casefold()
-    for term in terms:
-        if _CJK.search(term):
-            start = folded.find(term)
-            while start != -1:
-                found.append((start, start + len(term), term))
-                start = folded.find(term, start + len(term))
-    return sorted(found)
+class _Query:
+    """A query analysed once for all the passages it is matched against."""
+
+    def __init__(self, query: str) -> None:
+        self.terms = query_terms(query)
+        self.weights = {term: 0.5 + min(len(term), 8) / 8 for term in self.terms}
+        self.cjk = [term for term in self.terms if _CJK.search(term)]
+        self.stems = {_stem(term): term for term in self.terms if term not in self.cjk}
+        # A stem is what is left of a word after cutting a suffix, so a word of ASCII text
+        # can only match a term if the term's stem occurs, in lower case, at the word's
+        # start: in ASCII text, finding the stems finds every candidate word.
+        self.ascii_stems = [stem for stem in self.stems if stem.isascii() and stem.isalnum()]
+
+    def matches(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, term) of every occurrence of a query term in `text`, in order."""
+        return self._ascii_matches(text) if text.isascii() else self._word_matches(text)
+
+    def _word_matches(self, text: str) -> list[tuple[int, int, str]]:
+        found = []
+        for start, end, word in _tokens(text):
+            term = self.stems.get(_key(word))
+            if term is not None:
+                found.append((start, end, term))
+        if self.cjk:
+            folded = text.casefold()
+            for term in self.cjk:
+                start = folded.find(term)
+                while start != -1:
+                    found.append((start, start + len(term), term))
+                    start = folded.find(term, start + len(term))
+        return sorted(found)
+
+    def _ascii_matches(self, text: str) -> list[tuple[int, int, str]]:
+        # The same comparison as for any text, made only on the words a stem starts.
+        lowered = text.lower()
+        candidates = []
+        for stem in self.ascii_stems:
+            at = lowered.find(stem)
+            while at != -1:
+                # A word (or a camelCase part) starts here: what `_tokens` cuts at.
+                if not at or not text[at - 1].isalnum() or (text[at].isupper() and not text[at - 1].isupper()):
+                    candidates.append(at)
+                at = lowered.find(stem, at + 1)  # "abab" in "xabAbab": overlaps can start a part
+        found: list[tuple[int, int, str]] = []
+        done = 0
+        for at in sorted(candidates):
+            if at < done:
+                continue  # in a word already compared
+            start = at
+            while start and text[start - 1].isalnum():
+                start -= 1
+            done = _WORD_END.match(text, at).end()
+            for a, b, part in _parts(text[start:done], start):
+                term = self.stems.get(_key(part))
+                if term is not None:
+                    found.append((a, b, term))
+        return found
+
+
+# The end of the word (a run of letters and digits) a position lies in.
+_WORD_END = re.compile(r"[^\W_]*")
+
+
+@lru_cache(maxsize=64)
+def _query(query: str) -> _Query:
+    return _Query(query)
 
 
 def _units(text: str) -> list[tuple[int, int, bool]]:
@@ -131,13 +202,14 @@ def _sentences(text: str, start: int, end: int, heading: bool) -> list[tuple[int
         return [(start, end, True)]
     units = []
     for match in _SENTENCE_END.finditer(text, start, end):
-        if match.end() >= end:
+        stop, after = match.start() + 1, match.end()  # just past the mark; past the space
+        if after >= end:
             break
-        before = text[start : match.start()]
-        if len(before.strip()) < 4 or _ABBREVIATION.search(before):
+        before = text[start:stop]
+        if len(before.strip()) < 4 or _ABBREVIATION.search(before[-_ABBREVIATION_CHARS:]):
             continue  # "2. Type the address", "e.g. this": not a sentence end
-        units.append((start, match.start() if match.start() > start else match.end(), False))
-        start = match.end()
+        units.append((start, stop if stop > start else after, False))
+        start = after
     units.append((start, end, False))
     return [(a, b, h) for a, b, h in units if text[a:b].strip()]
 
@@ -149,26 +221,18 @@ def best_snippet(text: str, query: str, *, max_chars: int = MAX_CHARS) -> tuple[
     the highlights: [start, end] character offsets into `text` of every occurrence of a
     query word, in order.
     """
-    terms = query_terms(query)
-    matches = _matches(text, terms) if terms else []
+    analysed = _query(query)
+    matches = analysed.matches(text) if analysed.terms else []
     highlights = [[start, end] for start, end, _ in matches]
     units = _units(text)
     if not units:
         return text.strip()[:max_chars], highlights
-    weights = {term: 0.5 + min(len(term), 8) / 8 for term in terms}
 
     def found(start: int, end: int) -> set[str]:
         return {term for a, b, term in matches if start <= a and b <= end}
 
-    def score(index: int) -> tuple[float, int]:
-        start, end, heading = units[index]
-        terms_here = found(start, end)
-        count = sum(1 for a, b, _ in matches if start <= a and b <= end)
-        value = sum(weights[t] for t in terms_here) + 0.1 * math.log1p(count)
-        return (value * (0.5 if heading else 1.0), -index)
-
     if matches:
-        best = max(range(len(units)), key=score)
+        best = _best_unit(units, matches, analysed.weights)
     else:
         # Nothing shared: the passage's opening, past any heading (shown as the section).
         best = next((i for i, unit in enumerate(units) if not unit[2]), 0)
@@ -190,6 +254,26 @@ def best_snippet(text: str, query: str, *, max_chars: int = MAX_CHARS) -> tuple[
     if end - start > max_chars:
         start, end = _window(text, start, end, highlights, max_chars)
     return text[start:end].strip(), highlights
+
+
+def _best_unit(units: list[tuple[int, int, bool]], matches: list[tuple[int, int, str]], weights: dict[str, float]) -> int:
+    """The unit holding the most, and the longest, of the query's words (headings count
+    half); the first of equals."""
+    starts = [start for start, _, _ in units]
+    terms: dict[int, set[str]] = {}
+    counts: dict[int, int] = {}
+    for a, b, term in matches:
+        index = bisect_right(starts, a) - 1
+        if index >= 0 and b <= units[index][1]:
+            terms.setdefault(index, set()).add(term)
+            counts[index] = counts.get(index, 0) + 1
+    best, best_value = 0, 0.0  # a unit without a query word scores 0
+    for index in sorted(terms):
+        value = sum(weights[t] for t in terms[index]) + 0.1 * math.log1p(counts[index])
+        value *= 0.5 if units[index][2] else 1.0
+        if value > best_value:
+            best, best_value = index, value
+    return best
 
 
 def _window(text: str, start: int, end: int, highlights: list[list[int]], max_chars: int) -> tuple[int, int]:

@@ -75,3 +75,28 @@ def test_segments_mark_the_highlights_inside_the_snippet():
     pieces = segments(MANUAL, snippet, highlights)
     assert "".join(piece for piece, _ in pieces) == snippet
     assert [piece for piece, marked in pieces if marked] == ["spam", "folder"]
+
+
+def test_finding_words_in_ascii_text_agrees_with_comparing_every_word():
+    # ASCII text is searched for the query's stems rather than reading every word; both
+    # must find the same words, also where stems overlap or start a camelCase part.
+    import random
+
+    from semsearch.snippets import _Query
+
+    rng = random.Random(5)
+    for alphabet in ("abAB1 .", "esES_ \n", "ingsING ", "xyXY9 .!?"):
+        for _ in range(500):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60)))
+            query = " ".join("".join(rng.choice(alphabet.strip()) for _ in range(rng.randrange(1, 6))) for _ in range(3))
+            analysed = _Query(query)
+            assert analysed._ascii_matches(text) == analysed._word_matches(text), (text, query)
+
+
+def test_sentences_end_at_the_mark_before_closing_quotes_but_not_after_abbreviations():
+    from semsearch.snippets import _units
+
+    text = 'He said "stop." Then he left (quickly.) See e.g. the log. No. 5 is open! 東京です。大阪'
+    assert [text[a:b] for a, b, _ in _units(text)] == [
+        'He said "stop.', "Then he left (quickly.", "See e.g. the log.", "No. 5 is open!", "東京です。", "大阪",
+    ]
