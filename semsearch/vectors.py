@@ -18,8 +18,8 @@ hysteresis so an index near the threshold is not rebuilt back and forth. SQ8 com
 (one byte per dimension instead of four) is an opt-in setting for very large indexes.
 
 Saved files are memory-mapped on load, so opening a large index costs milliseconds and a
-search only reads the cells it probes. A mapped index is read-only: the first change
-reads it into memory.
+search only reads the cells it probes, asking for them all at once (`readahead`). A mapped
+index is read-only: the first change reads it into memory.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import SemsearchError, StorageError
+from .readahead import ReadAhead
 
 if TYPE_CHECKING:
     import numpy as np
@@ -197,6 +198,7 @@ class VectorIndex:
         # A memory-mapped file (read-only) and its identity, or None when held in memory.
         self._source = source
         self._source_stat = _identity(source) if source is not None else None
+        self._read_ahead = ReadAhead()
 
     @property
     def count(self) -> int:
@@ -297,11 +299,35 @@ class VectorIndex:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            scores, ids = self._index.search(normalised(query), k, params=params)
+            if self._source is not None:
+                scores, ids = self._search_mapped(normalised(query), k, params)
+            else:
+                scores, ids = self._index.search(normalised(query), k, params=params)
         finally:
             faiss.omp_set_num_threads(threads)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
+
+    def _search_mapped(self, query: np.ndarray, k: int, params) -> tuple[np.ndarray, np.ndarray]:
+        """Search a memory-mapped file, having asked the kernel to read what the search will
+        touch (see `readahead`): every vector of an exact index, the probed cells of an IVF."""
+        import numpy as np
+
+        faiss = _faiss()
+        if self.layout.kind != "ivf":
+            self._read_ahead(["vectors"], lambda _: [_code_range(self._index.index)])
+            return self._index.search(query, k, params=params)
+        # What IndexIVF.search does, with the cells' lists read ahead between its two steps.
+        self._read_ahead(["centroids"], lambda _: [_code_range(self._index.quantizer)])
+        cell_scores, cells = self._index.quantizer.search(query, params.nprobe)
+        self._read_ahead(cells[0].tolist(), lambda due: _cell_ranges(self._index.invlists, due))
+        scores = np.empty((1, k), dtype=np.float32)
+        ids = np.empty((1, k), dtype=np.int64)
+        self._index.search_preassigned_c(
+            1, faiss.swig_ptr(query), k, faiss.swig_ptr(cells), faiss.swig_ptr(cell_scores),
+            faiss.swig_ptr(scores), faiss.swig_ptr(ids), False, params,
+        )
+        return scores, ids
 
     @classmethod
     def build(
@@ -473,6 +499,22 @@ def _calibrate(
             nprobe = min(nprobe * 2, nlist)
             continue
         nprobe = min(nprobe * 2, nlist)
+
+
+def _code_range(index) -> tuple[int, int]:
+    """(address, length) of the vectors of an exact index (a mapped file's IVF centroids too)."""
+    codes = _faiss().downcast_index(index).codes
+    return int(codes.data()), codes.size()
+
+
+def _cell_ranges(lists, cells) -> list[tuple[int, int]]:
+    """(address, length) of the codes and of the ids of each cell's inverted list."""
+    ranges = []
+    for cell in cells:
+        size = lists.list_size(cell) if cell >= 0 else 0
+        if size:
+            ranges += [(int(lists.get_codes(cell)), size * lists.code_size), (int(lists.get_ids(cell)), size * 8)]
+    return ranges
 
 
 def _footprint(count: int, dimensions: int, layout: Layout) -> int:

@@ -113,6 +113,55 @@ def test_saved_ivf_is_mapped_and_copied_into_memory_before_a_change(tmp_path, iv
     assert not loaded.mapped and loaded.count == ivf.count - 1
 
 
+@pytest.mark.parametrize("settings", [VectorSettings(), VectorSettings(approximate_above=1000), VectorSettings(approximate_above=1000, encoding="sq8")])
+def test_a_mapped_file_is_searched_like_the_index_in_memory(tmp_path, corpus, settings, monkeypatch):
+    # A mapped file is searched with its cells read ahead; the answers must not change.
+    from semsearch import readahead
+
+    advised = []
+    monkeypatch.setattr(readahead, "read_ahead", lambda ranges: advised.extend(ranges))
+    ids, matrix = corpus
+    built = VectorIndex.build(DIMENSIONS, ids, reader(ids, matrix), planned_layout(len(ids), settings))
+    built.save(tmp_path, generation=1)
+    loaded, _ = VectorIndex.load(tmp_path)
+    assert loaded.mapped
+    for number, query in enumerate(queries(20)):
+        allowed = ids[number::7] if number % 2 else None
+        found, scores = loaded.search(query, 10, allowed)
+        expected, expected_scores = built.search(query, 10, allowed)
+        assert found.tolist() == expected.tolist() and np.allclose(scores, expected_scores)
+    assert advised and all(address > 0 and length > 0 for address, length in advised)
+
+
+def test_read_ahead_advises_each_part_once_in_a_while(monkeypatch):
+    from semsearch import readahead
+
+    now = [100.0]
+    advised = []
+    monkeypatch.setattr(readahead.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(readahead, "read_ahead", lambda ranges: advised.append(list(ranges)))
+    ahead = readahead.ReadAhead()
+    ahead([1, 2], lambda due: [(part, 1) for part in due])
+    now[0] += readahead.AGAIN_AFTER / 2
+    ahead([2, 3], lambda due: [(part, 1) for part in due])
+    now[0] += readahead.AGAIN_AFTER / 2
+    ahead([1, 3], lambda due: [(part, 1) for part in due])
+    assert advised == [[(1, 1), (2, 1)], [(3, 1)], [(1, 1)]]
+
+
+def test_read_ahead_of_real_mapped_memory_is_harmless(tmp_path):
+    import mmap
+
+    from semsearch.readahead import read_ahead
+
+    path = tmp_path / "data"
+    path.write_bytes(bytes(range(256)) * 1000)
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        address = np.frombuffer(mapped, dtype=np.uint8).ctypes.data
+        read_ahead([(address + 100, 50_000), (address, 0)])
+        assert mapped[300] == 300 % 256
+
+
 def test_sq8_keeps_recall_and_takes_a_quarter_of_the_memory(corpus):
     ids, matrix = corpus
     settings = VectorSettings(approximate_above=1000, encoding="sq8")
