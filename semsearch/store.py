@@ -185,6 +185,11 @@ class Store:
         self._chunk_count: tuple[int, int] | None = None  # (generation, count)
         self._common_terms: tuple[int, dict[str, int], int] | None = None  # (generation, term -> doc count, at chunks)
         self._scratch_ready = False
+        # Each query word as the keyword index stores it (the tokenizer never changes), and
+        # the chunk counts of the terms searched for this generation: repeated query words
+        # are not analysed or counted again.
+        self._index_forms: dict[str, str | None] = {}
+        self._term_counts: tuple[int, dict[str, int]] = (-1, {})
         # In a folder we cannot write, SQLite cannot create its WAL side files; such an
         # index can still be searched, read as an immutable file.
         self.readonly = self.path.exists() and not os.access(directory, os.W_OK)
@@ -649,10 +654,7 @@ class Store:
         distinct = sorted({term for term in terms.values() if term})
         known, scale = self._common_term_counts() if chunks > PRUNE_ABOVE else ({}, 1.0)
         frequency = {term: max(int(known[term] * scale), 1) for term in distinct if term in known}
-        unknown = [term for term in distinct if term not in known]
-        if unknown:
-            marks = ",".join("?" * len(unknown))
-            frequency.update(self.db.execute(f"SELECT term, doc FROM chunks_fts_terms WHERE term IN ({marks})", unknown).fetchall())
+        frequency.update(self._chunks_holding([term for term in distinct if term not in known]))
         # A chunk of average length holding each term once scores about the sum of the IDFs.
         ceiling = sum(_idf(chunks, frequency.get(term, 0)) for term in distinct)
         searched = [word for word, term in terms.items() if frequency.get(term, 0)]
@@ -689,16 +691,36 @@ class Store:
         if opened:
             self.db.conn.commit()
 
+    def _chunks_holding(self, terms: list[str]) -> dict[str, int]:
+        """How many chunks hold each of `terms` (indexed forms), counted once per generation."""
+        generation = self.generation()
+        if self._term_counts[0] != generation:
+            self._term_counts = (generation, {})
+        counted = self._term_counts[1]
+        missing = [term for term in terms if term not in counted]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            found = dict(self.db.execute(f"SELECT term, doc FROM chunks_fts_terms WHERE term IN ({marks})", missing).fetchall())
+            if len(counted) > _REMEMBERED_WORDS:
+                counted.clear()
+            counted.update({term: found.get(term, 0) for term in missing})
+        return {term: counted[term] for term in terms}
+
     def _index_terms(self, words: Sequence[str]) -> list[str | None]:
         """Each word as the keyword index stores it (folded, stemmed), by running it through
         the index's own tokenizer in a scratch table: no second stemmer to disagree with it."""
-        if not self._scratch_ready:
-            self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(body, tokenize='{KEYWORD_TOKENIZER}')")
-            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_word_terms USING fts5vocab(temp, query_words, instance)")
-            self._scratch_ready = True
-        self._fill_scratch("query_words", "INSERT INTO temp.query_words (rowid, body) VALUES (?, ?)", enumerate(words))
-        found = dict((row[1], row[0]) for row in self.db.execute("SELECT term, doc FROM temp.query_word_terms"))
-        return [found.get(i) for i in range(len(words))]
+        missing = [word for word in dict.fromkeys(words) if word not in self._index_forms]
+        if missing:
+            if not self._scratch_ready:
+                self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(body, tokenize='{KEYWORD_TOKENIZER}')")
+                self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_word_terms USING fts5vocab(temp, query_words, instance)")
+                self._scratch_ready = True
+            self._fill_scratch("query_words", "INSERT INTO temp.query_words (rowid, body) VALUES (?, ?)", enumerate(missing))
+            found = dict((row[1], row[0]) for row in self.db.execute("SELECT term, doc FROM temp.query_word_terms"))
+            if len(self._index_forms) > _REMEMBERED_WORDS:
+                self._index_forms.clear()
+            self._index_forms.update((word, found.get(i)) for i, word in enumerate(missing))
+        return [self._index_forms[word] for word in words]
 
     def document_facts(self) -> Iterator[tuple[int, str, str, int | None]]:
         """(id, path, kind, mtime_ns) of every document, for filtering."""
@@ -769,6 +791,8 @@ PRUNE_ABOVE = 50_000
 POSTING_BUDGET = 5_000
 # Words in more chunks than this have their counts recorded (`refresh_term_statistics`).
 COMMON_TERM_CHUNKS = 2_000
+# Query words whose analysis and counts a connection keeps, at most.
+_REMEMBERED_WORDS = 10_000
 
 
 def _idf(rows: int, containing: int) -> float:

@@ -194,6 +194,20 @@ def test_keyword_index_follows_changes_and_check_repairs_it(tmp_path, library, f
         assert index.search("black tea boiling", mode="keyword")[0].path.endswith("tea.txt")
 
 
+def test_keyword_counts_follow_changes_by_another_connection(tmp_path, library, fake):
+    # A searcher keeps its query words' analysis and counts, but not past a change.
+    with Index.open(tmp_path / "ix", embedder=fake) as searcher:
+        with Index.open(tmp_path / "ix", embedder=fake) as writer:
+            writer.add([library])
+        assert searcher._store.keyword_search(["zeppelin"], 10)[0] == []
+        assert len(searcher._store.keyword_search(["minutes", "zeppelin"], 10)[0]) == 1
+        (library / "zeppelin.txt").write_text("The zeppelin flight took ninety minutes.\n")
+        with Index.open(tmp_path / "ix", embedder=fake) as writer:
+            writer.add([library])
+        assert len(searcher._store.keyword_search(["zeppelin"], 10)[0]) == 1
+        assert searcher.search("zeppelin minutes", mode="keyword")[0].path.endswith("zeppelin.txt")
+
+
 def test_cli_search_options(docs, fake_model):
     runner = CliRunner()
     runner.invoke(cli, ["index", str(docs), "--model", "fake"], catch_exceptions=False)
