@@ -158,11 +158,13 @@ def rank(
 def _cap(store: Store, order: list[tuple[int, float]], limit: int, per_file: int | None) -> list[SearchResult]:
     results: list[SearchResult] = []
     taken: dict[int, int] = {}
-    # Rows (with their text) are read page by page, only as far down the order as the
-    # per-file cap makes necessary: usually one page.
-    page = max(limit * 2, 20)
-    for start in range(0, min(len(order), max(limit * 20, 200)), page):
-        part = order[start : start + page]
+    # Rows (with their text) are read only as far down the order as the per-file cap makes
+    # necessary: first as many as asked for, then twice as many as are still missing. Each
+    # row read from a cold file is a wait for the disk.
+    position, end = 0, min(len(order), max(limit * 20, 200))
+    while position < end:
+        part = order[position : min(position + (limit - len(results)) * (2 if position else 1), end)]
+        position += len(part)
         rows = store.chunk_rows([chunk_id for chunk_id, _ in part])
         for chunk_id, score in part:
             row = rows.get(chunk_id)

@@ -87,6 +87,27 @@ def test_per_file_cap(tmp_path, fake):
     assert sum(hit.path.endswith("fruit.txt") for hit in uncapped) == 5
 
 
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_per_file_cap_takes_each_documents_best_chunks_in_order(tmp_path, fake, mode):
+    # Rows are read a few at a time as the cap passes chunks over; the answer is the
+    # uncapped order with each document's chunks past the cap left out.
+    words = "apples pears plums cherries figs dates limes".split()
+    texts = ["\n\n".join(f"Part {part} of {name}: {words[(n + part) % 7]} and {words[part % 7]} " * 25 for part in range(6))
+             for n, name in enumerate("abcdefg")]
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(list("abcdefg"), texts)
+        everything = index.search("apples and plums", limit=1000, per_file=0, mode=mode)
+        for per_file, limit in ((1, 5), (1, 7), (2, 7), (3, 4)):
+            taken: dict[str, int] = {}
+            expected = []
+            for hit in everything:
+                taken[hit.path] = taken.get(hit.path, 0) + 1
+                if taken[hit.path] <= per_file:
+                    expected.append(hit.chunk_id)
+            hits = index.search("apples and plums", limit=limit, per_file=per_file, mode=mode)
+            assert [hit.chunk_id for hit in hits] == expected[:limit]
+
+
 def test_model_is_recorded_and_search_uses_it(tmp_path, docs, fake_model):
     with Index.open(tmp_path / "ix", model="fake") as index:
         index.add([docs])

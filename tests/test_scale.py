@@ -60,4 +60,7 @@ def test_results_read_rows_only_as_far_as_the_per_file_cap_needs(tmp_path, fake,
 
         monkeypatch.setattr(index._store, "chunk_rows", counting)
         hits = index.search("alpha beta", limit=3, mode="dense")
-        assert len(hits) == 3 and asked == [20]
+        assert len(hits) == 3 and asked == [3]
+        # Each record is its own document: with one per file allowed, nothing is passed over.
+        asked.clear()
+        assert len(index.search("alpha beta", limit=3, mode="dense", per_file=1)) == 3 and asked == [3]
