@@ -439,7 +439,7 @@ class Index:
             raise SemsearchError("The query is empty: say what you are looking for.")
         if mode not in MODES:
             raise SemsearchError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.")
-        if self._store.chunk_count() == 0:
+        if not self._store.has_chunks():
             return []
         filters = Filters.build(path, ext, after, before)
         allowed = allowed_chunks(self._store, filters) if filters.active else None

@@ -766,6 +766,10 @@ class Store:
         _, counts, at = self._common_terms
         return counts, self.chunk_count() / max(at, 1)
 
+    def has_chunks(self) -> bool:
+        """Whether the index holds any chunk (one row read, where counting them is a scan)."""
+        return self.db.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0] == 1
+
     def chunk_count(self) -> int:
         """How many chunks the index holds; counted once per generation, as counting is a scan."""
         generation = self.generation()

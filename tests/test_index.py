@@ -183,6 +183,10 @@ def test_empty_query_is_refused(tmp_path, docs, fake):
 def test_empty_index_returns_no_results(tmp_path, fake):
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         assert index.search("anything") == []
+        index.add_texts(["a"], ["Sailing boats need wind."])
+        assert index.search("boats", mode="dense")[0].text == "Sailing boats need wind."
+        index.remove(["a"])
+        assert index.search("boats", mode="dense") == [] and fake.queries == ["boats"]
 
 
 def test_one_index_holds_several_folders(tmp_path, docs, fake):
