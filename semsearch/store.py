@@ -199,6 +199,10 @@ class Store:
             else:
                 connection = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
             self.db = sqlite_utils.Database(connection, execute_plugins=False)
+            # BM25 reads the length of every chunk a keyword search matches (thousands, at
+            # random): 32 MiB of page cache, filled as pages are read, keeps those lengths
+            # (10 MB at a million chunks) in memory where SQLite's 2 MB default cannot.
+            self.db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
             migrations = _migrations()
             if self.readonly:
                 if migrations.pending(self.db):
@@ -795,6 +799,8 @@ PRUNE_ABOVE = 50_000
 POSTING_BUDGET = 5_000
 # Words in more chunks than this have their counts recorded (`refresh_term_statistics`).
 COMMON_TERM_CHUNKS = 2_000
+# SQLite's page cache per connection.
+PAGE_CACHE_KIB = 32 * 1024
 # Query words whose analysis and counts a connection keeps, at most.
 _REMEMBERED_WORDS = 10_000
 
