@@ -23,6 +23,8 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-
 # follows (or at once after a CJK full stop). The match starts at the mark rather than
 # looking behind for it, so the regex engine can skip ahead to candidates.
 _SENTENCE_END = re.compile(r"[.!?;。！？][\"'”’»)\]]*\s+|[。！？]")
+# The same for text without CJK marks, where a class of ASCII marks is scanned faster.
+_LATIN_SENTENCE_END = re.compile(r"[.!?;][\"'”’»)\]]*\s+")
 _ADORNMENT = re.compile(r"""^\s*([=\-~^*#+`'".:_])\1{2,}\s*$""")
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:e\.g|i\.e|etc|vs|cf|dr|mr|mrs|ms|no|z\.b|bzw|ca|usw|d\.h)\.$", re.IGNORECASE)
 # The longest text `_ABBREVIATION` can match (a space, three letters, the full stop): only
@@ -107,33 +109,31 @@ class _Query:
         self.weights = {term: 0.5 + min(len(term), 8) / 8 for term in self.terms}
         self.cjk = [term for term in self.terms if _CJK.search(term)]
         self.stems = {_stem(term): term for term in self.terms if term not in self.cjk}
-        # A stem is what is left of a word after cutting a suffix, so a word of ASCII text
-        # can only match a term if the term's stem occurs, in lower case, at the word's
-        # start: in ASCII text, finding the stems finds every candidate word.
+        # A stem is what is left of a word after cutting a suffix, so an ASCII word can only
+        # match a term if the term's stem occurs, in lower case, at the word's start:
+        # finding the stems in the lower-cased text finds every candidate ASCII word.
         self.ascii_stems = [stem for stem in self.stems if stem.isascii() and stem.isalnum()]
 
     def matches(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, term) of every occurrence of a query term in `text`, in order."""
-        return self._ascii_matches(text) if text.isascii() else self._word_matches(text)
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a letter lower-cased into two ("İ"): offsets would drift
+            return self._word_matches(text)
+        found = self._candidate_matches(text, lowered)
+        return sorted(found + self._cjk_matches(text)) if self.cjk else found
 
     def _word_matches(self, text: str) -> list[tuple[int, int, str]]:
+        """What `matches` finds, by comparing every word of the text."""
         found = []
         for start, end, word in _tokens(text):
             term = self.stems.get(_key(word))
             if term is not None:
                 found.append((start, end, term))
-        if self.cjk:
-            folded = text.casefold()
-            for term in self.cjk:
-                start = folded.find(term)
-                while start != -1:
-                    found.append((start, start + len(term), term))
-                    start = folded.find(term, start + len(term))
-        return sorted(found)
+        return sorted(found + self._cjk_matches(text)) if self.cjk else found
 
-    def _ascii_matches(self, text: str) -> list[tuple[int, int, str]]:
-        # The same comparison as for any text, made only on the words a stem starts.
-        lowered = text.lower()
+    def _candidate_matches(self, text: str, lowered: str) -> list[tuple[int, int, str]]:
+        # The same comparison as for every word, made only on the ASCII words a stem starts
+        # and on the words holding other letters (which can fold to what lower() does not show).
         candidates = []
         for stem in self.ascii_stems:
             at = lowered.find(stem)
@@ -142,6 +142,8 @@ class _Query:
                 if not at or not text[at - 1].isalnum() or (text[at].isupper() and not text[at - 1].isupper()):
                     candidates.append(at)
                 at = lowered.find(stem, at + 1)  # "abab" in "xabAbab": overlaps can start a part
+        if not text.isascii():
+            candidates += [match.start() for match in _NON_ASCII.finditer(text) if match.group().isalnum()]
         found: list[tuple[int, int, str]] = []
         done = 0
         for at in sorted(candidates):
@@ -157,6 +159,18 @@ class _Query:
                     found.append((a, b, term))
         return found
 
+    def _cjk_matches(self, text: str) -> list[tuple[int, int, str]]:
+        found = []
+        folded = text.casefold()
+        for term in self.cjk:
+            start = folded.find(term)
+            while start != -1:
+                found.append((start, start + len(term), term))
+                start = folded.find(term, start + len(term))
+        return found
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 # The end of the word (a run of letters and digits) a position lies in.
 _WORD_END = re.compile(r"[^\W_]*")
@@ -176,6 +190,7 @@ def _units(text: str) -> list[tuple[int, int, bool]]:
         lines.append((offset, offset + len(line.rstrip("\r\n")), line.strip()))
         offset += len(line)
     units: list[tuple[int, int, bool]] = []
+    ends = _SENTENCE_END if "。" in text or "！" in text or "？" in text else _LATIN_SENTENCE_END
     start = None
     for i, (line_start, line_end, stripped) in enumerate(lines):
         following = lines[i + 1][2] if i + 1 < len(lines) else ""
@@ -192,16 +207,16 @@ def _units(text: str) -> list[tuple[int, int, bool]]:
         )
         if continues:
             continue
-        units += _sentences(text, start, line_end, heading)
+        units += _sentences(text, start, line_end, heading, ends)
         start = None
     return units
 
 
-def _sentences(text: str, start: int, end: int, heading: bool) -> list[tuple[int, int, bool]]:
+def _sentences(text: str, start: int, end: int, heading: bool, ends: re.Pattern) -> list[tuple[int, int, bool]]:
     if heading:
         return [(start, end, True)]
     units = []
-    for match in _SENTENCE_END.finditer(text, start, end):
+    for match in ends.finditer(text, start, end):
         stop, after = match.start() + 1, match.end()  # just past the mark; past the space
         if after >= end:
             break

@@ -77,20 +77,22 @@ def test_segments_mark_the_highlights_inside_the_snippet():
     assert [piece for piece, marked in pieces if marked] == ["spam", "folder"]
 
 
-def test_finding_words_in_ascii_text_agrees_with_comparing_every_word():
-    # ASCII text is searched for the query's stems rather than reading every word; both
-    # must find the same words, also where stems overlap or start a camelCase part.
+def test_finding_the_stems_agrees_with_comparing_every_word():
+    # The text is searched for the query's stems (and its words holding non-ASCII letters
+    # compared one by one) rather than reading every word; both must find the same words,
+    # also where stems overlap, start a camelCase part, or fold from other letters.
     import random
 
     from semsearch.snippets import _Query
 
     rng = random.Random(5)
-    for alphabet in ("abAB1 .", "esES_ \n", "ingsING ", "xyXY9 .!?"):
+    alphabets = ("abAB1 .", "esES_ \n", "ingsING ", "xyXY9 .!?", "sSß äÄ.", "kK\u212a é\u0301", "東京 。a", "aA½⑴ ")
+    for alphabet in alphabets:
         for _ in range(500):
             text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60)))
             query = " ".join("".join(rng.choice(alphabet.strip()) for _ in range(rng.randrange(1, 6))) for _ in range(3))
             analysed = _Query(query)
-            assert analysed._ascii_matches(text) == analysed._word_matches(text), (text, query)
+            assert analysed.matches(text) == analysed._word_matches(text), (text, query)
 
 
 def test_sentences_end_at_the_mark_before_closing_quotes_but_not_after_abbreviations():
