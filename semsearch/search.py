@@ -162,7 +162,7 @@ def _cap(store: Store, order: list[tuple[int, float]], limit: int, per_file: int
     # necessary: first as many as asked for, then twice as many as are still missing. Each
     # row read from a cold file is a wait for the disk.
     position, end = 0, min(len(order), max(limit * 20, 200))
-    while position < end:
+    while position < end and len(results) < limit:
         part = order[position : min(position + (limit - len(results)) * (2 if position else 1), end)]
         position += len(part)
         rows = store.chunk_rows([chunk_id for chunk_id, _ in part])

@@ -185,8 +185,9 @@ def test_empty_index_returns_no_results(tmp_path, fake):
         assert index.search("anything") == []
         index.add_texts(["a"], ["Sailing boats need wind."])
         assert index.search("boats", mode="dense")[0].text == "Sailing boats need wind."
+        assert index.search("boats", limit=0) == []
         index.remove(["a"])
-        assert index.search("boats", mode="dense") == [] and fake.queries == ["boats"]
+        assert index.search("boats", mode="dense") == [] and fake.queries == ["boats", "boats"]
 
 
 def test_one_index_holds_several_folders(tmp_path, docs, fake):
