@@ -664,6 +664,13 @@ class Store:
         searched = [word for word, term in terms.items() if frequency.get(term, 0)]
         if not searched:
             return [], ceiling
+        # A word in half the chunks or more has an IDF of nothing (FTS5 floors it at 1e-6):
+        # searching for it changes no score worth the name but makes BM25 score nearly every
+        # chunk. Such words are left out when the query holds others, and kept under a
+        # filter, where they may be what tells the allowed chunks apart.
+        informative = [word for word in searched if frequency[terms[word]] * 2 < chunks]
+        if informative and allowed is None:
+            searched = informative
         if chunks > PRUNE_ABOVE and allowed is None:
             searched.sort(key=lambda word: frequency[terms[word]])
             kept, postings = [], 0

@@ -38,6 +38,17 @@ def test_common_word_counts_are_recorded_after_a_run_and_used_by_searches(tmp_pa
         assert index.search("common weather", mode="keyword", limit=3)
 
 
+def test_words_in_half_the_chunks_are_not_searched_on_any_index(tmp_path, fake):
+    # Their IDF is floored to nothing, so they would only make BM25 score every chunk.
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts([f"r{i}" for i in range(40)], corpus())
+        found, ceiling = index._store.keyword_search(["common", "weather", "zeppelin"], 100)
+        assert len(found) == 1 and index.search("zeppelin", mode="keyword")[0].chunk_id == found[0][0]
+        assert ceiling == pytest.approx(found[0][1], rel=0.5)
+        # With nothing else in the query, they are searched all the same.
+        assert len(index._store.keyword_search(["common", "weather"], 100)[0]) == 40
+
+
 def test_counts_are_recounted_only_when_the_index_doubles_or_halves(tmp_path, fake, small_thresholds):
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add_texts([f"r{i}" for i in range(40)], corpus())
