@@ -25,7 +25,6 @@ from .errors import StorageError
 
 if TYPE_CHECKING:
     import numpy as np
-    import sqlite_utils
 
     from .chunking import Chunk
 
@@ -61,102 +60,7 @@ class DocumentRecord:
     metadata: dict[str, Any] | None = None
 
 
-def _migrations():
-    from sqlite_utils.migrations import Migrations
-
-    migrations = Migrations("semsearch")
-
-    @migrations()
-    def m001_initial(db: sqlite_utils.Database) -> None:
-        db.executescript(
-            """
-            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE roots (path TEXT PRIMARY KEY, added_at TEXT NOT NULL);
-            CREATE TABLE documents (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                path TEXT NOT NULL UNIQUE,
-                kind TEXT NOT NULL,
-                size INTEGER,
-                mtime_ns INTEGER,
-                content_hash TEXT NOT NULL,
-                reader INTEGER NOT NULL DEFAULT 0,
-                format TEXT,
-                title TEXT,
-                metadata TEXT,
-                chunk_count INTEGER NOT NULL DEFAULT 0,
-                indexed_at TEXT NOT NULL
-            );
-            CREATE TABLE vectors (
-                id INTEGER PRIMARY KEY,
-                hash BLOB NOT NULL UNIQUE,
-                vector BLOB NOT NULL
-            );
-            -- AUTOINCREMENT: a chunk id is never reused, so it can be the FAISS id and
-            -- a cache can be brought up to date by comparing id sets.
-            CREATE TABLE chunks (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                document_id INTEGER NOT NULL REFERENCES documents(id),
-                vector_id INTEGER NOT NULL REFERENCES vectors(id),
-                ordinal INTEGER NOT NULL,
-                start_char INTEGER NOT NULL,
-                end_char INTEGER NOT NULL,
-                start_line INTEGER NOT NULL,
-                end_line INTEGER NOT NULL,
-                page INTEGER,
-                section TEXT,
-                context TEXT,
-                tokens INTEGER NOT NULL,
-                text TEXT NOT NULL
-            );
-            CREATE INDEX chunks_document ON chunks(document_id);
-            CREATE INDEX chunks_vector ON chunks(vector_id);
-            INSERT INTO meta (key, value) VALUES ('generation', '0');
-            """
-        )
-
-    @migrations()
-    def m002_keyword_index(db: sqlite_utils.Database) -> None:
-        # Contentless: the chunk text is stored once, in `chunks`; deleting from the index
-        # repeats the indexed text, which `keyword_text` recomputes from the chunk.
-        db.executescript(
-            """
-            CREATE VIRTUAL TABLE chunks_fts USING fts5(
-                body, content='', tokenize='porter unicode61 remove_diacritics 2'
-            );
-            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
-            """
-        )
-        for chunk_id, context, text in db.execute("SELECT id, context, text FROM chunks").fetchall():
-            db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [chunk_id, _keyword_body(context, text)])
-
-    @migrations()
-    def m003_skipped_files(db: sqlite_utils.Database) -> None:
-        # The files the last run over each folder could not index, and why. `size`,
-        # `mtime_ns` and `reader` are set when the reason came from reading the file, so an
-        # unchanged file is not read again only to be refused again.
-        db.executescript(
-            """
-            CREATE TABLE skipped_files (
-                path TEXT PRIMARY KEY,
-                reason TEXT NOT NULL,
-                size INTEGER,
-                mtime_ns INTEGER,
-                reader INTEGER,
-                seen_at TEXT NOT NULL
-            );
-            """
-        )
-
-    @migrations()
-    def m004_root_patterns(db: sqlite_utils.Database) -> None:
-        # The --include/--exclude patterns a folder was indexed with, as JSON, so that
-        # updating it later applies the same rules.
-        db.execute("ALTER TABLE roots ADD COLUMN patterns TEXT")
-
-    return migrations
-
-
-def _keyword_body(context: str | None, text: str) -> str:
+def keyword_body(context: str | None, text: str) -> str:
     # Imported on first use (chunking brings in the readers), then bound here: this runs
     # for every chunk written or deleted, and an import statement costs more than the call.
     global _with_context, _keyword_text
@@ -203,7 +107,9 @@ class Store:
             # random): 32 MiB of page cache, filled as pages are read, keeps those lengths
             # (10 MB at a million chunks) in memory where SQLite's 2 MB default cannot.
             self.db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
-            migrations = _migrations()
+            from . import migrations as schema
+
+            migrations = schema.migrations()
             if self.readonly:
                 if migrations.pending(self.db):
                     raise StorageError(f"The index at {directory} needs an upgrade, but its folder is not writable.")
@@ -374,7 +280,7 @@ class Store:
                     chunk_id, document_id, vector_id, ordinal, chunk.start, chunk.end, chunk.start_line,
                     chunk.end_line, chunk.page, chunk.section, chunk.context, chunk.tokens, chunk.text,
                 ))
-                keyword_rows.append((chunk_id, _keyword_body(chunk.context, chunk.text)))
+                keyword_rows.append((chunk_id, keyword_body(chunk.context, chunk.text)))
                 chunk_id += 1
             document_id += 1
         connection = self.db.conn
@@ -425,7 +331,7 @@ class Store:
         """Remove chunks from the keyword index; rows are (id, vector_id, context, text)."""
         self.db.conn.executemany(
             "INSERT INTO chunks_fts (chunks_fts, rowid, body) VALUES ('delete', ?, ?)",
-            [(chunk_id, _keyword_body(context, text)) for chunk_id, _, context, text in rows],
+            [(chunk_id, keyword_body(context, text)) for chunk_id, _, context, text in rows],
         )
 
     def documents_matching(self, paths: Sequence[str]) -> list[DocumentState]:
@@ -580,7 +486,7 @@ class Store:
         rows = self.db.execute("SELECT id, context, text FROM chunks").fetchall()
         self.db.conn.executemany(
             "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
-            [(chunk_id, _keyword_body(context, text)) for chunk_id, context, text in rows],
+            [(chunk_id, keyword_body(context, text)) for chunk_id, context, text in rows],
         )
 
     def unused_vector_count(self) -> int:

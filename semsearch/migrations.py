@@ -1,0 +1,109 @@
+"""The index database's schema, as append-only migrations (sqlite-utils' Migrations).
+
+A migration once released is never edited: an index written by any earlier version is
+brought forward by applying the ones it has not seen, in order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+
+def migrations():
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations("semsearch")
+
+    @migrations()
+    def m001_initial(db: sqlite_utils.Database) -> None:
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE roots (path TEXT PRIMARY KEY, added_at TEXT NOT NULL);
+            CREATE TABLE documents (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                path TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                size INTEGER,
+                mtime_ns INTEGER,
+                content_hash TEXT NOT NULL,
+                reader INTEGER NOT NULL DEFAULT 0,
+                format TEXT,
+                title TEXT,
+                metadata TEXT,
+                chunk_count INTEGER NOT NULL DEFAULT 0,
+                indexed_at TEXT NOT NULL
+            );
+            CREATE TABLE vectors (
+                id INTEGER PRIMARY KEY,
+                hash BLOB NOT NULL UNIQUE,
+                vector BLOB NOT NULL
+            );
+            -- AUTOINCREMENT: a chunk id is never reused, so it can be the FAISS id and
+            -- a cache can be brought up to date by comparing id sets.
+            CREATE TABLE chunks (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                document_id INTEGER NOT NULL REFERENCES documents(id),
+                vector_id INTEGER NOT NULL REFERENCES vectors(id),
+                ordinal INTEGER NOT NULL,
+                start_char INTEGER NOT NULL,
+                end_char INTEGER NOT NULL,
+                start_line INTEGER NOT NULL,
+                end_line INTEGER NOT NULL,
+                page INTEGER,
+                section TEXT,
+                context TEXT,
+                tokens INTEGER NOT NULL,
+                text TEXT NOT NULL
+            );
+            CREATE INDEX chunks_document ON chunks(document_id);
+            CREATE INDEX chunks_vector ON chunks(vector_id);
+            INSERT INTO meta (key, value) VALUES ('generation', '0');
+            """
+        )
+
+    @migrations()
+    def m002_keyword_index(db: sqlite_utils.Database) -> None:
+        # Contentless: the chunk text is stored once, in `chunks`; deleting from the index
+        # repeats the indexed text, which `keyword_text` recomputes from the chunk.
+        db.executescript(
+            """
+            CREATE VIRTUAL TABLE chunks_fts USING fts5(
+                body, content='', tokenize='porter unicode61 remove_diacritics 2'
+            );
+            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
+            """
+        )
+        from .store import keyword_body
+
+        for chunk_id, context, text in db.execute("SELECT id, context, text FROM chunks").fetchall():
+            db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [chunk_id, keyword_body(context, text)])
+
+    @migrations()
+    def m003_skipped_files(db: sqlite_utils.Database) -> None:
+        # The files the last run over each folder could not index, and why. `size`,
+        # `mtime_ns` and `reader` are set when the reason came from reading the file, so an
+        # unchanged file is not read again only to be refused again.
+        db.executescript(
+            """
+            CREATE TABLE skipped_files (
+                path TEXT PRIMARY KEY,
+                reason TEXT NOT NULL,
+                size INTEGER,
+                mtime_ns INTEGER,
+                reader INTEGER,
+                seen_at TEXT NOT NULL
+            );
+            """
+        )
+
+    @migrations()
+    def m004_root_patterns(db: sqlite_utils.Database) -> None:
+        # The --include/--exclude patterns a folder was indexed with, as JSON, so that
+        # updating it later applies the same rules.
+        db.execute("ALTER TABLE roots ADD COLUMN patterns TEXT")
+
+    return migrations
