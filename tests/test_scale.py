@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from semsearch import Index, store
+from semsearch import Index, keyword_store
 
 
 @pytest.fixture
 def small_thresholds(monkeypatch):
     """Make an index of a few dozen chunks count as large."""
-    monkeypatch.setattr(store, "PRUNE_ABOVE", 10)
-    monkeypatch.setattr(store, "COMMON_TERM_CHUNKS", 5)
-    monkeypatch.setattr(store, "POSTING_BUDGET", 8)
+    monkeypatch.setattr(keyword_store, "PRUNE_ABOVE", 10)
+    monkeypatch.setattr(keyword_store, "COMMON_TERM_CHUNKS", 5)
+    monkeypatch.setattr(keyword_store, "POSTING_BUDGET", 8)
 
 
 def corpus(count: int = 40) -> list[str]:
