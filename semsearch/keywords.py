@@ -45,4 +45,3 @@ def query_terms(query: str) -> list[str]:
 def match_expression(terms: list[str]) -> str:
     """An FTS5 MATCH string that ORs `terms`, each quoted so no term is read as syntax."""
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-

@@ -69,18 +69,7 @@ def migrations():
     def m002_keyword_index(db: sqlite_utils.Database) -> None:
         # Contentless: the chunk text is stored once, in `chunks`; deleting from the index
         # repeats the indexed text, which `keyword_text` recomputes from the chunk.
-        db.executescript(
-            """
-            CREATE VIRTUAL TABLE chunks_fts USING fts5(
-                body, content='', tokenize='porter unicode61 remove_diacritics 2'
-            );
-            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
-            """
-        )
-        from .store import keyword_body
-
-        for chunk_id, context, text in db.execute("SELECT id, context, text FROM chunks").fetchall():
-            db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [chunk_id, keyword_body(context, text)])
+        _keyword_index(db, "unicode61 remove_diacritics 2")
 
     @migrations()
     def m003_skipped_files(db: sqlite_utils.Database) -> None:
@@ -106,4 +95,31 @@ def migrations():
         # updating it later applies the same rules.
         db.execute("ALTER TABLE roots ADD COLUMN patterns TEXT")
 
+    @migrations()
+    def m005_stemmed_keywords(db: sqlite_utils.Database) -> None:
+        # Queries are analysed with English stemming (KEYWORD_TOKENIZER); an index built by
+        # m002 holds its words unstemmed, so "running" would never find "runs". Built again
+        # with the same tokenizer as the queries; common words are counted afresh.
+        from .keyword_store import KEYWORD_TOKENIZER
+
+        db.executescript("DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;")
+        db.execute("DELETE FROM meta WHERE key = 'common_terms'")
+        _keyword_index(db, KEYWORD_TOKENIZER)
+
     return migrations
+
+
+def _keyword_index(db: sqlite_utils.Database, tokenizer: str) -> None:
+    """The contentless FTS5 table of the chunk texts, filled from `chunks`, and its vocabulary."""
+    from .store import keyword_body
+
+    db.executescript(
+        f"""
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='{tokenizer}');
+        CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
+        """
+    )
+    rows = db.execute("SELECT id, context, text FROM chunks").fetchall()
+    db.conn.executemany(
+        "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", [(i, keyword_body(context, text)) for i, context, text in rows]
+    )

@@ -78,3 +78,25 @@ def test_chunk_ids_are_never_reused(tmp_path, fake):
         assert int(index._store.chunk_ids().max()) > highest
         assert index.search("glaciers valleys", limit=1)[0].path == "c"
         assert index.check().problems == []
+
+
+def test_an_index_with_unstemmed_keywords_is_rebuilt_stemmed_on_open(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["r1", "r2"], ["The river runs fast in spring.", "Glaciers melt slowly."])
+    # As an earlier version left it: m002's unstemmed keyword index, m005 not applied.
+    store = Store(tmp_path / "ix")
+    with store.transaction():
+        store.db.executescript(
+            """
+            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;
+            CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
+            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
+            DELETE FROM _sqlite_migrations WHERE name = 'm005_stemmed_keywords';
+            """
+        )
+        store.rebuild_keywords()
+    assert store.keyword_search(["running"], 10)[0] == []  # "run" is not among "runs"
+    store.close()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert [hit.path for hit in index.search("running", mode="keyword")] == ["r1"]
+        assert index.check().ok
