@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .search import MODES
 
 
 class _Group(click.Group):
@@ -168,7 +169,7 @@ def _print_stats(stats, verbose: bool) -> None:
 @cli.command()
 @click.argument("query")
 @click.option("--limit", "-n", default=10, show_default=True, help="Most results to show.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="Meaning and keywords fused, meaning only, or keywords only (BM25).")
 @click.option("--per-file", default=2, show_default=True, help="Most results from one file (0: no limit).")
 @click.option("--path", "paths", multiple=True, help="Only files matching this glob (repeatable): '*.md', 'notes/2024/*'.")
@@ -290,7 +291,7 @@ def status(ctx, as_json, verbose):
 @cli.command("eval")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--split", default="test", show_default=True, help="Which qrels/SPLIT.tsv to score.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("--model", help="Embedding model (default: as for a new index).")
 @click.option("--queries", type=click.Path(exists=True, path_type=Path), help="Another dataset's queries and qrels, e.g. German queries against an English corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,40 +54,68 @@ class Filters:
         return bool(self.paths or self.extensions or self.after_ns is not None or self.before_ns is not None)
 
     def admits(self, path: str, kind: str, mtime_ns: int | None, roots: Iterable[str]) -> bool:
-        """Whether a document passes every filter."""
-        if self.extensions and os.path.splitext(path)[1].lower() not in self.extensions:
-            return False
-        if self.after_ns is not None and (mtime_ns is None or mtime_ns < self.after_ns):
-            return False
-        if self.before_ns is not None and (mtime_ns is None or mtime_ns >= self.before_ns):
-            return False
-        return not self.paths or any(_glob_matches(pattern, path, kind, roots) for pattern in self.paths)
+        """Whether a document passes every filter (for many documents, see `allowed_chunks`)."""
+        return self._admitter(roots)(path, kind, mtime_ns)
+
+    def _admitter(self, roots: Iterable[str]) -> Callable[[str, str, int | None], bool]:
+        """`admits` with the patterns compiled and the folders looked up once, as it is asked
+        of every document in the index on every filtered search."""
+        matchers = [_PathPattern(pattern, roots) for pattern in self.paths]
+
+        def admits(path: str, kind: str, mtime_ns: int | None) -> bool:
+            if self.extensions and os.path.splitext(path)[1].lower() not in self.extensions:
+                return False
+            if self.after_ns is not None and (mtime_ns is None or mtime_ns < self.after_ns):
+                return False
+            if self.before_ns is not None and (mtime_ns is None or mtime_ns >= self.before_ns):
+                return False
+            return not matchers or any(matcher.matches(path, kind) for matcher in matchers)
+
+        return admits
 
 
 def allowed_chunks(store: Store, filters: Filters) -> np.ndarray:
     """The ids of the chunks of every document the filters admit."""
-    roots = store.roots()
+    admits = filters._admitter(store.roots())
     documents = [
         document_id
         for document_id, path, kind, mtime_ns in store.document_facts()
-        if filters.admits(path, kind, mtime_ns, roots)
+        if admits(path, kind, mtime_ns)
     ]
     return store.chunk_ids_of_documents(documents)
 
 
-def _glob_matches(pattern: str, path: str, kind: str, roots: Iterable[str]) -> bool:
+class _PathPattern:
     """A pattern without a slash matches the file name (as in .gitignore); one with a slash
-    matches the path, absolute or relative to the working folder or to an indexed folder."""
-    pattern = os.path.expanduser(pattern)
-    if "/" not in pattern.rstrip("/"):
-        return fnmatch.fnmatchcase(os.path.basename(path), pattern) or fnmatch.fnmatchcase(path, pattern)
-    pattern = pattern.rstrip("/")
-    candidates = [path]
-    if kind == "file":
-        candidates.append(os.path.relpath(path))
-        candidates += [os.path.relpath(path, root) for root in roots if path.startswith(root.rstrip("/") + "/")]
-    # A folder pattern ("notes/2024") takes everything under it.
-    return any(fnmatch.fnmatchcase(c, pattern) or fnmatch.fnmatchcase(c, pattern + "/*") for c in candidates)
+    matches the path, absolute or relative to the working folder or to an indexed folder,
+    and a folder pattern ("notes/2024") takes everything under it."""
+
+    def __init__(self, pattern: str, roots: Iterable[str]) -> None:
+        pattern = os.path.expanduser(pattern)
+        self.by_name = "/" not in pattern.rstrip("/")
+        pattern = pattern if self.by_name else pattern.rstrip("/")
+        self._match = re.compile(fnmatch.translate(pattern)).match
+        self._under = re.compile(fnmatch.translate(pattern + "/*")).match
+        self._cwd = os.getcwd()
+        self._cwd_prefix = self._cwd.rstrip("/") + "/"
+        # A path outside the working folder is relative to it only as "../…", which a
+        # pattern can match only if it starts with a dot (one starting with * matches the
+        # same tail of the absolute path).
+        self._outside_cwd = pattern.startswith(".")
+        self._roots = [root.rstrip("/") + "/" for root in roots]
+
+    def matches(self, path: str, kind: str) -> bool:
+        if self.by_name:
+            return bool(self._match(os.path.basename(path)) or self._match(path))
+        candidates = [path]
+        if kind == "file":
+            # Stored paths are absolute and normalised: under a folder, relative is a slice.
+            if path.startswith(self._cwd_prefix):
+                candidates.append(path[len(self._cwd_prefix) :])
+            elif self._outside_cwd:
+                candidates.append(os.path.relpath(path, self._cwd))
+            candidates += [path[len(root) :] for root in self._roots if path.startswith(root)]
+        return any(self._match(c) or self._under(c) for c in candidates)
 
 
 def _epoch_ns(value: DateLike | None, name: str) -> int | None:

@@ -238,8 +238,8 @@ class Index:
                 groups.setdefault(remembered.get(str(root), ((), ())), []).append(root)
             pipeline = self._pipeline(force, progress)
             for (included, excluded), group in groups.items():
-                stats = pipeline.add_files(group, max_file_size=max_file_size, include=included, exclude=excluded)
-            return stats
+                pipeline.add_files(group, max_file_size=max_file_size, include=included, exclude=excluded)
+            return pipeline.stats
 
     def add_texts(
         self,
@@ -447,9 +447,7 @@ class Index:
             return []
         dense = keyword = None
         if mode in ("hybrid", "dense"):
-            vector = self._embed_query_while_opening(query)
-            if self._sync_vectors():
-                self._save_if_free()
+            vector = self._embed_query_and_sync(query)
             index = self._vector_index()
 
             def dense(k: int) -> Ranking:
@@ -465,20 +463,26 @@ class Index:
 
         return add_snippets(rank(self._store, dense, keyword, limit=limit, per_file=per_file, explain=explain), query)
 
-    def _embed_query_while_opening(self, query: str):
-        """The query's vector. On the first search of a process, the query is embedded (the
-        model computes, or the service answers, without the GIL) while the vector cache is
-        opened and brought up to date, as both take a while in a fresh process."""
+    def _embed_query_and_sync(self, query: str):
+        """The query's vector, with the vector cache brought up to date. On the first search
+        of a process the two overlap: the query is embedded (the model computes, or the
+        service answers, without the GIL) while the cache is opened, as both take a while
+        in a fresh process."""
         embedder = self.embedder
         if self._vectors is not None:
-            return embedder.embed_query(query)
+            vector = embedder.embed_query(query)
+            self._sync_and_save()
+            return vector
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1, thread_name_prefix="semsearch-query") as pool:
             embedding = pool.submit(embedder.embed_query, query)
-            if self._sync_vectors():
-                self._save_if_free()
+            self._sync_and_save()
             return embedding.result()
+
+    def _sync_and_save(self) -> None:
+        if self._sync_vectors():
+            self._save_if_free()
 
     def _save_if_free(self) -> None:
         # A reader that had to catch up saves its work for the next one, unless a writer is busy.
@@ -511,9 +515,9 @@ class Index:
             # Paid-for vectors of an interrupted run: the next run uses them, then drops the rest.
             report.notes.append(f"{unused} vectors wait for their documents (an interrupted run; `semsearch index` resumes it)")
         keyword_problems = self._store.keyword_problems()
-        keyword_ids = self._store.keyword_ids()
-        if not keyword_problems and not np.array_equal(keyword_ids, self._store.chunk_ids()):
-            keyword_problems.append(f"it holds {len(keyword_ids)} entries for {self._store.counts()['chunks']} chunks")
+        keyword_ids, chunk_ids = self._store.keyword_ids(), self._store.chunk_ids()
+        if not keyword_problems and not np.array_equal(keyword_ids, chunk_ids):
+            keyword_problems.append(f"it holds {len(keyword_ids)} entries for {len(chunk_ids)} chunks")
         report.problems += [f"keyword index: {problem}" for problem in keyword_problems]
         cache_problem = self._cache_problem()
         if cache_problem:

@@ -39,19 +39,22 @@ class ReadAhead:
             read_ahead(ranges(due))
 
 
-def read_ahead(ranges: Iterable[tuple[int, int]]) -> None:
-    """Start reading the mapped memory at each (address, length); returns at once.
+def read_ahead(ranges: Iterable[tuple[int, int]]) -> int:
+    """Start reading the mapped memory at each (address, length); returns at once, with
+    the number of ranges the kernel refused (advice only: a refusal changes no answer).
 
     Where the platform has no madvise this does nothing: the reads happen as before.
     """
     advise = _madvise()
     if advise is None:
-        return
+        return 0
     function, page, willneed = advise
+    refused = 0
     for address, length in ranges:
         if length > 0:
             start = address - address % page
-            function(start, address + length - start, willneed)
+            refused += function(start, address + length - start, willneed) != 0
+    return refused
 
 
 @lru_cache(maxsize=1)

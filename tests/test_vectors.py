@@ -118,8 +118,16 @@ def test_a_mapped_file_is_searched_like_the_index_in_memory(tmp_path, corpus, se
     # A mapped file is searched with its cells read ahead; the answers must not change.
     from semsearch import readahead
 
-    advised = []
-    monkeypatch.setattr(readahead, "read_ahead", lambda ranges: advised.extend(ranges))
+    advised, refused = [], []
+    real = readahead.read_ahead
+
+    def recording(ranges):
+        ranges = list(ranges)
+        advised.extend(ranges)
+        refused.append(real(ranges))
+        return refused[-1]
+
+    monkeypatch.setattr(readahead, "read_ahead", recording)
     ids, matrix = corpus
     built = VectorIndex.build(DIMENSIONS, ids, reader(ids, matrix), planned_layout(len(ids), settings))
     built.save(tmp_path, generation=1)
@@ -131,6 +139,7 @@ def test_a_mapped_file_is_searched_like_the_index_in_memory(tmp_path, corpus, se
         expected, expected_scores = built.search(query, 10, allowed)
         assert found.tolist() == expected.tolist() and np.allclose(scores, expected_scores)
     assert advised and all(address > 0 and length > 0 for address, length in advised)
+    assert sum(refused) == 0, "the kernel took every range as a part of the mapping"
 
 
 def test_read_ahead_advises_each_part_once_in_a_while(monkeypatch):
@@ -158,8 +167,9 @@ def test_read_ahead_of_real_mapped_memory_is_harmless(tmp_path):
     path.write_bytes(bytes(range(256)) * 1000)
     with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         address = np.frombuffer(mapped, dtype=np.uint8).ctypes.data
-        read_ahead([(address + 100, 50_000), (address, 0)])
+        assert read_ahead([(address + 100, 50_000), (address, 0)]) == 0
         assert mapped[300] == 300 % 256
+        assert read_ahead([(address + (1 << 40), 4096)]) == 1, "a range outside the mapping is refused"
 
 
 def test_sq8_keeps_recall_and_takes_a_quarter_of_the_memory(corpus):
