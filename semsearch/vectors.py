@@ -487,18 +487,13 @@ def _calibrate(
 
     if quantised:
         goal = min(goal, measure(nlist) - 0.01)
-    nprobe, final = 1, False
-    while True:
-        measured = measure(nprobe)
-        if final:
-            return nprobe, round(measured, 4)
-        if measured >= goal or nprobe >= nlist:
-            # A query lies further from the data than the index's own vectors do, and
-            # its neighbours spread over more cells: probe twice as many (still a few percent).
-            final = True
-            nprobe = min(nprobe * 2, nlist)
-            continue
+    nprobe = 1
+    while nprobe < nlist and measure(nprobe) < goal:
         nprobe = min(nprobe * 2, nlist)
+    # A query lies further from the data than the index's own vectors do, and its
+    # neighbours spread over more cells: probe twice as many (still a few percent).
+    nprobe = min(nprobe * 2, nlist)
+    return nprobe, round(measure(nprobe), 4)
 
 
 def _code_range(index) -> tuple[int, int]:
