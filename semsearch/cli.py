@@ -220,10 +220,12 @@ def _print_results(results) -> None:
 
 def _explanation(facts: dict) -> str:
     lines = []
-    for name in ("dense", "keyword"):
+    for name, measure in (("dense", "cosine"), ("keyword", "BM25")):
         if f"{name}_rank" in facts:
             rank, score = facts[f"{name}_rank"], facts[f"{name}_score"]
-            found = f"{name} rank {rank}, score {score:.4f}, normalised {facts[f'{name}_normalised']:.3f}" if rank else f"{name}: not in its top results"
+            found = f"{name} rank {rank}, {measure} {score:.4f}" if rank else f"{name}: not in its top results"
+            if name == "keyword" and rank:
+                found += f", share of the query {facts['keyword_normalised']:.3f}"
             lines.append(found)
     if "fusion" in facts:
         lines.append(f"hybrid score {facts['fusion']}")

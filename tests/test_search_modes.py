@@ -104,11 +104,26 @@ def test_fusion_leaves_dense_alone_when_keywords_match_only_common_words():
     assert [chunk for chunk, _ in search.fuse(dense, keyword)[:5]] == [1, 2, 3, 4, 5]
 
 
+def test_fusion_keeps_a_clear_dense_winner_over_a_partial_keyword_match():
+    # The vectors are sure (0.90 against 0.80); a chunk matching half the query's words
+    # gains 0.12 × 0.5³ = 0.015, not enough. Per-query min-max scaling would have made
+    # the two gaps look alike.
+    dense = _dense(0.90, 0.80, 0.79, 0.78)
+    keyword = search.Ranking([2], [5.0], ceiling=10.0)
+    assert [chunk for chunk, _ in search.fuse(dense, keyword)[:2]] == [1, 2]
+
+
+def test_fusion_counts_a_keyword_only_hit_at_the_dense_floor():
+    dense = _dense(0.9, 0.8, 0.7)
+    fused = dict(search.fuse(dense, search.Ranking([99], [10.0], ceiling=10.0)))
+    assert fused[99] == pytest.approx((0.7 + search.KEYWORD_WEIGHT) / (1 + search.KEYWORD_WEIGHT))
+
+
 def test_fusion_without_keyword_hits_is_the_dense_order():
     dense = _dense(0.9, 0.8, 0.7)
     fused = search.fuse(dense, search.Ranking([], [], ceiling=3.0))
     assert [chunk for chunk, _ in fused] == [1, 2, 3]
-    assert fused[0][1] == pytest.approx(1 / (1 + search.KEYWORD_WEIGHT))
+    assert fused[0][1] == pytest.approx(0.9 / (1 + search.KEYWORD_WEIGHT))
 
 
 def test_explain_reports_ranks_scores_and_fusion(tmp_path, library, fake):
@@ -119,7 +134,8 @@ def test_explain_reports_ranks_scores_and_fusion(tmp_path, library, fake):
     assert plain.explain is None
     facts = hit.explain
     assert facts["dense_rank"] >= 1 and facts["keyword_rank"] == 1
-    assert 0 <= facts["dense_normalised"] <= 1 and 0 < facts["keyword_normalised"] <= 1
+    assert facts["dense_normalised"] == pytest.approx(facts["dense_score"], abs=1e-4)
+    assert 0 < facts["keyword_normalised"] <= 1
     expected = (facts["dense_normalised"] + search.KEYWORD_WEIGHT * facts["keyword_normalised"]) / (1 + search.KEYWORD_WEIGHT)
     assert hit.score == pytest.approx(expected, abs=1e-3)
     assert f"= {hit.score:.4f}" in facts["fusion"]
