@@ -196,6 +196,9 @@ def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Rankin
             parts[f"{name}_rank"] = position
             parts[f"{name}_score"] = ranking.scores[position - 1] if position else None
             parts[f"{name}_normalised"] = round(normalised.get(result.chunk_id, missing[name]), 4)
+            if ranking.ceiling is not None:
+                score = parts[f"{name}_score"]
+                parts[f"{name}_share"] = round(min(1.0, score / (ranking.ceiling or 1.0)), 4) if position else 0.0
         if len(lists) == 2:
             parts["fusion"] = (
                 f"({parts['dense_normalised']:.3f} + {KEYWORD_WEIGHT:g} × {parts['keyword_normalised']:.3f})"

@@ -136,6 +136,7 @@ def test_explain_reports_ranks_scores_and_fusion(tmp_path, library, fake):
     assert facts["dense_rank"] >= 1 and facts["keyword_rank"] == 1
     assert facts["dense_normalised"] == pytest.approx(facts["dense_score"], abs=1e-4)
     assert 0 < facts["keyword_normalised"] <= 1
+    assert facts["keyword_normalised"] == pytest.approx(facts["keyword_share"] ** search.KEYWORD_POWER, abs=1e-3)
     expected = (facts["dense_normalised"] + search.KEYWORD_WEIGHT * facts["keyword_normalised"]) / (1 + search.KEYWORD_WEIGHT)
     assert hit.score == pytest.approx(expected, abs=1e-3)
     assert f"= {hit.score:.4f}" in facts["fusion"]
