@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from semsearch import Index
+from semsearch import Index, keyword_store
 from semsearch.chunking import Chunk
 from semsearch.store import DocumentRecord, Store
 
@@ -100,3 +102,21 @@ def test_an_index_with_unstemmed_keywords_is_rebuilt_stemmed_on_open(tmp_path, f
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         assert [hit.path for hit in index.search("running", mode="keyword")] == ["r1"]
         assert index.check().ok
+
+
+def test_a_large_index_upgraded_without_common_word_counts_gets_them_on_open(tmp_path, fake, monkeypatch):
+    # Counts of common words spare a keyword search on a large index reading their posting
+    # lists; m005 dropped them, and m006 takes them again. "Large" is shrunk for the test.
+    monkeypatch.setattr(keyword_store, "PRUNE_ABOVE", 2)
+    monkeypatch.setattr(keyword_store, "COMMON_TERM_CHUNKS", 1)
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["a", "b", "c"], ["Rivers run to the sea.", "The sea is salt.", "Glaciers melt."])
+    store = Store(tmp_path / "ix")
+    with store.transaction():
+        store.db.execute("DELETE FROM meta WHERE key = 'common_terms'")
+        store.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_common_term_counts'")
+    store.close()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        recorded = json.loads(index._store.meta()["common_terms"])
+        assert recorded == {"chunks": 3, "terms": {"sea": 2, "the": 2}}
+        assert [hit.path for hit in index.search("salt sea", mode="keyword")][0] == "b"
