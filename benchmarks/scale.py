@@ -248,8 +248,8 @@ def memory(args) -> None:
     with synthetic.quiet_machine():
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{figures['chunks']:>9,} chunks  peak RSS {figures['peak'] / 1024:.0f} MB over {args.queries} queries in each mode"
-          f" (after opening: {figures['opened'] / 1024:.0f} MB)", flush=True)
+    print(f"{figures['chunks']:>9,} chunks  peak RSS {figures['peak'] / 1024:.0f} MiB over {args.queries} queries in each mode"
+          f" (after opening: {figures['opened'] / 1024:.0f} MiB)", flush=True)
 
 
 def cli(args) -> None:
@@ -292,7 +292,7 @@ def main() -> None:
     args.sizes = args.sizes or default_sizes
     args.size = args.size or default_size
     print(f"{args.what}: {synthetic.machine()}, {time.strftime('%Y-%m-%d')}, peak RSS so far "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB", flush=True)
     {"latency": latency, "flat": flat, "recall": recall, "real": real, "memory": memory, "cli": cli}[args.what](args)
 
 
