@@ -112,10 +112,11 @@ def fuse(dense: Ranking, keyword: Ranking) -> list[tuple[int, float]]:
     shares no rare word with its answer, leaves the dense order alone, while a match on a
     rare name or code counts fully. Dense scores are not rescaled per query: stretching the
     gap between the best and the fiftieth to [0, 1] magnifies it when the vectors cannot
-    tell the candidates apart, which is when keywords should decide. (Bruch et al., "An
-    Analysis of Fusion Functions for Hybrid Retrieval", found this convex combination with
-    fixed bounds to beat both RRF and per-query min-max scaling.) A chunk that only keyword
-    search found counts the lowest dense score in the list, an upper bound of its own.
+    tell the candidates apart, which is when keywords should decide (on SciFact train it
+    also scored higher; benchmarks/README.md). Bruch et al., "An Analysis of Fusion
+    Functions for Hybrid Retrieval", likewise found a convex combination of scores to beat
+    RRF. A chunk that only keyword search found counts the lowest dense score in the list,
+    an upper bound of its own.
     """
     fused = dense.normalised()
     floor = dense.floor()
