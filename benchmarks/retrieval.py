@@ -3,6 +3,7 @@
     python benchmarks/retrieval.py scifact [--split train|test] [--weights 0.5,1,2] [--powers 1,2] [--chunk-tokens N]
     python benchmarks/retrieval.py xquad [--languages en,de,zh] [--weights ...]
     python benchmarks/retrieval.py sample [--weights ...] [--powers ...]
+    python benchmarks/retrieval.py all --rrf 60  # hybrid by reciprocal rank fusion instead
     python benchmarks/retrieval.py all          # the table in benchmarks/README.md
 
 Every run uses the bundled local model. Embeddings are cached by text under
@@ -13,7 +14,9 @@ baseline that embeds each whole abstract (title and text) with the same model an
 by cosine, no chunking. Tune on `train`; report `test`. `sample` counts how many of the
 paraphrased sample queries (tests/sample_queries.json) find their document first over
 sample_docs with each fusion setting: the tuning rule keeps only settings that put all 20
-first. Prints figures; asserts nothing.
+first. `--rrf K` replaces semsearch's fusion with reciprocal rank fusion (score
+1/(K + rank) summed over the two lists), the usual default, for comparison. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -159,8 +162,22 @@ def sample(args) -> None:
                 search.KEYWORD_WEIGHT, search.KEYWORD_POWER = weight, power
                 missed = [case["query"] for case in cases
                           if os.path.relpath(index.search(case["query"], limit=3)[0].path, folder) != case["expected"]]
-                print(f"sample w={weight:g} p={power:g}  first: {len(cases) - len(missed)}/{len(cases)}"
+                fusion = f"rrf k={args.rrf:g}" if args.rrf else f"w={weight:g} p={power:g}"
+                print(f"sample {fusion}  first: {len(cases) - len(missed)}/{len(cases)}"
                       + (f"  missed: {'; '.join(missed)}" if missed else ""), flush=True)
+
+
+def reciprocal_rank_fusion(k: float):
+    """A stand-in for `search.fuse`: the sum of 1/(k + rank) over the lists a chunk is in."""
+
+    def fuse(dense: search.Ranking, keyword: search.Ranking) -> list[tuple[int, float]]:
+        fused: dict[int, float] = {}
+        for ranking in (dense, keyword):
+            for rank, chunk_id in enumerate(ranking.ids, 1):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (k + rank)
+        return sorted(fused.items(), key=lambda item: -item[1])
+
+    return fuse
 
 
 def main() -> None:
@@ -170,10 +187,15 @@ def main() -> None:
     parser.add_argument("--weights", type=lambda s: [float(w) for w in s.split(",")], default=[search.KEYWORD_WEIGHT])
     parser.add_argument("--powers", type=lambda s: [float(p) for p in s.split(",")], default=[search.KEYWORD_POWER])
     parser.add_argument("--chunk-tokens", type=int)
+    parser.add_argument("--rrf", type=float, metavar="K", help="hybrid by reciprocal rank fusion with this k")
     parser.add_argument("--baseline", action="store_true", help="also the whole-abstract dense baseline (SciFact)")
     parser.add_argument("--languages", type=lambda s: s.split(","), default=["en", "de", "zh"])
     parser.add_argument("--cross", type=lambda s: [p for p in s.split(",") if p], default=["de:en"])
     args = parser.parse_args()
+    if args.rrf:
+        search.fuse = reciprocal_rank_fusion(args.rrf)
+        args.weights, args.powers = [search.KEYWORD_WEIGHT], [search.KEYWORD_POWER]
+        print(f"hybrid below is reciprocal rank fusion, k={args.rrf:g}", flush=True)
     if args.what in ("scifact", "all"):
         if args.what == "all":
             args.baseline = True
