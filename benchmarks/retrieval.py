@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import os
 import sqlite3
 import sys
 import time
@@ -150,9 +152,6 @@ def xquad(args) -> None:
 
 
 def sample(args) -> None:
-    import json
-    import os
-
     folder = REPO / "sample_docs"
     cases = json.loads((REPO / "tests" / "sample_queries.json").read_text())
     with Index.open(CACHE / "indexes" / "sample_docs", embedder=CachedEmbedder()) as index:
@@ -160,11 +159,29 @@ def sample(args) -> None:
         for weight in args.weights:
             for power in args.powers:
                 search.KEYWORD_WEIGHT, search.KEYWORD_POWER = weight, power
-                missed = [case["query"] for case in cases
-                          if os.path.relpath(index.search(case["query"], limit=3)[0].path, folder) != case["expected"]]
-                fusion = f"rrf k={args.rrf:g}" if args.rrf else f"w={weight:g} p={power:g}"
-                print(f"sample {fusion}  first: {len(cases) - len(missed)}/{len(cases)}"
+                missed, margins = [], []
+                for case in cases:
+                    margin = lead(index, case["query"], folder, case["expected"])
+                    if margin is not None and margin > 0:
+                        margins.append(margin)
+                    else:
+                        missed.append(case["query"])
+                fusion = f"rrf k={args.rrf:g}" if args.rrf is not None else f"w={weight:g} p={power:g}"
+                print(f"sample {fusion}  first: {len(margins)}/{len(cases)}"
+                      + (f"  smallest lead {min(margins):.6f}" if margins else "")
                       + (f"  missed: {'; '.join(missed)}" if missed else ""), flush=True)
+
+
+def lead(index: Index, query: str, folder: Path, expected: str) -> float | None:
+    """By how much the expected document's best hit outscores the best hit of any other
+    (negative when another comes first; None when it is not among the hits)."""
+    best: dict[str, float] = {}
+    for hit in index.search(query, limit=10, per_file=1):
+        best.setdefault(os.path.relpath(hit.path, folder), hit.score)
+    if expected not in best:
+        return None
+    others = [score for path, score in best.items() if path != expected]
+    return best[expected] - max(others, default=0.0)
 
 
 def reciprocal_rank_fusion(k: float):
@@ -192,7 +209,7 @@ def main() -> None:
     parser.add_argument("--languages", type=lambda s: s.split(","), default=["en", "de", "zh"])
     parser.add_argument("--cross", type=lambda s: [p for p in s.split(",") if p], default=["de:en"])
     args = parser.parse_args()
-    if args.rrf:
+    if args.rrf is not None:
         search.fuse = reciprocal_rank_fusion(args.rrf)
         args.weights, args.powers = [search.KEYWORD_WEIGHT], [search.KEYWORD_POWER]
         print(f"hybrid below is reciprocal rank fusion, k={args.rrf:g}", flush=True)

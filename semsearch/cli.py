@@ -225,7 +225,7 @@ def _explanation(facts: dict) -> str:
             rank, score = facts[f"{name}_rank"], facts[f"{name}_score"]
             found = f"{name} rank {rank}, {measure} {score:.4f}" if rank else f"{name}: not in its top results"
             if name == "keyword" and rank:
-                found += f", share of the query {facts['keyword_share']:.3f}, counted as {facts['keyword_normalised']:.3f}"
+                found += f", share of the query {facts['keyword_share']:.3f}"
             lines.append(found)
     if "fusion" in facts:
         lines.append(f"hybrid score {facts['fusion']}")

@@ -83,6 +83,7 @@ class Index:
         self._remote_options = remote_options
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
+        self._statistics_checked = False
         meta = store.meta()
         self.model: str = meta["model"]
         self.dimensions: int | None = int(meta["dimensions"]) if meta.get("dimensions") else None
@@ -456,6 +457,7 @@ class Index:
 
         if mode in ("hybrid", "keyword"):
             terms = query_terms(query)
+            self._record_term_statistics_if_free()
 
             def keyword(k: int) -> Ranking:
                 found, ceiling = self._store.keyword_search(terms, k, allowed)
@@ -479,6 +481,20 @@ class Index:
             embedding = pool.submit(embedder.embed_query, query)
             self._sync_and_save()
             return embedding.result()
+
+    def _record_term_statistics_if_free(self) -> None:
+        # Migration m005 dropped the counts of common words that keyword search on a large
+        # index reads instead of their posting lists (on the first search of every process,
+        # hundreds of milliseconds at a million chunks). The first search records them
+        # again, unless a writer is busy or the folder is read-only.
+        if self._statistics_checked or self._store.readonly:
+            return
+        self._statistics_checked = True
+        if self._store.lacks_term_statistics():
+            with try_write_lock(self.path) as locked:
+                if locked:
+                    with suppress(StorageError):  # a full disk: searches count the words themselves
+                        self._store.refresh_term_statistics()
 
     def _sync_and_save(self) -> None:
         if self._sync_vectors():

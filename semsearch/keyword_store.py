@@ -35,13 +35,6 @@ def _idf(rows: int, containing: int) -> float:
     return max(math.log((rows - containing + 0.5) / (containing + 0.5)), 1e-6)
 
 
-def common_terms_record(db: Any, chunks: int) -> str:
-    """The document counts of the keyword index's words in more than COMMON_TERM_CHUNKS
-    chunks, as JSON for the meta table, with the chunk count they were taken at."""
-    rows = db.execute("SELECT term, doc FROM chunks_fts_terms WHERE doc > ?", [COMMON_TERM_CHUNKS]).fetchall()
-    return json.dumps({"chunks": chunks, "terms": dict(rows)}, ensure_ascii=False)
-
-
 class KeywordQueries:
     """Keyword search and the keyword index's checks; mixed into `Store`."""
 
@@ -185,11 +178,16 @@ class KeywordQueries:
                 return False
             if recorded is not None and recorded["chunks"] / 2 <= chunks <= recorded["chunks"] * 2:
                 return False
-        record = common_terms_record(self.db, chunks)
+        rows = self.db.execute("SELECT term, doc FROM chunks_fts_terms WHERE doc > ?", [COMMON_TERM_CHUNKS]).fetchall()
         with self.transaction():
-            self.set_meta({"common_terms": record})
+            self.set_meta({"common_terms": json.dumps({"chunks": chunks, "terms": dict(rows)}, ensure_ascii=False)})
         self._common_terms = None
         return True
+
+    def lacks_term_statistics(self) -> bool:
+        """Whether keyword searches of this index would count common words themselves, as
+        an index upgraded through migration m005 does until it is written to again."""
+        return self.chunk_count() > PRUNE_ABOVE and "common_terms" not in self.meta()
 
     def _common_term_counts(self) -> tuple[dict[str, int], float]:
         """Recorded document counts of common words, and the factor that scales them to the

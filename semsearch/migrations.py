@@ -106,18 +106,6 @@ def migrations():
         db.execute("DELETE FROM meta WHERE key = 'common_terms'")
         _keyword_index(db, KEYWORD_TOKENIZER)
 
-    @migrations()
-    def m006_common_term_counts(db: sqlite_utils.Database) -> None:
-        # m005 dropped the recorded counts of common words with the old keyword index and
-        # left them to the next write; until then every search of a large index counted
-        # its common words by reading their posting lists (a fresh process: every time).
-        from .keyword_store import PRUNE_ABOVE, common_terms_record
-
-        chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        recorded = db.execute("SELECT 1 FROM meta WHERE key = 'common_terms'").fetchone()
-        if chunks > PRUNE_ABOVE and not recorded:
-            db.execute("INSERT INTO meta (key, value) VALUES ('common_terms', ?)", [common_terms_record(db, chunks)])
-
     return migrations
 
 

@@ -66,14 +66,18 @@ def add_snippets(results: list[SearchResult], query: str) -> list[SearchResult]:
 
 MODES = ("hybrid", "dense", "keyword")
 # Hybrid search adds to a chunk's cosine similarity KEYWORD_WEIGHT times the share of the
-# query's keyword evidence it holds, cubed; see `fuse`. Tuned on SciFact train
-# (benchmarks/retrieval.py) with the bundled model, among the settings that keep every
-# paraphrased and cross-language sample query (tests/sample_queries.json) first: a chunk
-# holding all of the query's words gains 0.12, more than the usual cosine gap between a
-# good answer and a poor one, while one holding a third of them gains under 0.005. With
-# models whose cosines spread wider than the bundled model's, keywords count for less.
-KEYWORD_WEIGHT = 0.12
+# query's keyword evidence it holds (BM25 over the query's ceiling), cubed; see `fuse`.
+# Tuned on SciFact train (benchmarks/retrieval.py) with the bundled model, among the
+# settings that keep every paraphrased and cross-language sample query
+# (tests/sample_queries.json) first by more than rounding: a chunk matching the whole query
+# gains 0.1, more than the usual cosine gap between a good answer and a poor one, while one
+# holding a third of the query's evidence gains under 0.004. With models whose cosines
+# spread wider than the bundled model's, keywords count for less.
+KEYWORD_WEIGHT = 0.1
 KEYWORD_POWER = 3.0
+# Below this rank cosines count as the one at it, so that a chunk's hybrid score does not
+# depend on how deep the dense list was read (deeper for a larger `limit`).
+DENSE_FLOOR_RANK = 50
 
 
 @dataclass(frozen=True)
@@ -88,18 +92,24 @@ class Ranking:
     def ranks(self) -> dict[int, int]:
         return {chunk_id: rank for rank, chunk_id in enumerate(self.ids, 1)}
 
-    def normalised(self) -> dict[int, float]:
-        """Scores as fusion counts them: keyword scores as the share of the query matched
-        (BM25 over its ceiling) to KEYWORD_POWER, in [0, 1]; dense scores as they are, since
-        cosine similarity is already on a fixed scale."""
-        if self.ceiling is None:
-            return dict(zip(self.ids, self.scores))
+    def shares(self) -> dict[int, float]:
+        """Keyword scores as the share of the query matched: BM25 over its ceiling, at most 1."""
         top = self.ceiling or 1.0
-        return {i: min(1.0, s / top) ** KEYWORD_POWER for i, s in zip(self.ids, self.scores)}
+        return {i: min(1.0, s / top) for i, s in zip(self.ids, self.scores)}
+
+    def counted(self) -> dict[int, float]:
+        """Scores as fusion counts them: keyword shares to KEYWORD_POWER, in [0, 1]; dense
+        scores as they are (cosine similarity is already on a fixed scale), but not below
+        the one at DENSE_FLOOR_RANK."""
+        if self.ceiling is not None:
+            return {i: share**KEYWORD_POWER for i, share in self.shares().items()}
+        floor = self.floor()
+        return {i: max(s, floor) for i, s in zip(self.ids, self.scores)}
 
     def floor(self) -> float:
-        """The lowest score in the list: what a chunk below it counts, at most."""
-        return self.scores[-1] if self.scores else 0.0
+        """The dense score at DENSE_FLOOR_RANK (or the last, in a shorter list): what a
+        chunk further down counts, in the list or not."""
+        return self.scores[min(DENSE_FLOOR_RANK, len(self.scores)) - 1] if self.scores else 0.0
 
 
 def fuse(dense: Ranking, keyword: Ranking) -> list[tuple[int, float]]:
@@ -115,12 +125,11 @@ def fuse(dense: Ranking, keyword: Ranking) -> list[tuple[int, float]]:
     tell the candidates apart, which is when keywords should decide (on SciFact train it
     also scored higher; benchmarks/README.md). Bruch et al., "An Analysis of Fusion
     Functions for Hybrid Retrieval", likewise found a convex combination of scores to beat
-    RRF. A chunk that only keyword search found counts the lowest dense score in the list,
-    an upper bound of its own.
+    RRF. A chunk that only keyword search found counts the dense floor (see `Ranking.floor`).
     """
-    fused = dense.normalised()
+    fused = dense.counted()
     floor = dense.floor()
-    for chunk_id, value in keyword.normalised().items():
+    for chunk_id, value in keyword.counted().items():
         fused[chunk_id] = fused.get(chunk_id, floor) + KEYWORD_WEIGHT * value
     scale = 1.0 + KEYWORD_WEIGHT
     return sorted(((chunk_id, score / scale) for chunk_id, score in fused.items()), key=lambda item: -item[1])
@@ -186,23 +195,24 @@ def _cap(store: Store, order: list[tuple[int, float]], limit: int, per_file: int
 
 def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Ranking | None) -> None:
     lists = [(name, ranking) for name, ranking in (("dense", dense), ("keyword", keyword)) if ranking is not None]
-    facts = {name: (ranking.ranks(), ranking.normalised()) for name, ranking in lists}
+    facts = {name: (ranking.ranks(), ranking.counted()) for name, ranking in lists}
+    shares = keyword.shares() if keyword else {}
     # What fusion counted for a chunk missing from a list: the dense floor, no keyword evidence.
     missing = {"dense": dense.floor() if dense else 0.0, "keyword": 0.0}
     for result in results:
         parts: dict[str, Any] = {}
         for name, ranking in lists:
-            ranks, normalised = facts[name]
+            ranks, counted = facts[name]
             position = ranks.get(result.chunk_id)
             parts[f"{name}_rank"] = position
             parts[f"{name}_score"] = ranking.scores[position - 1] if position else None
-            parts[f"{name}_normalised"] = round(normalised.get(result.chunk_id, missing[name]), 4)
-            if ranking.ceiling is not None:
-                score = parts[f"{name}_score"]
-                parts[f"{name}_share"] = round(min(1.0, score / (ranking.ceiling or 1.0)), 4) if position else 0.0
+            if name == "keyword":
+                parts["keyword_share"] = round(shares.get(result.chunk_id, 0.0), 4)
         if len(lists) == 2:
+            parts["dense_counted"] = round(facts["dense"][1].get(result.chunk_id, missing["dense"]), 4)
+            parts["keyword_counted"] = round(facts["keyword"][1].get(result.chunk_id, missing["keyword"]), 4)
             parts["fusion"] = (
-                f"({parts['dense_normalised']:.3f} + {KEYWORD_WEIGHT:g} × {parts['keyword_normalised']:.3f})"
+                f"({parts['dense_counted']:.3f} + {KEYWORD_WEIGHT:g} × {parts['keyword_counted']:.3f})"
                 f" / {1 + KEYWORD_WEIGHT:g} = {result.score:.4f}"
             )
         result.explain = parts

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from semsearch import Index, search
-from semsearch.cli import cli
+from semsearch.cli import _explanation, cli
 from semsearch.errors import SemsearchError
 from semsearch.keywords import keyword_text, match_expression, query_terms
 
@@ -104,19 +104,30 @@ def test_fusion_leaves_dense_alone_when_keywords_match_only_common_words():
     assert [chunk for chunk, _ in search.fuse(dense, keyword)[:5]] == [1, 2, 3, 4, 5]
 
 
-def test_fusion_keeps_a_clear_dense_winner_over_a_partial_keyword_match():
-    # The vectors are sure (0.90 against 0.80); a chunk matching half the query's words
-    # gains 0.12 × 0.5³ = 0.015, not enough. Per-query min-max scaling would have made
-    # the two gaps look alike.
-    dense = _dense(0.90, 0.80, 0.79, 0.78)
-    keyword = search.Ranking([2], [5.0], ceiling=10.0)
-    assert [chunk for chunk, _ in search.fuse(dense, keyword)[:2]] == [1, 2]
+def test_fusion_keeps_a_clear_dense_winner_over_a_keyword_match():
+    # The vectors are sure (0.9 against 0.5): a chunk matching every word of the query gains
+    # KEYWORD_WEIGHT (0.1), not enough. Scaled per query between best and worst, the dense gap would have
+    # counted no more than the keyword match.
+    dense = _dense(0.9, 0.5)
+    keyword = search.Ranking([2], [10.0], ceiling=10.0)
+    assert [chunk for chunk, _ in search.fuse(dense, keyword)] == [1, 2]
 
 
 def test_fusion_counts_a_keyword_only_hit_at_the_dense_floor():
     dense = _dense(0.9, 0.8, 0.7)
     fused = dict(search.fuse(dense, search.Ranking([99], [10.0], ceiling=10.0)))
     assert fused[99] == pytest.approx((0.7 + search.KEYWORD_WEIGHT) / (1 + search.KEYWORD_WEIGHT))
+
+
+def test_fusion_scores_do_not_depend_on_how_deep_the_dense_list_was_read():
+    # Chunk 200 holds the query's words and lies at dense rank 120: a search that read
+    # 100 dense candidates sees it as keyword-only, one that read 500 sees its cosine.
+    scores = [0.9 - 0.001 * rank for rank in range(500)]
+    keyword = search.Ranking([200, 7], [10.0, 4.0], ceiling=10.0)
+    shallow = dict(search.fuse(search.Ranking(list(range(81, 181)), scores[:100]), keyword))
+    deep = dict(search.fuse(search.Ranking(list(range(81, 581)), scores), keyword))
+    assert shallow[200] == pytest.approx(deep[200])
+    assert [c for c, _ in sorted(shallow.items(), key=lambda x: -x[1])[:10]] == [c for c, _ in sorted(deep.items(), key=lambda x: -x[1])[:10]]
 
 
 def test_fusion_without_keyword_hits_is_the_dense_order():
@@ -134,10 +145,10 @@ def test_explain_reports_ranks_scores_and_fusion(tmp_path, library, fake):
     assert plain.explain is None
     facts = hit.explain
     assert facts["dense_rank"] >= 1 and facts["keyword_rank"] == 1
-    assert facts["dense_normalised"] == pytest.approx(facts["dense_score"], abs=1e-4)
-    assert 0 < facts["keyword_normalised"] <= 1
-    assert facts["keyword_normalised"] == pytest.approx(facts["keyword_share"] ** search.KEYWORD_POWER, abs=1e-3)
-    expected = (facts["dense_normalised"] + search.KEYWORD_WEIGHT * facts["keyword_normalised"]) / (1 + search.KEYWORD_WEIGHT)
+    assert facts["dense_counted"] == pytest.approx(facts["dense_score"], abs=1e-4)
+    assert 0 < facts["keyword_share"] <= 1
+    assert facts["keyword_counted"] == pytest.approx(facts["keyword_share"] ** search.KEYWORD_POWER, abs=1e-3)
+    expected = (facts["dense_counted"] + search.KEYWORD_WEIGHT * facts["keyword_counted"]) / (1 + search.KEYWORD_WEIGHT)
     assert hit.score == pytest.approx(expected, abs=1e-3)
     assert f"= {hit.score:.4f}" in facts["fusion"]
 
@@ -239,3 +250,25 @@ def test_cli_search_options(docs, fake_model):
     assert "dense rank" in result.output and "keyword rank" in result.output
     result = runner.invoke(cli, ["search", "cats", "--after", "soon"])
     assert result.exit_code == 1 and "YYYY-MM-DD" in result.output
+
+
+def test_explain_of_a_keyword_only_hit_shows_the_dense_floor_it_counted():
+    dense = _dense(0.9, 0.8, 0.7)
+    keyword = search.Ranking([99], [5.0], ceiling=10.0)
+    score = dict(search.fuse(dense, keyword))[99]
+    hit = search.SearchResult(path="notes.md", score=score, text="", start_line=1, end_line=1, chunk_id=99)
+    search._explain([hit], dense, keyword)
+    w = search.KEYWORD_WEIGHT
+    counted = 0.5**search.KEYWORD_POWER
+    fusion = f"(0.700 + {w:g} × {counted:.3f}) / {1 + w:g} = {score:.4f}"
+    assert hit.explain == {
+        "dense_rank": None, "dense_score": None,
+        "keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5,
+        "dense_counted": 0.7, "keyword_counted": round(counted, 4), "fusion": fusion,
+    }
+    assert score == pytest.approx((0.7 + w * counted) / (1 + w))
+    assert _explanation(hit.explain) == (
+        "dense: not in its top results\n"
+        "keyword rank 1, BM25 5.0000, share of the query 0.500\n"
+        f"hybrid score {fusion}"
+    )
