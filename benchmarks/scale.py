@@ -1,6 +1,6 @@
 """Search speed, recall and memory at 10k, 100k and 1M chunks (384-dimensional vectors).
 
-    python benchmarks/scale.py latency [--sizes 10000,100000,1000000] [--queries 300]
+    python benchmarks/scale.py latency [--sizes 10000,100000,1000000] [--queries 300] [--cold]
     python benchmarks/scale.py flat [--sizes 10000,25000,50000,100000,200000]
     python benchmarks/scale.py recall [--sizes 100000,1000000]
     python benchmarks/scale.py real
@@ -11,9 +11,9 @@ The indexes are synthetic (benchmarks/synthetic.py: Zipfian text, word-hashing v
 built through `Index.add_texts` and cached under benchmarks/.cache/scale/ (1M chunks take
 a while and about 5 GB). `latency` times `Index.search` in hybrid, dense and keyword mode
 with the query vectors computed beforehand (the query's embedding is excluded), as it is
-and without the snippets (retrieval, ranking and result rows alone), after a first hybrid
-pass over the queries that is timed on its own (it reads from disk what the OS does not
-cache); `flat`
+and without the snippets (retrieval, ranking and result rows alone), each pass with queries
+of its own: first a hybrid pass on the OS cache as found (or emptied, with `--cold`), then
+the others after the index's files were read into the OS cache; `flat`
 times exact against IVF search by N, which sets the threshold; `recall` compares the
 index's IVF (and an SQ8 variant) with exact search over every vector; `memory` reports
 the peak RSS of a fresh process searching; `cli` times `semsearch search` as a fresh
@@ -56,41 +56,61 @@ def open_index(size: int) -> tuple[Index, synthetic.WordVectorEmbedder]:
 
 
 def latency(args) -> None:
-    texts = synthetic.queries(args.queries)
+    # Each timed pass has queries of its own (same distribution, another seed), so no pass
+    # finds its queries' words, counts or rows cached by an earlier one.
+    passes = [("hybrid", True)] + [(mode, snippets) for mode in ("hybrid", "dense", "keyword") for snippets in (True, False)]
+    query_sets = [synthetic.queries(args.queries, seed=5 + number) for number in range(len(passes))]
     for size in args.sizes:
+        synthetic.build(size)
+        if args.cold:
+            drop_os_cache()
         index, embedder = open_index(size)
         with index:
-            vectors = embedder.embed_documents(texts)
-            embedder.query_vectors = dict(zip(texts, vectors))
+            texts = [text for queries in query_sets for text in queries]
+            embedder.query_vectors = dict(zip(texts, embedder.embed_documents(texts)))
             status = index.status()
             started = time.perf_counter()
-            index.search(texts[0], mode="dense")  # brings the cache up, maps the file
+            index.search("warm up", mode="dense")  # brings the cache up, maps the file
             first = time.perf_counter() - started
             with synthetic.quiet_machine():
-                # The first pass over the queries reads their chunk rows and keyword pages
-                # from disk unless the OS still caches them; it is timed on its own, and the
-                # modes below are timed on the warm cache a regularly searched index has.
-                times = []
-                for text in texts:
-                    started = time.perf_counter()
-                    index.search(text)
-                    times.append(time.perf_counter() - started)
-                print(f"{status.chunks:>9,} chunks  {'hybrid   first pass':<25} {percentiles(times)}  (OS cache as found)", flush=True)
-                for mode in ("hybrid", "dense", "keyword"):
-                    for snippets in (True, False):
-                        # Without snippets: retrieval, ranking and the result rows alone.
-                        index_module.add_snippets = add_snippets if snippets else lambda results, query: results
-                        for text in texts[:20]:
-                            index.search(text, mode=mode)
-                        times = []
-                        for text in texts:
-                            started = time.perf_counter()
-                            index.search(text, mode=mode)
-                            times.append(time.perf_counter() - started)
-                        label = f"{mode:<8}" + ("" if snippets else " without snippets")
-                        print(f"{status.chunks:>9,} chunks  {label:<25} {percentiles(times)}  ({status.index_type})", flush=True)
+                for number, ((mode, snippets), queries) in enumerate(zip(passes, query_sets)):
+                    if number == 1:
+                        # The first pass read from disk what the OS did not cache. The others
+                        # run with the whole index in the OS cache, as one in regular use is.
+                        seconds, size_read = read_into_os_cache(index.path)
+                        print(f"{'':>16} read the index's {size_read / 2**20:,.0f} MiB into the OS cache in {seconds:.1f} s", flush=True)
+                    # Without snippets: retrieval, ranking and the result rows alone.
+                    index_module.add_snippets = add_snippets if snippets else lambda results, query: results
+                    times = []
+                    for text in queries:
+                        started = time.perf_counter()
+                        index.search(text, mode=mode)
+                        times.append(time.perf_counter() - started)
+                    label = f"{mode:<8}" + ("" if snippets else " without snippets") + (" first pass" if number == 0 else "")
+                    where = status.index_type if number else "OS cache emptied" if args.cold else "OS cache as found"
+                    print(f"{status.chunks:>9,} chunks  {label:<25} {percentiles(times)}  ({where})", flush=True)
                 index_module.add_snippets = add_snippets
             print(f"{'':>16} first search in the process (opens the cache): {first * 1e3:.0f} ms", flush=True)
+
+
+def drop_os_cache() -> None:
+    """Empty the OS page cache (root only), so that what follows reads from disk."""
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError as exc:
+        raise SystemExit(f"--cold empties the OS page cache, which needs root: {exc}") from None
+
+
+def read_into_os_cache(directory: Path) -> tuple[float, int]:
+    """Read every file of the index once, so that the OS caches it; (seconds, bytes)."""
+    started, total = time.perf_counter(), 0
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            with path.open("rb", buffering=0) as file:
+                while block := file.read(8 << 20):
+                    total += len(block)
+    return time.perf_counter() - started, total
 
 
 def stored_vectors(directory: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -279,6 +299,7 @@ def main() -> None:
     parser.add_argument("--size", type=int)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--cold", action="store_true", help="latency: empty the OS page cache before each size (root)")
     args = parser.parse_args()
     defaults = {
         "latency": ([10_000, 100_000, 1_000_000], None),
