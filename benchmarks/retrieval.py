@@ -116,7 +116,7 @@ def run_modes(name: str, corpus_dir: Path, split: str, weights: list[float], pow
                 if weight is not None:
                     search.KEYWORD_WEIGHT, search.KEYWORD_POWER = weight, power
                 report = evaluate(index, dataset, mode=mode).to_dict()
-                label = f"{name} {mode}"
+                label = f"{name} {mode}" + (f" (rrf k={RRF_K:g})" if mode == "hybrid" and RRF_K is not None else "")
                 if weight is not None and len(settings_tried) > 1:
                     label += f" w={weight:g} p={power:g}"
                 rows.append((label, report))
@@ -159,29 +159,33 @@ def sample(args) -> None:
         for weight in args.weights:
             for power in args.powers:
                 search.KEYWORD_WEIGHT, search.KEYWORD_POWER = weight, power
-                missed, margins = [], []
+                missed, leads = [], []
                 for case in cases:
-                    margin = lead(index, case["query"], folder, case["expected"])
-                    if margin is not None and margin > 0:
-                        margins.append(margin)
+                    first, margin = lead(index, case["query"], folder, case["expected"])
+                    if first:
+                        leads.append(margin)
                     else:
                         missed.append(case["query"])
                 fusion = f"rrf k={args.rrf:g}" if args.rrf is not None else f"w={weight:g} p={power:g}"
-                print(f"sample {fusion}  first: {len(margins)}/{len(cases)}"
-                      + (f"  smallest lead {min(margins):.6f}" if margins else "")
+                print(f"sample {fusion}  first: {len(leads)}/{len(cases)}"
+                      + (f"  smallest lead {min(leads):.6f}" if leads else "")
                       + (f"  missed: {'; '.join(missed)}" if missed else ""), flush=True)
 
 
-def lead(index: Index, query: str, folder: Path, expected: str) -> float | None:
-    """By how much the expected document's best hit outscores the best hit of any other
-    (negative when another comes first; None when it is not among the hits)."""
+# Set by --rrf: hybrid rows are then reciprocal rank fusion with this k.
+RRF_K: float | None = None
+
+
+def lead(index: Index, query: str, folder: Path, expected: str) -> tuple[bool, float]:
+    """Whether the expected document comes first, and by how much its best hit outscores
+    the next document's (infinite when no other document is found)."""
     best: dict[str, float] = {}
     for hit in index.search(query, limit=10, per_file=1):
         best.setdefault(os.path.relpath(hit.path, folder), hit.score)
-    if expected not in best:
-        return None
-    others = [score for path, score in best.items() if path != expected]
-    return best[expected] - max(others, default=0.0)
+    ranked = list(best)
+    if not ranked or ranked[0] != expected:
+        return False, 0.0
+    return True, best[expected] - best[ranked[1]] if len(ranked) > 1 else float("inf")
 
 
 def reciprocal_rank_fusion(k: float):
@@ -197,6 +201,13 @@ def reciprocal_rank_fusion(k: float):
     return fuse
 
 
+def non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("k must be 0 or more")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["scifact", "xquad", "sample", "all"])
@@ -204,15 +215,16 @@ def main() -> None:
     parser.add_argument("--weights", type=lambda s: [float(w) for w in s.split(",")], default=[search.KEYWORD_WEIGHT])
     parser.add_argument("--powers", type=lambda s: [float(p) for p in s.split(",")], default=[search.KEYWORD_POWER])
     parser.add_argument("--chunk-tokens", type=int)
-    parser.add_argument("--rrf", type=float, metavar="K", help="hybrid by reciprocal rank fusion with this k")
+    parser.add_argument("--rrf", type=non_negative, metavar="K", help="hybrid by reciprocal rank fusion with this k (≥ 0)")
     parser.add_argument("--baseline", action="store_true", help="also the whole-abstract dense baseline (SciFact)")
     parser.add_argument("--languages", type=lambda s: s.split(","), default=["en", "de", "zh"])
     parser.add_argument("--cross", type=lambda s: [p for p in s.split(",") if p], default=["de:en"])
     args = parser.parse_args()
     if args.rrf is not None:
+        global RRF_K
+        RRF_K = args.rrf
         search.fuse = reciprocal_rank_fusion(args.rrf)
         args.weights, args.powers = [search.KEYWORD_WEIGHT], [search.KEYWORD_POWER]
-        print(f"hybrid below is reciprocal rank fusion, k={args.rrf:g}", flush=True)
     if args.what in ("scifact", "all"):
         if args.what == "all":
             args.baseline = True

@@ -56,8 +56,9 @@ def open_index(size: int) -> tuple[Index, synthetic.WordVectorEmbedder]:
 
 
 def latency(args) -> None:
-    # Each timed pass has queries of its own (same distribution, another seed), so no pass
-    # finds its queries' words, counts or rows cached by an earlier one.
+    # Each timed pass has queries of its own (same distribution, another seed), so that no
+    # pass repeats an earlier one's queries and finds their rows cached; common words recur
+    # across passes, as they do between real queries.
     passes = [("hybrid", True)] + [(mode, snippets) for mode in ("hybrid", "dense", "keyword") for snippets in (True, False)]
     query_sets = [synthetic.queries(args.queries, seed=5 + number) for number in range(len(passes))]
     for size in args.sizes:
@@ -99,7 +100,7 @@ def drop_os_cache() -> None:
     try:
         Path("/proc/sys/vm/drop_caches").write_text("1\n")
     except OSError as exc:
-        raise SystemExit(f"--cold empties the OS page cache, which needs root: {exc}") from None
+        raise SystemExit(f"--cold could not empty the OS page cache through /proc/sys/vm/drop_caches (root only): {exc}") from None
 
 
 def read_into_os_cache(directory: Path) -> tuple[float, int]:

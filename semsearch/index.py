@@ -486,15 +486,18 @@ class Index:
         # Migration m005 dropped the counts of common words that keyword search on a large
         # index reads instead of their posting lists (on the first search of every process,
         # hundreds of milliseconds at a million chunks). The first search records them
-        # again, unless a writer is busy or the folder is read-only.
+        # again, unless a writer is busy or the folder is read-only. They are counted before
+        # the lock is taken, so that a writer never waits for the count.
         if self._statistics_checked or self._store.readonly:
             return
         self._statistics_checked = True
-        if self._store.lacks_term_statistics():
+        if not self._store.lacks_term_statistics():
+            return
+        with suppress(StorageError):  # a damaged or full index: searches count the words themselves
+            counts = self._store.count_common_terms()
             with try_write_lock(self.path) as locked:
-                if locked:
-                    with suppress(StorageError):  # a full disk: searches count the words themselves
-                        self._store.refresh_term_statistics()
+                if locked and self._store.lacks_term_statistics():
+                    self._store.record_term_statistics(counts)
 
     def _sync_and_save(self) -> None:
         if self._sync_vectors():

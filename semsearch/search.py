@@ -197,8 +197,6 @@ def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Rankin
     lists = [(name, ranking) for name, ranking in (("dense", dense), ("keyword", keyword)) if ranking is not None]
     facts = {name: (ranking.ranks(), ranking.counted()) for name, ranking in lists}
     shares = keyword.shares() if keyword else {}
-    # What fusion counted for a chunk missing from a list: the dense floor, no keyword evidence.
-    missing = {"dense": dense.floor() if dense else 0.0, "keyword": 0.0}
     for result in results:
         parts: dict[str, Any] = {}
         for name, ranking in lists:
@@ -209,8 +207,9 @@ def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Rankin
             if name == "keyword":
                 parts["keyword_share"] = round(shares.get(result.chunk_id, 0.0), 4)
         if len(lists) == 2:
-            parts["dense_counted"] = round(facts["dense"][1].get(result.chunk_id, missing["dense"]), 4)
-            parts["keyword_counted"] = round(facts["keyword"][1].get(result.chunk_id, missing["keyword"]), 4)
+            # A chunk missing from a list counted the dense floor, or no keyword evidence.
+            parts["dense_counted"] = round(facts["dense"][1].get(result.chunk_id, dense.floor()), 4)
+            parts["keyword_counted"] = round(facts["keyword"][1].get(result.chunk_id, 0.0), 4)
             parts["fusion"] = (
                 f"({parts['dense_counted']:.3f} + {KEYWORD_WEIGHT:g} × {parts['keyword_counted']:.3f})"
                 f" / {1 + KEYWORD_WEIGHT:g} = {result.score:.4f}"

@@ -104,13 +104,14 @@ def test_fusion_leaves_dense_alone_when_keywords_match_only_common_words():
     assert [chunk for chunk, _ in search.fuse(dense, keyword)[:5]] == [1, 2, 3, 4, 5]
 
 
-def test_fusion_keeps_a_clear_dense_winner_over_a_keyword_match():
-    # The vectors are sure (0.9 against 0.5): a chunk matching every word of the query gains
-    # KEYWORD_WEIGHT (0.1), not enough. Scaled per query between best and worst, the dense gap would have
-    # counted no more than the keyword match.
-    dense = _dense(0.9, 0.5)
+def test_fusion_lets_keywords_decide_only_where_the_vectors_are_close():
+    # Chunk 2 matches every word of the query in both cases. Where the vectors can hardly
+    # tell the two apart (0.80 against 0.79) the keywords decide; where they are sure (0.9
+    # against 0.5) they do not. Scaled per query between best and worst, both cases would
+    # look the same to fusion, and come out the same.
     keyword = search.Ranking([2], [10.0], ceiling=10.0)
-    assert [chunk for chunk, _ in search.fuse(dense, keyword)] == [1, 2]
+    assert [chunk for chunk, _ in search.fuse(_dense(0.80, 0.79), keyword)] == [2, 1]
+    assert [chunk for chunk, _ in search.fuse(_dense(0.9, 0.5), keyword)] == [1, 2]
 
 
 def test_fusion_counts_a_keyword_only_hit_at_the_dense_floor():
@@ -127,7 +128,11 @@ def test_fusion_scores_do_not_depend_on_how_deep_the_dense_list_was_read():
     shallow = dict(search.fuse(search.Ranking(list(range(81, 181)), scores[:100]), keyword))
     deep = dict(search.fuse(search.Ranking(list(range(81, 581)), scores), keyword))
     assert shallow[200] == pytest.approx(deep[200])
-    assert [c for c, _ in sorted(shallow.items(), key=lambda x: -x[1])[:10]] == [c for c, _ in sorted(deep.items(), key=lambda x: -x[1])[:10]]
+
+    def best(fused):
+        return sorted(fused, key=lambda chunk: -fused[chunk])[:10]
+
+    assert best(shallow) == best(deep)
 
 
 def test_fusion_without_keyword_hits_is_the_dense_order():
@@ -258,17 +263,28 @@ def test_explain_of_a_keyword_only_hit_shows_the_dense_floor_it_counted():
     score = dict(search.fuse(dense, keyword))[99]
     hit = search.SearchResult(path="notes.md", score=score, text="", start_line=1, end_line=1, chunk_id=99)
     search._explain([hit], dense, keyword)
-    w = search.KEYWORD_WEIGHT
+    weight = search.KEYWORD_WEIGHT
     counted = 0.5**search.KEYWORD_POWER
-    fusion = f"(0.700 + {w:g} × {counted:.3f}) / {1 + w:g} = {score:.4f}"
+    fusion = f"(0.700 + {weight:g} × {counted:.3f}) / {1 + weight:g} = {score:.4f}"
     assert hit.explain == {
         "dense_rank": None, "dense_score": None,
         "keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5,
         "dense_counted": 0.7, "keyword_counted": round(counted, 4), "fusion": fusion,
     }
-    assert score == pytest.approx((0.7 + w * counted) / (1 + w))
+    assert score == pytest.approx((0.7 + weight * counted) / (1 + weight))
     assert _explanation(hit.explain) == (
         "dense: not in its top results\n"
         "keyword rank 1, BM25 5.0000, share of the query 0.500\n"
         f"hybrid score {fusion}"
     )
+
+
+def test_explain_in_one_mode_shows_that_retriever_alone():
+    dense_hit = search.SearchResult(path="a.md", score=0.8, text="", start_line=1, end_line=1, chunk_id=2)
+    search._explain([dense_hit], _dense(0.9, 0.8), None)
+    assert dense_hit.explain == {"dense_rank": 2, "dense_score": 0.8}
+    assert _explanation(dense_hit.explain) == "dense rank 2, cosine 0.8000"
+    keyword_hit = search.SearchResult(path="b.md", score=5.0, text="", start_line=1, end_line=1, chunk_id=7)
+    search._explain([keyword_hit], None, search.Ranking([7], [5.0], ceiling=10.0))
+    assert keyword_hit.explain == {"keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5}
+    assert _explanation(keyword_hit.explain) == "keyword rank 1, BM25 5.0000, share of the query 0.500"
