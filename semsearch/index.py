@@ -83,7 +83,6 @@ class Index:
         self._remote_options = remote_options
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
-        self._statistics_checked = False
         meta = store.meta()
         self.model: str = meta["model"]
         self.dimensions: int | None = int(meta["dimensions"]) if meta.get("dimensions") else None
@@ -307,7 +306,10 @@ class Index:
                 self._store.released_vectors.clear()
             if self._store.generation() != start:
                 self._relayout()
-                self._store.refresh_term_statistics()
+            # Also when nothing changed: an index upgraded through migration m005 has no
+            # counts of its common words until a run records them (seconds at a million
+            # chunks), and without them every search counts its words itself.
+            self._store.refresh_term_statistics()
             self._save_cache(start)
 
     def _save_cache(self, start: int) -> None:
@@ -457,7 +459,6 @@ class Index:
 
         if mode in ("hybrid", "keyword"):
             terms = query_terms(query)
-            self._record_term_statistics_if_free()
 
             def keyword(k: int) -> Ranking:
                 found, ceiling = self._store.keyword_search(terms, k, allowed)
@@ -481,23 +482,6 @@ class Index:
             embedding = pool.submit(embedder.embed_query, query)
             self._sync_and_save()
             return embedding.result()
-
-    def _record_term_statistics_if_free(self) -> None:
-        # Migration m005 dropped the counts of common words that keyword search on a large
-        # index reads instead of their posting lists (on the first search of every process,
-        # hundreds of milliseconds at a million chunks). The first search records them
-        # again, unless a writer is busy or the folder is read-only. They are counted before
-        # the lock is taken, so that a writer never waits for the count.
-        if self._statistics_checked or self._store.readonly:
-            return
-        self._statistics_checked = True
-        if not self._store.lacks_term_statistics():
-            return
-        with suppress(StorageError):  # a damaged or full index: searches count the words themselves
-            counts = self._store.count_common_terms()
-            with try_write_lock(self.path) as locked:
-                if locked and self._store.lacks_term_statistics():
-                    self._store.record_term_statistics(counts)
 
     def _sync_and_save(self) -> None:
         if self._sync_vectors():

@@ -178,31 +178,11 @@ class KeywordQueries:
                 return False
             if recorded is not None and recorded["chunks"] / 2 <= chunks <= recorded["chunks"] * 2:
                 return False
-        self.record_term_statistics(self.count_common_terms())
-        return True
-
-    def lacks_term_statistics(self) -> bool:
-        """Whether keyword searches of this index would count common words themselves, as
-        an index upgraded through migration m005 does until it is written to again."""
-        return self.chunk_count() > PRUNE_ABOVE and "common_terms" not in self.meta()
-
-    def count_common_terms(self) -> str:
-        """The document counts of the words in more than COMMON_TERM_CHUNKS chunks, with the
-        chunk count they were taken at, as `record_term_statistics` takes them. A read of
-        every posting list: seconds at a million chunks."""
-        try:
-            rows = self.db.execute("SELECT term, doc FROM chunks_fts_terms WHERE doc > ?", [COMMON_TERM_CHUNKS]).fetchall()
-        except sqlite3.DatabaseError as exc:
-            from .store import storage_error
-
-            raise storage_error(exc, self.path) from None
-        return json.dumps({"chunks": self.chunk_count(), "terms": dict(rows)}, ensure_ascii=False)
-
-    def record_term_statistics(self, counts: str) -> None:
-        """Store what `count_common_terms` returned, for keyword searches to use."""
+        rows = self.db.execute("SELECT term, doc FROM chunks_fts_terms WHERE doc > ?", [COMMON_TERM_CHUNKS]).fetchall()
         with self.transaction():
-            self.set_meta({"common_terms": counts})
+            self.set_meta({"common_terms": json.dumps({"chunks": chunks, "terms": dict(rows)}, ensure_ascii=False)})
         self._common_terms = None
+        return True
 
     def _common_term_counts(self) -> tuple[dict[str, int], float]:
         """Recorded document counts of common words, and the factor that scales them to the

@@ -8,8 +8,6 @@ import numpy as np
 
 from semsearch import Index, keyword_store
 from semsearch.chunking import Chunk
-from semsearch.errors import StorageError
-from semsearch.locking import write_lock
 from semsearch.store import DocumentRecord, Store
 
 
@@ -106,45 +104,23 @@ def test_an_index_with_unstemmed_keywords_is_rebuilt_stemmed_on_open(tmp_path, f
         assert index.check().ok
 
 
-def _large_index_without_common_word_counts(path, fake, monkeypatch):
+def test_an_index_without_common_word_counts_records_them_on_its_next_run(tmp_path, fake, monkeypatch):
     # Counts of common words spare a keyword search on a large index reading their posting
-    # lists; an index upgraded through m005 has none until its next write. "Large" is
-    # shrunk for the test.
+    # lists; an index upgraded through m005 has none. The next indexing run records them,
+    # even one that changes nothing. "Large" is shrunk for the test.
     monkeypatch.setattr(keyword_store, "PRUNE_ABOVE", 2)
     monkeypatch.setattr(keyword_store, "COMMON_TERM_CHUNKS", 1)
-    with Index.open(path, embedder=fake) as index:
-        index.add_texts(["a", "b", "c"], ["Rivers run to the sea.", "The sea is salt.", "Glaciers melt."])
-    store = Store(path)
+    texts = ["Rivers run to the sea.", "The sea is salt.", "Glaciers melt."]
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["a", "b", "c"], texts)
+    store = Store(tmp_path / "ix")
     with store.transaction():
         store.db.execute("DELETE FROM meta WHERE key = 'common_terms'")
     store.close()
-
-
-def test_the_first_keyword_search_records_missing_common_word_counts(tmp_path, fake, monkeypatch):
-    _large_index_without_common_word_counts(tmp_path / "ix", fake, monkeypatch)
     with Index.open(tmp_path / "ix", embedder=fake) as index:
-        assert index._store.lacks_term_statistics()
-        index.search("salt", mode="dense")
-        assert index._store.lacks_term_statistics()  # dense search reads no keywords
-        assert [hit.path for hit in index.search("salt sea")][0] == "b"
+        assert [hit.path for hit in index.search("salt sea", mode="keyword")][0] == "b"
+        assert "common_terms" not in index._store.meta()  # searches only read
+        stats = index.add_texts(["a", "b", "c"], texts)
+        assert stats.unchanged == 3
         recorded = json.loads(index._store.meta()["common_terms"])
     assert recorded == {"chunks": 3, "terms": {"sea": 2, "the": 2}}
-
-
-def test_a_search_leaves_the_counts_to_a_busy_writer(tmp_path, fake, monkeypatch):
-    _large_index_without_common_word_counts(tmp_path / "ix", fake, monkeypatch)
-    with write_lock(tmp_path / "ix"), Index.open(tmp_path / "ix", embedder=fake) as index:
-        assert [hit.path for hit in index.search("salt sea", mode="keyword")][0] == "b"
-        assert index._store.lacks_term_statistics()
-
-
-def test_a_search_that_cannot_record_the_counts_still_answers(tmp_path, fake, monkeypatch):
-    _large_index_without_common_word_counts(tmp_path / "ix", fake, monkeypatch)
-
-    def full_disk(counts):
-        raise StorageError("The disk is full.")
-
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
-        monkeypatch.setattr(index._store, "record_term_statistics", full_disk)
-        assert [hit.path for hit in index.search("salt sea", mode="keyword")][0] == "b"
-        assert index._store.lacks_term_statistics()
