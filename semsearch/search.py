@@ -195,21 +195,22 @@ def _cap(store: Store, order: list[tuple[int, float]], limit: int, per_file: int
 
 def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Ranking | None) -> None:
     lists = [(name, ranking) for name, ranking in (("dense", dense), ("keyword", keyword)) if ranking is not None]
-    facts = {name: (ranking.ranks(), ranking.counted()) for name, ranking in lists}
+    ranks = {name: ranking.ranks() for name, ranking in lists}
     shares = keyword.shares() if keyword else {}
+    # What fusion counted, when there was fusion.
+    counted = (dense.counted(), keyword.counted()) if dense and keyword else None
     for result in results:
         parts: dict[str, Any] = {}
         for name, ranking in lists:
-            ranks, counted = facts[name]
-            position = ranks.get(result.chunk_id)
+            position = ranks[name].get(result.chunk_id)
             parts[f"{name}_rank"] = position
             parts[f"{name}_score"] = ranking.scores[position - 1] if position else None
             if name == "keyword":
                 parts["keyword_share"] = round(shares.get(result.chunk_id, 0.0), 4)
-        if len(lists) == 2:
+        if counted:
             # A chunk missing from a list counted the dense floor, or no keyword evidence.
-            parts["dense_counted"] = round(facts["dense"][1].get(result.chunk_id, dense.floor()), 4)
-            parts["keyword_counted"] = round(facts["keyword"][1].get(result.chunk_id, 0.0), 4)
+            parts["dense_counted"] = round(counted[0].get(result.chunk_id, dense.floor()), 4)
+            parts["keyword_counted"] = round(counted[1].get(result.chunk_id, 0.0), 4)
             parts["fusion"] = (
                 f"({parts['dense_counted']:.3f} + {KEYWORD_WEIGHT:g} × {parts['keyword_counted']:.3f})"
                 f" / {1 + KEYWORD_WEIGHT:g} = {result.score:.4f}"

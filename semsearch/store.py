@@ -256,11 +256,7 @@ class Store(KeywordQueries):
         latest = list({record.path: (record, chunks, vector_ids) for record, chunks, vector_ids in documents}.values())
         if not latest:
             return [], []
-        paths = [record.path for record, _, _ in latest]
-        old = []
-        for batch in _batches(paths):
-            marks = ",".join("?" * len(batch))
-            old += [row[0] for row in self.db.execute(f"SELECT id FROM documents WHERE path IN ({marks})", batch)]
+        old = [state.id for state in self.document_states_at(record.path for record, _, _ in latest).values()]
         removed = self._delete_documents(old) if old else []
         # Ids are given here rather than read back row by row; this transaction is the only
         # writer, so nothing else takes them in between.
