@@ -10,8 +10,9 @@
 The indexes are synthetic (benchmarks/synthetic.py: Zipfian text, word-hashing vectors),
 built through `Index.add_texts` and cached under benchmarks/.cache/scale/ (1M chunks take
 a while and about 5 GB). `latency` times `Index.search` in hybrid, dense and keyword mode
-with the query vectors computed beforehand (the query's embedding is excluded), as it is
-and without the snippets (retrieval, ranking and result rows alone), each pass with queries
+with the query vectors computed beforehand (the query's embedding is excluded), with every
+hit's snippet read, as the CLI does, and without (retrieval, ranking and result rows alone:
+a result works out its snippet only when read), each pass with queries
 of its own: first a hybrid pass on the OS cache as found (or emptied, with `--cold`), then
 the others after the index's files were read into the OS cache; `flat`
 times exact against IVF search by N, which sets the threshold; `recall` compares the
@@ -35,9 +36,7 @@ from pathlib import Path
 import numpy as np
 import synthetic  # benchmarks/ is on sys.path when run as a script
 
-import semsearch.index as index_module
 from semsearch import Index
-from semsearch.search import add_snippets
 from semsearch.vectors import VectorIndex, VectorSettings, planned_layout, recall_at
 
 
@@ -80,17 +79,18 @@ def latency(args) -> None:
                         # run with the whole index in the OS cache, as one in regular use is.
                         seconds, size_read = read_into_os_cache(index.path)
                         print(f"{'':>16} read the index's {size_read / 2**20:,.0f} MiB into the OS cache in {seconds:.1f} s", flush=True)
-                    # Without snippets: retrieval, ranking and the result rows alone.
-                    index_module.add_snippets = add_snippets if snippets else lambda results, query: results
+                    # Without snippets: retrieval, ranking and the result rows alone (a
+                    # result works out its snippet when it is first read).
                     times = []
                     for text in queries:
                         started = time.perf_counter()
-                        index.search(text, mode=mode)
+                        hits = index.search(text, mode=mode)
+                        if snippets:
+                            [hit.snippet for hit in hits]
                         times.append(time.perf_counter() - started)
                     label = f"{mode:<8}" + ("" if snippets else " without snippets") + (" first pass" if number == 0 else "")
                     where = status.index_type if number else "OS cache emptied" if args.cold else "OS cache as found"
                     print(f"{status.chunks:>9,} chunks  {label:<25} {percentiles(times)}  ({where})", flush=True)
-                index_module.add_snippets = add_snippets
             print(f"{'':>16} first search in the process (opens the cache): {first * 1e3:.0f} ms", flush=True)
 
 

@@ -19,7 +19,7 @@ from .filters import DateLike, Filters, allowed_chunks
 from .indexing import IndexStats, Pipeline, ProgressCallback, by_reason
 from .keywords import query_terms
 from .locking import try_write_lock, write_lock
-from .search import MODES, Ranking, SearchResult, add_snippets, rank
+from .search import MODES, Ranking, SearchResult, for_query, rank
 from .store import DATABASE_NAME, Store
 from .vectors import INDEX_NAME as VECTORS_FILE
 from .vectors import NOTE_NAME as NOTE_FILE
@@ -464,7 +464,7 @@ class Index:
                 found, ceiling = self._store.keyword_search(terms, k, allowed)
                 return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
 
-        return add_snippets(rank(self._store, dense, keyword, limit=limit, per_file=per_file, explain=explain), query)
+        return for_query(rank(self._store, dense, keyword, limit=limit, per_file=per_file, explain=explain), query)
 
     def _embed_query_and_sync(self, query: str):
         """The query's vector, with the vector cache brought up to date. On the first search

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,13 +29,35 @@ class SearchResult:
     metadata: dict[str, Any] | None = None
     # With explain=True: each ranking's rank and score for this chunk, and how they fused.
     explain: dict[str, Any] | None = None
-    # The best sentence or two of `text` for the query, and [start, end] offsets into `text`
-    # of the query's words (see `snippets.best_snippet`).
-    snippet: str | None = None
-    highlights: list[list[int]] | None = None
+    # The query this result answers. `snippet` and `highlights` are worked out from it on
+    # first use: a caller that reads only paths or texts does not pay for them (about
+    # 60 µs a result, more than a dense search at 100k chunks takes; benchmarks/README.md).
+    query: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def snippet(self) -> str | None:
+        """The best sentence or two of `text` for the query (see `snippets.best_snippet`)."""
+        return self._snippet()[0]
+
+    @property
+    def highlights(self) -> list[list[int]] | None:
+        """[start, end] offsets into `text` of the query's words, in order."""
+        return self._snippet()[1]
+
+    def _snippet(self) -> tuple[str | None, list[list[int]] | None]:
+        found = self.__dict__.get("_snippet_for")
+        if found is None or found[0] != self.query:
+            from .snippets import best_snippet
+
+            worked_out = best_snippet(self.text, self.query) if self.query else (None, None)
+            found = self.__dict__["_snippet_for"] = (self.query, worked_out)
+        return found[1]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        del values["query"]
+        values["snippet"], values["highlights"] = self._snippet()
+        return values
 
 
 def _result(row: dict[str, Any], score: float) -> SearchResult:
@@ -55,12 +77,11 @@ def _result(row: dict[str, Any], score: float) -> SearchResult:
     )
 
 
-def add_snippets(results: list[SearchResult], query: str) -> list[SearchResult]:
-    """Fill each result's `snippet` and `highlights` for `query`; returns `results`."""
-    from .snippets import best_snippet
-
+def for_query(results: list[SearchResult], query: str) -> list[SearchResult]:
+    """Tell each result the query it answers, from which its snippet is worked out when
+    read; returns `results`."""
     for result in results:
-        result.snippet, result.highlights = best_snippet(result.text, query)
+        result.query = query
     return results
 
 

@@ -288,3 +288,24 @@ def test_explain_in_one_mode_shows_that_retriever_alone():
     search._explain([keyword_hit], None, search.Ranking([7], [5.0], ceiling=10.0))
     assert keyword_hit.explain == {"keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5}
     assert _explanation(keyword_hit.explain) == "keyword rank 1, BM25 5.0000, share of the query 0.500"
+
+
+def test_snippets_are_worked_out_when_first_read(tmp_path, library, fake, monkeypatch):
+    from semsearch import snippets
+
+    calls = []
+    real = snippets.best_snippet
+    monkeypatch.setattr(snippets, "best_snippet", lambda text, query: calls.append(query) or real(text, query))
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([library])
+        hits = index.search("sync token expired", mode="keyword")
+    assert calls == [], "a search that reads only paths and texts pays for no snippet"
+    first = hits[0]
+    assert first.query == "sync token expired"
+    assert first.snippet == "Error KX-4471 means the sync token expired; sign in again."
+    assert [first.text[a:b] for a, b in first.highlights] == ["sync", "token", "expired"]
+    assert calls == ["sync token expired"], "worked out once, for snippet and highlights together"
+    values = first.to_dict()
+    assert "query" not in values and values["snippet"] == first.snippet and values["highlights"] == first.highlights
+    first.query = "sign in"
+    assert [first.text[a:b] for a, b in first.highlights] == ["sign"]
