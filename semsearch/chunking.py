@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from .loaders.base import Document
 
@@ -45,6 +45,14 @@ class ChunkSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ChunkSettings:
+        """The settings stored with an index. Keys no longer used are ignored: the first
+        versions also stored the chunker's version, which each document's reader version
+        now stands for."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
 
 
 @dataclass

@@ -86,7 +86,7 @@ class Index:
         meta = store.meta()
         self.model: str = meta["model"]
         self.dimensions: int | None = int(meta["dimensions"]) if meta.get("dimensions") else None
-        self.chunking = ChunkSettings(**json.loads(meta["chunking"]))
+        self.chunking = ChunkSettings.from_dict(json.loads(meta["chunking"]))
         self.vector_settings = _vector_settings(meta)
         self.created = False
         self.model_reason: str | None = None
@@ -606,7 +606,7 @@ def _check_settings(directory: Path, meta: dict[str, str], model: str | None, ch
             f"Search it without --model, use another --index for {model}, or rebuild it with "
             f"`semsearch index --rebuild --model {model}`."
         )
-    if chunking is not None and chunking.to_dict() != json.loads(meta["chunking"]):
+    if chunking is not None and chunking != ChunkSettings.from_dict(json.loads(meta["chunking"])):
         raise ModelMismatchError(
             f"The index at {directory} was built with other chunk settings ({meta['chunking']}). "
             "Keep its settings, or rebuild it with `semsearch index --rebuild`."

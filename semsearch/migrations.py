@@ -1,7 +1,7 @@
 """The index database's schema, as append-only migrations (sqlite-utils' Migrations).
 
 A migration once released is never edited: an index written by any earlier version is
-brought forward by applying the ones it has not seen, in order.
+brought forward by applying the ones it has not seen, in the order they are defined here.
 """
 
 from __future__ import annotations
@@ -64,6 +64,19 @@ def migrations():
             INSERT INTO meta (key, value) VALUES ('generation', '0');
             """
         )
+
+    @migrations()
+    def m001b_columns_m001_gained(db: sqlite_utils.Database) -> None:
+        # The first versions' m001 lacked two columns that m001 gained before m002 existed:
+        # documents.reader (the reader version that wrote a document; 0 has every document
+        # read again by the next run) and chunks.context (the title and section path a chunk
+        # was embedded with). An index those versions made has neither, and m002 reads
+        # chunks.context, so this comes first for it; any other index has both and finds
+        # nothing to do.
+        if "reader" not in db["documents"].columns_dict:
+            db.execute("ALTER TABLE documents ADD COLUMN reader INTEGER NOT NULL DEFAULT 0")
+        if "context" not in db["chunks"].columns_dict:
+            db.execute("ALTER TABLE chunks ADD COLUMN context TEXT")
 
     @migrations()
     def m002_keyword_index(db: sqlite_utils.Database) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from semsearch import Index, keyword_store
-from semsearch.chunking import Chunk
+from semsearch.chunking import Chunk, ChunkSettings
 from semsearch.store import DocumentRecord, Store
 
 
@@ -102,6 +103,41 @@ def test_an_index_with_unstemmed_keywords_is_rebuilt_stemmed_on_open(tmp_path, f
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         assert [hit.path for hit in index.search("running", mode="keyword")] == ["r1"]
         assert index.check().ok
+
+
+@pytest.mark.parametrize("reader_column", [False, True], ids=["first release", "with reader versions"])
+def test_an_index_from_the_first_releases_opens_and_is_brought_up_to_date(tmp_path, fake, reader_column):
+    texts = ["The river runs fast in spring.", "Glaciers melt slowly."]
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["r1", "r2"], texts, [{"title": "Rivers"}, None])
+    # As the first releases left it: m001 alone, whose chunks had no context column, nor
+    # (at first) its documents a reader version, and a chunker version among the settings.
+    store = Store(tmp_path / "ix")
+    with store.transaction():
+        store.db.executescript(
+            """
+            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts; DROP TABLE skipped_files;
+            ALTER TABLE roots DROP COLUMN patterns;
+            ALTER TABLE chunks DROP COLUMN context;
+            DELETE FROM _sqlite_migrations WHERE name != 'm001_initial';
+            """
+        )
+        if reader_column:
+            store.db.execute("UPDATE documents SET reader = 1")  # an earlier reader's
+        else:
+            store.db.execute("ALTER TABLE documents DROP COLUMN reader")
+        store.set_meta({"chunking": json.dumps({**ChunkSettings().to_dict(), "version": 1})})
+    store.close()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.chunking == ChunkSettings()
+        assert [hit.path for hit in index.search("glaciers", mode="keyword")] == ["r2"]
+        assert index.search("river spring", mode="dense", limit=1)[0].path == "r1"
+        # Read again with today's reader; their vectors are still good.
+        stats = index.add_texts(["r1", "r2"], texts, [{"title": "Rivers"}, None])
+        assert (stats.changed, stats.unchanged, stats.chunks_embedded) == (2, 0, 0)
+        assert index.check().ok
+    with Index.open(tmp_path / "ix", embedder=fake, chunking=ChunkSettings()) as index:
+        assert index.add_texts(["r1", "r2"], texts, [{"title": "Rivers"}, None]).unchanged == 2
 
 
 def test_an_index_without_common_word_counts_records_them_on_its_next_run(tmp_path, fake, monkeypatch):
