@@ -168,10 +168,11 @@ def _print_stats(stats, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option("--limit", "-n", default=10, show_default=True, help="Most results to show.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=10, show_default=True, help="Most results to show.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="Meaning and keywords fused, meaning only, or keywords only (BM25).")
-@click.option("--per-file", default=2, show_default=True, help="Most results from one file (0: no limit).")
+@click.option("--per-file", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Most results from one file (0: no limit).")
 @click.option("--path", "paths", multiple=True, help="Only files matching this glob (repeatable): '*.md', 'notes/2024/*'.")
 @click.option("--ext", "extensions", multiple=True, help="Only these extensions: --ext md,pdf.")
 @click.option("--after", help="Only files modified on or after this date (YYYY-MM-DD).")

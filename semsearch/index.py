@@ -442,6 +442,8 @@ class Index:
             raise SemsearchError("The query is empty: say what you are looking for.")
         if mode not in MODES:
             raise SemsearchError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.")
+        if limit < 0 or (per_file or 0) < 0:
+            raise SemsearchError(f"limit and per_file must be 0 or more (per_file None: no cap), not {limit} and {per_file}.")
         if not self._store.has_chunks():
             return []
         filters = Filters.build(path, ext, after, before)

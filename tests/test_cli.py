@@ -97,3 +97,10 @@ def test_models_without_token_lists_local():
     assert result.exit_code == 0
     assert result.output.startswith("local")
     assert "384 dims" in result.output
+
+
+def test_search_refuses_limits_that_could_show_nothing(docs, fake_model):
+    run("index", str(docs), "--model", "fake")
+    for option, value in (("--limit", "0"), ("--per-file", "-1")):
+        result = CliRunner().invoke(cli, ["search", "kittens", option, value])
+        assert result.exit_code == 2 and f"Invalid value for '{option}" in result.output, result.output

@@ -180,6 +180,16 @@ def test_empty_query_is_refused(tmp_path, docs, fake):
             index.search("   ")
 
 
+def test_negative_limits_are_refused(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        with pytest.raises(SemsearchError, match="0 or more"):
+            index.search("kittens", limit=-1)
+        with pytest.raises(SemsearchError, match="0 or more"):
+            index.search("kittens", per_file=-1)  # would skip every hit
+        assert len(index.search("kittens", limit=3, per_file=0)) == 3
+
+
 def test_empty_index_returns_no_results(tmp_path, fake):
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         assert index.search("anything") == []
