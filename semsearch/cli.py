@@ -142,7 +142,7 @@ class _progress:
 def _print_stats(stats, verbose: bool) -> None:
     files = stats.new + stats.changed + stats.unchanged
     click.echo(
-        f"Indexed {files} files in {stats.seconds:.1f} s: {stats.new} new, {stats.changed} changed, "
+        f"Indexed {files} file{'s' if files != 1 else ''} in {stats.seconds:.1f} s: {stats.new} new, {stats.changed} changed, "
         f"{stats.unchanged} unchanged, {stats.removed} removed, {len(stats.skipped)} skipped."
     )
     click.echo(f"Chunks: {stats.chunks_added} written ({stats.chunks_embedded} embedded, {stats.chunks_reused} reused), {stats.chunks_removed} removed.")

@@ -104,3 +104,8 @@ def test_search_refuses_limits_that_could_show_nothing(docs, fake_model):
     for option, value in (("--limit", "0"), ("--per-file", "-1")):
         result = CliRunner().invoke(cli, ["search", "kittens", option, value])
         assert result.exit_code == 2 and f"Invalid value for '{option}" in result.output, result.output
+
+
+def test_index_summary_counts_one_file_in_the_singular(docs, fake_model):
+    result = run("index", str(docs / "pets" / "cats.md"), "--model", "fake")
+    assert result.output.splitlines()[-2].startswith("Indexed 1 file in "), result.output
