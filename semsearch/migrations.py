@@ -1,7 +1,9 @@
 """The index database's schema, as append-only migrations (sqlite-utils' Migrations).
 
 A migration once released is never edited: an index written by any earlier version is
-brought forward by applying the ones it has not seen, in the order they are defined here.
+brought forward by applying the ones it has not seen, in order. One exception predates
+that rule: the first releases' m001 lacked two columns it gained later, which `upgrade`
+adds to the indexes those releases made.
 """
 
 from __future__ import annotations
@@ -66,19 +68,6 @@ def migrations():
         )
 
     @migrations()
-    def m001b_columns_m001_gained(db: sqlite_utils.Database) -> None:
-        # The first versions' m001 lacked two columns that m001 gained before m002 existed:
-        # documents.reader (the reader version that wrote a document; 0 has every document
-        # read again by the next run) and chunks.context (the title and section path a chunk
-        # was embedded with). An index those versions made has neither, and m002 reads
-        # chunks.context, so this comes first for it; any other index has both and finds
-        # nothing to do.
-        if "reader" not in db["documents"].columns_dict:
-            db.execute("ALTER TABLE documents ADD COLUMN reader INTEGER NOT NULL DEFAULT 0")
-        if "context" not in db["chunks"].columns_dict:
-            db.execute("ALTER TABLE chunks ADD COLUMN context TEXT")
-
-    @migrations()
     def m002_keyword_index(db: sqlite_utils.Database) -> None:
         # Contentless: the chunk text is stored once, in `chunks`; deleting from the index
         # repeats the indexed text, which `keyword_text` recomputes from the chunk.
@@ -120,6 +109,39 @@ def migrations():
         _keyword_index(db, KEYWORD_TOKENIZER)
 
     return migrations
+
+
+# Columns m001 gained after the first releases had made indexes with it, before m002:
+# documents.reader (the reader version that wrote a document; 0 has the next run read every
+# document again) and chunks.context (the title and section path a chunk was embedded with,
+# which m002 reads).
+_M001_LATE_COLUMNS = (
+    ("documents", "reader", "INTEGER NOT NULL DEFAULT 0"),
+    ("chunks", "context", "TEXT"),
+)
+
+
+def needs_upgrade(db: sqlite_utils.Database) -> bool:
+    """Whether `upgrade` has anything to do."""
+    return bool(_missing_late_columns(db) or migrations().pending(db))
+
+
+def upgrade(db: sqlite_utils.Database) -> None:
+    """Bring the index database to the current schema."""
+    for table, column, definition in _missing_late_columns(db):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    schema = migrations()
+    if schema.pending(db):
+        schema.apply(db)
+
+
+def _missing_late_columns(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    # Not yet created (a new index) is not missing: m001 creates them whole.
+    return [
+        (table, column, definition)
+        for table, column, definition in _M001_LATE_COLUMNS
+        if db[table].exists() and column not in db[table].columns_dict
+    ]
 
 
 def _keyword_index(db: sqlite_utils.Database, tokenizer: str) -> None:

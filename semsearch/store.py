@@ -109,17 +109,15 @@ class Store(KeywordQueries):
             self.db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
             from . import migrations as schema
 
-            migrations = schema.migrations()
             if self.readonly:
-                if migrations.pending(self.db):
+                if schema.needs_upgrade(self.db):
                     raise StorageError(f"The index at {directory} needs an upgrade, but its folder is not writable.")
                 return
             self.db.enable_wal()
             # In WAL mode NORMAL keeps every commit safe from a crashed process; only a
             # power cut can lose the last transactions, never corrupt the file.
             self.db.execute("PRAGMA synchronous=NORMAL")
-            if migrations.pending(self.db):
-                migrations.apply(self.db)
+            schema.upgrade(self.db)
         except sqlite3.DatabaseError as exc:
             raise storage_error(exc, self.path) from None
 
