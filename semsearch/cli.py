@@ -101,7 +101,8 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
     from .walk import parse_size
 
     limit = parse_size(max_file_size) or None
-    with _open(ctx, create=True, model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
+    # Without PATHS there is nothing to create an index for: only an existing one is updated.
+    with _open(ctx, create=bool(paths), model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
         if index.created and not as_json:
             click.echo(f"New index at {index.path} using model {index.model} ({index.model_reason}).", err=True)
         with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
@@ -188,6 +189,7 @@ def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, 
             query, limit=limit, mode=mode, per_file=1 if files_only else per_file or None, path=list(paths),
             ext=list(extensions), after=after, before=before, explain=explain,
         )
+        empty = not results and index.status().documents == 0
     if files_only:
         # One best hit per file, so --limit counts files.
         files = [_show_path(result.path) for result in results]
@@ -200,6 +202,8 @@ def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, 
         _json([result.to_dict() for result in results])
     else:
         _print_results(results)
+    if not results and empty:
+        click.echo(f"The index at {index.path} holds no documents yet: add some with `semsearch index FOLDER`.", err=True)
 
 
 def _print_results(results) -> None:
@@ -275,7 +279,10 @@ def status(ctx, as_json, verbose):
     click.echo(f"Model:      {info.model} ({dimensions})")
     click.echo(f"Documents:  {info.documents}")
     click.echo(f"Chunks:     {info.chunks} ({info.vectors} distinct vectors)")
-    click.echo(f"Vectors:    {info.index_vectors}, {info.index_type} index")
+    if info.index_type == "none":
+        click.echo("Vectors:    none yet")
+    else:
+        click.echo(f"Vectors:    {info.index_vectors}, {info.index_type} index")
     click.echo(
         f"            {info.index_disk_bytes / 1e6:.1f} MB on disk, {info.index_memory_bytes / 1e6:.1f} MB in memory"
         " when loaded (a search maps the file and reads what it probes)"

@@ -584,7 +584,7 @@ class Index:
             vectors=counts["vectors"],
             roots=self._store.roots(),
             disk_bytes=disk,
-            index_type=note.layout.describe() if note else "none yet (built on first search)",
+            index_type=note.layout.describe() if note else "none",
             chunking=self.chunking.to_dict(),
             skipped=[{"path": item.path, "reason": item.reason} for item in skipped],
             skipped_by_reason=by_reason(skipped),

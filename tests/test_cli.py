@@ -109,3 +109,28 @@ def test_search_refuses_limits_that_could_show_nothing(docs, fake_model):
 def test_index_summary_counts_one_file_in_the_singular(docs, fake_model):
     result = run("index", str(docs / "pets" / "cats.md"), "--model", "fake")
     assert result.output.splitlines()[-2].startswith("Indexed 1 file in "), result.output
+
+
+def test_index_without_folders_creates_no_index(tmp_path, fake_model):
+    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index"])
+    assert result.exit_code == 1 and "No index at" in result.output and "semsearch index FOLDER" in result.output
+    assert not (tmp_path / "ix").exists()
+
+
+def test_search_of_an_empty_index_says_how_to_fill_it(tmp_path, docs, fake_model):
+    where = str(tmp_path / "ix")
+    run("--index", where, "index", str(docs), "--model", "fake")
+    run("--index", where, "remove", str(docs))
+    result = CliRunner().invoke(cli, ["--index", where, "search", "kittens"])
+    assert result.exit_code == 0 and "No results." in result.output
+    assert "holds no documents yet: add some with `semsearch index FOLDER`" in result.output
+    run("--index", where, "index", str(docs))
+    result = CliRunner().invoke(cli, ["--index", where, "search", "zzzqqq", "--mode", "keyword"])
+    assert result.output == "No results.\n", "a full index with nothing matching needs no advice"
+
+
+def test_status_of_an_index_never_given_a_document(tmp_path, fake_model):
+    (tmp_path / "empty").mkdir()
+    where = str(tmp_path / "ix")
+    run("--index", where, "index", str(tmp_path / "empty"), "--model", "fake")
+    assert "Vectors:    none yet" in run("--index", where, "status").output.splitlines()
