@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-# The keyword index's tokenizer (migration m002): English stemming (which leaves other
-# scripts alone), accents folded. Queries are analysed with the same one.
-KEYWORD_TOKENIZER = "porter unicode61 remove_diacritics 2"
+# The keyword index's tokenizer (migration m006): English stemming (which leaves other
+# scripts alone), accents folded, and combining marks kept inside words (unicode61 would cut
+# a Hindi or Tamil word at each vowel sign). Queries are analysed with the same one.
+KEYWORD_TOKENIZER = "porter unicode61 remove_diacritics 2 categories 'L* N* Co M*'"
 # Chunks above which common terms are left out of keyword searches.
 PRUNE_ABOVE = 50_000
 # On such an index, a keyword search reads the posting lists of its rarest words up to
@@ -154,7 +155,7 @@ class KeywordQueries:
         missing = [word for word in dict.fromkeys(words) if word not in self._index_forms]
         if missing:
             if not self._scratch_ready:
-                self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(body, tokenize='{KEYWORD_TOKENIZER}')")
+                self.db.execute(f'CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(body, tokenize="{KEYWORD_TOKENIZER}")')
                 self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_word_terms USING fts5vocab(temp, query_words, instance)")
                 self._scratch_ready = True
             self._fill_scratch("query_words", "INSERT INTO temp.query_words (rowid, body) VALUES (?, ?)", enumerate(missing))

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 
+from .marks import MARKS
+
 # Han, Hiragana, Katakana, Hangul, CJK punctuation-free ranges.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters, digits and combining marks: the characters the keyword index's tokenizer keeps
+# together (KEYWORD_TOKENIZER's categories), so a Hindi word is not cut at its vowel signs.
+_WORD = re.compile(rf"[\w{MARKS}]+")
 
 
 def _bigrams(run: str) -> str:

@@ -99,14 +99,17 @@ def migrations():
 
     @migrations()
     def m005_stemmed_keywords(db: sqlite_utils.Database) -> None:
-        # Queries are analysed with English stemming (KEYWORD_TOKENIZER); an index built by
-        # m002 holds its words unstemmed, so "running" would never find "runs". Built again
-        # with the same tokenizer as the queries; common words are counted afresh.
-        from .keyword_store import KEYWORD_TOKENIZER
+        # Queries are analysed with English stemming; an index built by m002 holds its words
+        # unstemmed, so "running" would never find "runs". Built again with the tokenizer the
+        # queries used then; common words are counted afresh.
+        _rebuild_keyword_index(db, "porter unicode61 remove_diacritics 2")
 
-        db.executescript("DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;")
-        db.execute("DELETE FROM meta WHERE key = 'common_terms'")
-        _keyword_index(db, KEYWORD_TOKENIZER)
+    @migrations()
+    def m006_marks_inside_words(db: sqlite_utils.Database) -> None:
+        # unicode61 cut words at combining marks (a Devanagari vowel sign, an Arabic vowel
+        # point), so a Hindi word was indexed as fragments that match other words. Built
+        # again with marks kept inside words, as queries are now cut.
+        _rebuild_keyword_index(db, "porter unicode61 remove_diacritics 2 categories 'L* N* Co M*'")
 
     return migrations
 
@@ -144,13 +147,19 @@ def _missing_late_columns(db: sqlite_utils.Database) -> list[tuple[str, str, str
     ]
 
 
+def _rebuild_keyword_index(db: sqlite_utils.Database, tokenizer: str) -> None:
+    db.executescript("DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;")
+    db.execute("DELETE FROM meta WHERE key = 'common_terms'")
+    _keyword_index(db, tokenizer)
+
+
 def _keyword_index(db: sqlite_utils.Database, tokenizer: str) -> None:
     """The contentless FTS5 table of the chunk texts, filled from `chunks`, and its vocabulary."""
     from .store import keyword_body
 
     db.executescript(
         f"""
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='{tokenizer}');
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize="{tokenizer}");
         CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
         """
     )

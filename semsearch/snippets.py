@@ -15,15 +15,19 @@ import unicodedata
 from bisect import bisect_right
 from functools import lru_cache
 
+from .marks import MARKS
+
 __all__ = ["best_snippet", "query_terms", "segments"]
 
 MAX_CHARS = 320
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # A sentence ends after one of these marks and any closing quotes or brackets, where space
-# follows (or at once after a CJK full stop). The match starts at the mark rather than
-# looking behind for it, so the regex engine can skip ahead to candidates.
-_SENTENCE_END = re.compile(r"[.!?;。！？][\"'”’»)\]]*\s+|[。！？]")
-# The same for text without CJK marks, where a class of ASCII marks is scanned faster.
+# follows (or at once after a CJK full stop); the danda ends Hindi and Bengali sentences,
+# "؟" and "۔" Arabic and Urdu ones. The match starts at the mark rather than looking
+# behind for it, so the regex engine can skip ahead to candidates.
+_SENTENCE_END = re.compile(r"[.!?;。！？।॥؟۔][\"'”’»)\]]*\s+|[。！？]")
+_OTHER_MARKS = ("。", "！", "？", "।", "॥", "؟", "۔")
+# The same for text without those marks, where a class of ASCII marks is scanned faster.
 _LATIN_SENTENCE_END = re.compile(r"[.!?;][\"'”’»)\]]*\s+")
 _ADORNMENT = re.compile(r"""^\s*([=\-~^*#+`'".:_])\1{2,}\s*$""")
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:e\.g|i\.e|etc|vs|cf|dr|mr|mrs|ms|no|z\.b|bzw|ca|usw|d\.h)\.$", re.IGNORECASE)
@@ -34,7 +38,8 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s")
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly", "er", "en", "e", "y")
 # Words without the underscore, and camelCase cut into its parts, so "parse_config" and
 # "parseConfig" both hold "parse" and "config".
-_TOKEN = re.compile(r"[^\W_]+")
+# Letters, digits and combining marks (a Devanagari vowel sign belongs to its word).
+_TOKEN = re.compile(rf"(?:[^\W_]|[{MARKS}])+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _STOP = set(
     """a an and are as at be by can could did do does for from had has have how i if in into is it its
@@ -139,18 +144,18 @@ class _Query:
             at = lowered.find(stem)
             while at != -1:
                 # A word (or a camelCase part) starts here: what `_tokens` cuts at.
-                if not at or not text[at - 1].isalnum() or (text[at].isupper() and not text[at - 1].isupper()):
+                if not at or not _in_word(text[at - 1]) or (text[at].isupper() and not text[at - 1].isupper()):
                     candidates.append(at)
                 at = lowered.find(stem, at + 1)  # "abab" in "xabAbab": overlaps can start a part
         if not text.isascii():
-            candidates += [match.start() for match in _NON_ASCII.finditer(text) if match.group().isalnum()]
+            candidates += [match.start() for match in _NON_ASCII.finditer(text) if _in_word(match.group())]
         found: list[tuple[int, int, str]] = []
         done = 0
         for at in sorted(candidates):
             if at < done:
                 continue  # in a word already compared
             start = at
-            while start and text[start - 1].isalnum():
+            while start and _in_word(text[start - 1]):
                 start -= 1
             done = _WORD_END.match(text, at).end()
             for a, b, part in _parts(text[start:done], start):
@@ -172,8 +177,13 @@ class _Query:
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
-# The end of the word (a run of letters and digits) a position lies in.
-_WORD_END = re.compile(r"[^\W_]*")
+# The end of the word (a run of letters, digits and marks) a position lies in.
+_WORD_END = re.compile(rf"(?:[^\W_]|[{MARKS}])*")
+_MARK = re.compile(f"[{MARKS}]")
+
+
+def _in_word(char: str) -> bool:
+    return char.isalnum() or _MARK.match(char) is not None
 
 
 @lru_cache(maxsize=64)
@@ -190,7 +200,7 @@ def _units(text: str) -> list[tuple[int, int, bool]]:
         lines.append((offset, offset + len(line.rstrip("\r\n")), line.strip()))
         offset += len(line)
     units: list[tuple[int, int, bool]] = []
-    ends = _SENTENCE_END if "。" in text or "！" in text or "？" in text else _LATIN_SENTENCE_END
+    ends = _SENTENCE_END if not text.isascii() and any(mark in text for mark in _OTHER_MARKS) else _LATIN_SENTENCE_END
     start = None
     for i, (line_start, line_end, stripped) in enumerate(lines):
         following = lines[i + 1][2] if i + 1 < len(lines) else ""

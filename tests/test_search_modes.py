@@ -309,3 +309,14 @@ def test_snippets_are_worked_out_when_first_read(tmp_path, library, fake, monkey
     assert "query" not in values and values["snippet"] == first.snippet and values["highlights"] == first.highlights
     first.query = "sign in"
     assert [first.text[a:b] for a, b in first.highlights] == ["sign"]
+
+
+def test_words_with_combining_marks_are_whole_keywords(tmp_path, fake):
+    # Devanagari vowel signs are combining marks: cut at them, "दिल्ली" (Delhi) became
+    # "द", "ल", "ल", which "दिल" (heart) holds too.
+    assert query_terms("नई दिल्ली?") == ["नई", "दिल्ली"]
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["delhi", "heart"], ["नई दिल्ली भारत की राजधानी है।", "मेरा दिल खुश है।"])
+        hits = index.search("दिल्ली", mode="keyword")
+    assert [hit.path for hit in hits] == ["delhi"]
+    assert [hits[0].text[a:b] for a, b in hits[0].highlights] == ["दिल्ली"]

@@ -102,3 +102,26 @@ def test_sentences_end_at_the_mark_before_closing_quotes_but_not_after_abbreviat
     assert [text[a:b] for a, b, _ in _units(text)] == [
         'He said "stop.', "Then he left (quickly.", "See e.g. the log.", "No. 5 is open!", "東京です。", "大阪",
     ]
+
+
+def test_hindi_and_arabic_sentences_end_at_their_own_marks():
+    hindi = "भारत एक विशाल देश है। इसकी राजधानी नई दिल्ली है और यहाँ संसद भवन भी है, जो देखने लायक है।"
+    snippet, highlights = best_snippet(hindi, "राजधानी दिल्ली")
+    assert snippet == "इसकी राजधानी नई दिल्ली है और यहाँ संसद भवन भी है, जो देखने लायक है।"
+    assert [hindi[a:b] for a, b in highlights] == ["राजधानी", "दिल्ली"]
+    arabic = "مرحبا بكم في دليل المدينة الكبير والجميل. أين تقع العاصمة؟ العاصمة هي القاهرة منذ زمن بعيد جدا."
+    assert best_snippet(arabic, "القاهرة")[0] == "العاصمة هي القاهرة منذ زمن بعيد جدا."
+
+
+def test_the_listed_combining_marks_are_this_pythons():
+    import re
+    import sys
+    import unicodedata
+
+    from semsearch import marks
+
+    listed = re.compile(f"[{marks.MARKS}]")
+    matched = [char for char in map(chr, range(sys.maxunicode + 1)) if listed.match(char)]
+    assert len(matched) > 2000 and all(unicodedata.category(char).startswith("M") for char in matched)
+    if unicodedata.unidata_version == marks.UNICODE_VERSION:
+        assert marks.mark_ranges() == marks.MARKS

@@ -95,7 +95,7 @@ def test_an_index_with_unstemmed_keywords_is_rebuilt_stemmed_on_open(tmp_path, f
             DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;
             CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
             CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
-            DELETE FROM _sqlite_migrations WHERE name = 'm005_stemmed_keywords';
+            DELETE FROM _sqlite_migrations WHERE name IN ('m005_stemmed_keywords', 'm006_marks_inside_words');
             """
         )
         store.rebuild_keywords()
@@ -141,6 +141,32 @@ def test_an_index_from_the_first_releases_opens_and_is_brought_up_to_date(tmp_pa
     with Index.open(tmp_path / "ix", embedder=fake, chunking=ChunkSettings()) as index:
         assert index.add_texts(["r1", "r2"], texts, [{"title": "Rivers"}, None]).unchanged == 2
         assert not needs_upgrade(index._store.db)  # a read-only copy opens
+
+
+def test_an_index_that_cut_words_at_combining_marks_is_rebuilt_on_open(tmp_path, fake):
+    texts = ["नई दिल्ली भारत की राजधानी है", "मेरा दिल खुश है"]  # Delhi; my heart
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["delhi", "heart"], texts)
+    # As m005 left it: marks were separators, so "दिल्ली" was indexed as "द", "ल", "ल".
+    store = Store(tmp_path / "ix")
+    with store.transaction():
+        store.db.executescript(
+            """
+            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;
+            CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='porter unicode61 remove_diacritics 2');
+            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
+            DELETE FROM _sqlite_migrations WHERE name = 'm006_marks_inside_words';
+            """
+        )
+        store.rebuild_keywords()
+    assert {"द", "ल"} <= {term for (term,) in store.db.execute("SELECT term FROM chunks_fts_terms")}
+    store.close()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert [hit.path for hit in index.search("दिल्ली", mode="keyword")] == ["delhi"]
+        assert [hit.path for hit in index.search("दिल", mode="keyword")] == ["heart"]
+        sql = index._store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
+        assert keyword_store.KEYWORD_TOKENIZER in sql, "the index is cut into words as queries are"
+        assert index.check().ok
 
 
 def test_an_index_without_common_word_counts_records_them_on_its_next_run(tmp_path, fake, monkeypatch):
