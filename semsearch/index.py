@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,19 @@ from .walk import DEFAULT_MAX_FILE_SIZE, Skipped, resolve_roots
 
 if TYPE_CHECKING:
     from .vectors import VectorIndex, VectorSettings
+
+
+def _one_at_a_time(method: Callable) -> Callable:
+    """Run `method` holding the index's lock. An `Index` shares one SQLite connection, one
+    vector cache and the caches of words and counts between its calls: threads sharing it
+    take turns (re-entrant, so a progress callback may search)."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 @dataclass
@@ -83,6 +98,7 @@ class Index:
         self._remote_options = remote_options
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
+        self._lock = threading.RLock()
         meta = store.meta()
         self.model: str = meta["model"]
         self.dimensions: int | None = int(meta["dimensions"]) if meta.get("dimensions") else None
@@ -186,6 +202,7 @@ class Index:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @_one_at_a_time
     def close(self) -> None:
         """Release the database. The index stays on disk."""
         self._store.close()
@@ -199,6 +216,7 @@ class Index:
 
     # -- writing ----------------------------------------------------------------------------
 
+    @_one_at_a_time
     def add(
         self,
         paths: Sequence[str | os.PathLike] | None = None,
@@ -241,6 +259,7 @@ class Index:
                 pipeline.add_files(group, max_file_size=max_file_size, include=included, exclude=excluded)
             return pipeline.stats
 
+    @_one_at_a_time
     def add_texts(
         self,
         ids: Sequence[str],
@@ -262,6 +281,7 @@ class Index:
         with self._writing():
             return self._pipeline(False, progress).add_texts(records)
 
+    @_one_at_a_time
     def remove(self, paths: Sequence[str | os.PathLike]) -> int:
         """Remove documents at or under `paths` (files need not exist any more); returns how many."""
         # A path names files; a plain string may also be the id of an `add_texts` record.
@@ -412,6 +432,7 @@ class Index:
 
     # -- reading ----------------------------------------------------------------------------
 
+    @_one_at_a_time
     def search(
         self,
         query: str,
@@ -496,6 +517,7 @@ class Index:
                 with suppress(StorageError):  # a full disk: the next reader catches up again
                     self._vectors.save(self.path, self._vectors_generation)
 
+    @_one_at_a_time
     def check(self, *, repair: bool = False) -> CheckReport:
         """Verify the index: SQLite sound, every chunk with a vector and a document, the FAISS
         cache matching SQLite. With `repair`, fix what can be fixed: damaged chunks are
@@ -566,6 +588,7 @@ class Index:
             return "the FAISS cache is marked as older than the database"
         return None
 
+    @_one_at_a_time
     def status(self) -> IndexStatus:
         """Model, dimensions, counts and size on disk."""
         from .vectors import read_note

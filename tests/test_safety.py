@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -206,6 +207,7 @@ def test_read_only_index_folder(tmp_path, corpus):
     try:
         code = f"""
 import json
+import threading
 from semsearch import Index, SemsearchError
 from tests.conftest import FakeEmbedder
 out = {{}}
@@ -240,6 +242,7 @@ def test_full_disk_gives_a_clear_error_and_no_damage(tmp_path):
     script.write_text(
         f"""
 import json
+import threading
 from semsearch import Index, StorageError
 from tests.conftest import FakeEmbedder
 index_dir = {str(tmp_path / "disk" / "ix")!r}
@@ -281,3 +284,36 @@ print(json.dumps(out))
     # commit and the one embedded behind it (32 texts each) are redone.
     redone = set(out["first_embedded"]) & set(out["second_embedded"])
     assert len(out["first_embedded"]) > 64 and len(redone) <= 64, (len(out["first_embedded"]), len(redone))
+
+
+def test_threads_sharing_one_index_take_turns(tmp_path):
+    texts = [f"record {i} word{i} about password resets" for i in range(400)]
+
+    def query(i: int) -> list[str]:
+        mode = "keyword" if i % 2 else "hybrid"
+        return [hit.path for hit in index.search(f"word{i}", mode=mode, limit=3)]
+
+    with Index.open(tmp_path / "ix", embedder=FakeEmbedder()) as index:
+        index.add_texts([f"t{i}" for i in range(400)], texts)
+        expected = {i: query(i) for i in range(400)}
+    index = Index.open(tmp_path / "ix", embedder=FakeEmbedder())
+    wrong, errors = [], []
+    start = threading.Barrier(4)
+
+    def search(first: int) -> None:
+        start.wait()
+        for i in range(first, 400, 4):
+            try:
+                if query(i) != expected[i]:
+                    wrong.append(i)
+            except Exception as exc:  # noqa: BLE001 - any error is the finding
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=search, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with index:
+        assert errors == [] and wrong == []
+        assert index.check().ok
