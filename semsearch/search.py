@@ -194,8 +194,9 @@ def _cap(store: Store, order: list[tuple[int, float]], limit: int, per_file: int
     taken: dict[int, int] = {}
     # Rows (with their text) are read only as far down the order as the per-file cap makes
     # necessary: first as many as asked for, then twice as many as are still missing. Each
-    # row read from a cold file is a wait for the disk.
-    position, end = 0, min(len(order), max(limit * 20, 200))
+    # row read from a cold file is a wait for the disk. When one long document fills the top
+    # of the order, that can be all the way down.
+    position, end = 0, len(order)
     while position < end and len(results) < limit:
         part = order[position : min(position + (limit - len(results)) * (2 if position else 1), end)]
         position += len(part)

@@ -320,3 +320,14 @@ def test_words_with_combining_marks_are_whole_keywords(tmp_path, fake):
         hits = index.search("दिल्ली", mode="keyword")
     assert [hit.path for hit in hits] == ["delhi"]
     assert [hits[0].text[a:b] for a, b in hits[0].highlights] == ["दिल्ली"]
+
+
+@pytest.mark.parametrize("mode", search.MODES)
+def test_one_long_document_does_not_hide_the_others_under_the_per_file_cap(tmp_path, fake, mode):
+    book = "\n\n".join(f"Zebras zebras zebras graze on the plain, paragraph {i}. " * 20 for i in range(400))
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["book"], [book])
+        index.add_texts([f"note{i}" for i in range(5)], [f"Note {i} on animals: one is a zebra, plus lions." for i in range(5)])
+        assert index.status().chunks > 300
+        hits = index.search("zebras graze", mode=mode, limit=5, per_file=1)
+    assert len(hits) == 5 and len({hit.path for hit in hits}) == 5
