@@ -270,14 +270,12 @@ class Index:
     ) -> IndexStats:
         """Index records that are not files: `ids[i]` names `texts[i]`.
 
-        A `title` in a record's metadata is indexed with its text. Adding an id again
-        replaces that record; an unchanged text is not embedded again.
+        A `title` in a record's metadata is indexed with its text; metadata must be a
+        JSON-serialisable dict (or None). Adding an id again replaces that record, metadata
+        included; an unchanged text is not embedded again. Ids share one namespace with
+        the paths of indexed files, so use ids that are not file paths.
         """
-        if len(ids) != len(texts) or (metadata is not None and len(metadata) != len(ids)):
-            raise SemsearchError("add_texts needs as many ids (and metadata) as texts.")
-        if len(set(ids)) != len(ids):
-            raise SemsearchError("add_texts ids must be unique.")
-        records = zip(ids, texts, metadata or [None] * len(ids))
+        records = _checked_records(ids, texts, metadata)
         with self._writing():
             return self._pipeline(False, progress).add_texts(records)
 
@@ -622,6 +620,35 @@ def _vector_settings(meta: dict[str, str]) -> VectorSettings:
     from .vectors import VectorSettings
 
     return VectorSettings.from_dict(json.loads(meta["vectors"])) if meta.get("vectors") else VectorSettings()
+
+
+def _checked_records(ids, texts, metadata) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """`add_texts`' arguments as records, refused before anything is written when they
+    cannot all be stored (a run commits as it goes)."""
+    if isinstance(ids, str) or isinstance(texts, str):
+        raise SemsearchError("add_texts takes lists: ids=[...], texts=[...].")
+    ids, texts = list(ids), list(texts)
+    metadata = [None] * len(ids) if metadata is None else list(metadata)
+    if not len(ids) == len(texts) == len(metadata):
+        raise SemsearchError("add_texts needs as many ids (and metadata) as texts.")
+    if len(set(ids)) != len(ids):
+        raise SemsearchError("add_texts ids must be unique.")
+    for number, (key, text, values) in enumerate(zip(ids, texts, metadata)):
+        problem = None
+        if not isinstance(key, str) or not isinstance(text, str):
+            problem = "ids and texts must be strings"
+        elif values is not None and not isinstance(values, dict):
+            problem = "metadata must be a dict or None"
+        elif values is not None and not isinstance(values.get("title", ""), str):
+            problem = "a title in metadata must be a string"
+        else:
+            try:
+                json.dumps(values)
+            except (TypeError, ValueError) as exc:
+                problem = f"metadata must be JSON-serialisable ({exc})"
+        if problem:
+            raise SemsearchError(f"add_texts record {number} ({key!r}): {problem}. Nothing was written.")
+    return list(zip(ids, texts, metadata))
 
 
 def _check_settings(directory: Path, meta: dict[str, str], model: str | None, chunking: ChunkSettings | None) -> None:

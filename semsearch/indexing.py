@@ -10,6 +10,7 @@ embedding batch is committed in one transaction together with the documents it c
 from __future__ import annotations
 
 import hashlib
+import json
 import queue
 import threading
 import time
@@ -284,7 +285,10 @@ class Pipeline:
 
     def _read_text(self, key: str, text: str, metadata: dict[str, Any] | None, state: DocumentState | None) -> _Item:
         title = (metadata or {}).get("title")
-        content_hash = hashlib.blake2b(f"{title}\0{text}".encode(), digest_size=16).hexdigest()
+        # The metadata counts too: a record whose metadata alone changed is written again
+        # (its chunks keep their vectors), so searches show the new metadata.
+        described = json.dumps(metadata, sort_keys=True, ensure_ascii=False) if metadata else ""
+        content_hash = hashlib.blake2b(f"{title}\0{text}\0{described}".encode(), digest_size=16).hexdigest()
         if _current(state) and not self.force and state.content_hash == content_hash:
             return _Item(state, unchanged=True)
         body = f"{title}\n\n{text}" if title else text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import sqlite3
 
@@ -316,3 +317,30 @@ def test_batches_finished_together_are_committed_in_one_transaction(tmp_path, fa
         assert list(in_flight) == [futures[1]]
         with pytest.raises(EmbeddingError, match="down"):
             pipeline._collect(in_flight, block=False)
+
+
+def test_add_texts_stores_changed_metadata_without_embedding_again(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["r1"], ["Cats purr softly."], [{"lang": "en", "status": "draft"}])
+        stats = index.add_texts(["r1"], ["Cats purr softly."], [{"lang": "fr", "status": "published"}])
+        assert (stats.changed, stats.chunks_embedded) == (1, 0)
+        assert index.search("cats")[0].metadata == {"lang": "fr", "status": "published"}
+        assert index.add_texts(["r1"], ["Cats purr softly."], [{"status": "published", "lang": "fr"}]).unchanged == 1
+
+
+@pytest.mark.parametrize(
+    ("texts", "metadata", "message"),
+    [
+        (["ok"] * 149 + [None], None, "ids and texts must be strings"),
+        (["ok"] * 150, [None] * 149 + [{"when": datetime.date(2024, 1, 1)}], "JSON-serialisable"),
+        (["ok"] * 150, [{"title": 42}] * 150, "title in metadata must be a string"),
+        (["ok"] * 150, ["not a dict"] * 150, "metadata must be a dict"),
+    ],
+)
+def test_add_texts_refuses_records_it_cannot_store_before_writing_any(tmp_path, fake, texts, metadata, message):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        with pytest.raises(SemsearchError, match=message):
+            index.add_texts([f"r{i}" for i in range(150)], texts, metadata)
+        assert index.status().documents == 0
+        with pytest.raises(SemsearchError, match="lists"):
+            index.add_texts("r1", "one text")
