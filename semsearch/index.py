@@ -472,6 +472,8 @@ class Index:
         dense = keyword = None
         if mode in ("hybrid", "dense"):
             vector = self._embed_query_and_sync(query)
+            if self.dimensions is not None:
+                self._check_dimensions(int(getattr(vector, "size", len(vector))))
             index = self._vector_index()
 
             def dense(k: int) -> Ranking:

@@ -33,6 +33,9 @@ _REMEMBERED_WORDS = 10_000
 
 def _idf(rows: int, containing: int) -> float:
     """BM25's inverse document frequency, as FTS5 computes it (never below 1e-6)."""
+    # The two counts are read one after the other, so a writer's commit in between can
+    # leave a word in more chunks than the count of chunks read before it.
+    containing = min(containing, rows)
     return max(math.log((rows - containing + 0.5) / (containing + 0.5)), 1e-6)
 
 

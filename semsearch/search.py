@@ -45,13 +45,14 @@ class SearchResult:
         return self._snippet()[1]
 
     def _snippet(self) -> tuple[str | None, list[list[int]] | None]:
+        # Worked out again if the query or the text was changed since.
         found = self.__dict__.get("_snippet_for")
-        if found is None or found[0] != self.query:
+        if found is None or found[0] != self.query or found[1] is not self.text:
             from .snippets import best_snippet
 
             worked_out = best_snippet(self.text, self.query) if self.query else (None, None)
-            found = self.__dict__["_snippet_for"] = (self.query, worked_out)
-        return found[1]
+            found = self.__dict__["_snippet_for"] = (self.query, self.text, worked_out)
+        return found[2]
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)

@@ -344,3 +344,12 @@ def test_add_texts_refuses_records_it_cannot_store_before_writing_any(tmp_path, 
         assert index.status().documents == 0
         with pytest.raises(SemsearchError, match="lists"):
             index.add_texts("r1", "one text")
+
+
+def test_searching_with_a_model_of_another_size_is_a_model_mismatch(tmp_path):
+    with Index.open(tmp_path / "ix", embedder=FakeEmbedder("fake", 64)) as index:
+        index.add_texts(["a"], ["Sailing boats need wind."])
+    with Index.open(tmp_path / "ix", embedder=FakeEmbedder("fake", 32)) as index:
+        with pytest.raises(ModelMismatchError, match="32-dimensional"):
+            index.search("boats", mode="dense")
+        assert [hit.path for hit in index.search("boats", mode="keyword")] == ["a"]

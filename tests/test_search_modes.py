@@ -309,6 +309,8 @@ def test_snippets_are_worked_out_when_first_read(tmp_path, library, fake, monkey
     assert "query" not in values and values["snippet"] == first.snippet and values["highlights"] == first.highlights
     first.query = "sign in"
     assert [first.text[a:b] for a, b in first.highlights] == ["sign"]
+    first.text = "Please sign the form."
+    assert first.snippet == "Please sign the form." and first.highlights == [[7, 11]]
 
 
 def test_words_with_combining_marks_are_whole_keywords(tmp_path, fake):

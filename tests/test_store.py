@@ -189,3 +189,10 @@ def test_an_index_without_common_word_counts_records_them_on_its_next_run(tmp_pa
         assert stats.unchanged == 3
         recorded = json.loads(index._store.meta()["common_terms"])
     assert recorded == {"chunks": 3, "terms": {"sea": 2, "the": 2}}
+
+
+def test_idf_stays_defined_when_a_writer_commits_between_the_counts():
+    # chunk_count() and a word's count are read one after the other; in between a writer
+    # may add chunks holding the word, so it can appear in more chunks than were counted.
+    assert keyword_store._idf(50, 70) == 1e-6
+    assert keyword_store._idf(50, 1) > keyword_store._idf(50, 10) > 1e-6
