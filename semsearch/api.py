@@ -33,11 +33,12 @@ def embed(texts: list[str] | str, model: str | None = None, *, query: bool = Fal
     embedder = get_embedder(model, remote_options)
     if isinstance(texts, str):
         return embedder.embed_query(texts) if query else embedder.embed_documents([texts])[0]
-    if query:
+    texts = list(texts)
+    if query and texts:
         import numpy as np
 
         return np.stack([embedder.embed_query(text) for text in texts])
-    return embedder.embed_documents(list(texts))
+    return embedder.embed_documents(texts)
 
 
 def similarity(a: str, b: str, model: str | None = None, **remote_options: Any) -> float:

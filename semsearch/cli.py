@@ -174,7 +174,7 @@ def _print_stats(stats, verbose: bool) -> None:
               help="Meaning and keywords fused, meaning only, or keywords only (BM25).")
 @click.option("--per-file", type=click.IntRange(min=0), default=2, show_default=True,
               help="Most results from one file (0: no limit).")
-@click.option("--path", "paths", multiple=True, help="Only files matching this glob (repeatable): '*.md', 'notes/2024/*'.")
+@click.option("--path", "paths", multiple=True, help="Only files matching this glob (repeatable): '*.md', 'notes/2024/*', 'drafts/' (in a folder of that name).")
 @click.option("--ext", "extensions", multiple=True, help="Only these extensions: --ext md,pdf.")
 @click.option("--after", help="Only files modified on or after this date (YYYY-MM-DD).")
 @click.option("--before", help="Only files modified before this date (YYYY-MM-DD).")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .config import LOCAL_MODEL
+from .errors import SemsearchError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -187,6 +188,19 @@ class LocalEmbedder:
     def count_tokens(self, text: str) -> int:
         """Exact tokens the model sees for a passage: prefix and special tokens included."""
         return _passage_token_count(text)
+
+
+def check_remote_options(options: dict[str, Any]) -> None:
+    """Refuse options no remote model takes (a misspelt `craete=False` would otherwise
+    pass unnoticed with the local model)."""
+    import inspect
+
+    from .remote import RemoteEmbedder
+
+    known = set(inspect.signature(RemoteEmbedder).parameters) - {"model_id"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise SemsearchError(f"Unknown option {', '.join(unknown)}: the options for a remote model are {', '.join(sorted(known))}.")
 
 
 def make_embedder(model_id: str, **remote_options) -> Embedder:

@@ -146,6 +146,8 @@ class Index:
         Raises:
             IndexNotFoundError, ModelMismatchError, StorageError, EmbeddingError.
         """
+        if remote_options:
+            embedders.check_remote_options(remote_options)
         directory = Path(path).expanduser() if path is not None else config.default_index_path()
         if not (directory / DATABASE_NAME).exists() and not create:
             raise IndexNotFoundError(
@@ -239,6 +241,8 @@ class Index:
         SemsearchError for a path that does not exist, EmbeddingError when the model fails
         (what was committed before stays).
         """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
         if not paths:
             paths = self._store.roots()
             if not paths:
@@ -282,6 +286,8 @@ class Index:
     @_one_at_a_time
     def remove(self, paths: Sequence[str | os.PathLike]) -> int:
         """Remove documents at or under `paths` (files need not exist any more); returns how many."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
         # A path names files; a plain string may also be the id of an `add_texts` record.
         targets = sorted({str(p) for p in paths} | {str(Path(p).expanduser().resolve()) for p in paths})
         with self._writing():
@@ -457,8 +463,12 @@ class Index:
 
         Filters apply before the cut to `limit`, so they never hide a match that exists.
         """
-        if not query or not query.strip():
+        if not isinstance(query, str):
+            raise SemsearchError(f"The query must be a string, not {type(query).__name__}.")
+        if not query.strip():
             raise SemsearchError("The query is empty: say what you are looking for.")
+        if not isinstance(limit, int) or not (per_file is None or isinstance(per_file, int)):
+            raise SemsearchError("limit must be a whole number, and per_file a whole number or None.")
         if mode not in MODES:
             raise SemsearchError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.")
         if limit < 0 or (per_file or 0) < 0:

@@ -353,3 +353,19 @@ def test_searching_with_a_model_of_another_size_is_a_model_mismatch(tmp_path):
         with pytest.raises(ModelMismatchError, match="32-dimensional"):
             index.search("boats", mode="dense")
         assert [hit.path for hit in index.search("boats", mode="keyword")] == ["a"]
+
+
+def test_arguments_of_the_wrong_kind_are_clear_errors(tmp_path, docs, fake):
+    with pytest.raises(SemsearchError, match="Unknown option craete"):
+        Index.open(tmp_path / "ix", embedder=fake, craete=False)
+    assert not (tmp_path / "ix").exists()
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.add(str(docs)).new == 4, "one path given as a string is one path"
+        for bad in ({"query": 5}, {"query": "cats", "limit": 2.5}, {"query": "cats", "per_file": "2"}):
+            with pytest.raises(SemsearchError):
+                index.search(**bad)
+        assert index.remove(str(docs / "pets" / "cats.md")) == 1
+
+
+def test_embedding_no_queries_gives_an_empty_matrix(fake_model):
+    assert semsearch.embed([], model="fake", query=True).shape == (0, fake_model.dimensions)

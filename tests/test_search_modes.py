@@ -333,3 +333,13 @@ def test_one_long_document_does_not_hide_the_others_under_the_per_file_cap(tmp_p
         assert index.status().chunks > 300
         hits = index.search("zebras graze", mode=mode, limit=5, per_file=1)
     assert len(hits) == 5 and len({hit.path for hit in hits}) == 5
+
+
+def test_a_folder_name_pattern_takes_the_files_in_folders_of_that_name(tmp_path, crowded, fake):
+    (crowded / "main" / "side").mkdir()
+    (crowded / "main" / "side" / "deep.md").write_text("Apples in a folder called side, deeper down.")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([crowded])
+        found = {os.path.relpath(hit.path, crowded) for hit in index.search("apples", limit=50, path="side/", per_file=1)}
+        assert found == {"side/fruit0.txt", "side/fruit1.txt", "side/fruit2.txt", "main/side/deep.md"}
+        assert index.search("apples", path="crowded/") == [], "only folders below the indexed one count"
