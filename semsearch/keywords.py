@@ -4,7 +4,9 @@ FTS5's unicode61 tokenizer splits on spaces and punctuation and, with remove_dia
 folds accents, which serves European languages. Chinese and Japanese are written without
 spaces, so unicode61 would see a whole sentence as one token; CJK runs are therefore
 indexed as overlapping character bigrams (the usual approach for CJK full-text search),
-in the index and in the query alike.
+in the index and in the query alike. Arabic's short-vowel marks and tatweel, which writers
+mostly leave out, are dropped, as the tokenizer's accent folding does only for Latin
+letters.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from .marks import MARKS
 
 # Han, Hiragana, Katakana, Hangul, CJK punctuation-free ranges.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+# Arabic harakat, the superscript alef and tatweel (the elongation stroke).
+_ARABIC_OPTIONAL = re.compile(r"[\u0640\u064b-\u065f\u0670]")
 # Letters, digits and combining marks: the characters the keyword index's tokenizer keeps
 # together (KEYWORD_TOKENIZER's categories), so a Hindi word is not cut at its vowel signs.
 _WORD = re.compile(rf"[\w{MARKS}]+")
@@ -27,9 +31,11 @@ def _bigrams(run: str) -> str:
 
 
 def keyword_text(text: str) -> str:
-    """The text as the keyword index should see it: CJK runs become spaced bigrams."""
+    """The text as the keyword index should see it: CJK runs become spaced bigrams, Arabic
+    loses its optional vowel marks."""
     if text.isascii():
         return text
+    text = _ARABIC_OPTIONAL.sub("", text)
     return _CJK.sub(lambda match: f" {_bigrams(match.group())} ", text)
 
 

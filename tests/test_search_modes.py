@@ -343,3 +343,10 @@ def test_a_folder_name_pattern_takes_the_files_in_folders_of_that_name(tmp_path,
         found = {os.path.relpath(hit.path, crowded) for hit in index.search("apples", limit=50, path="side/", per_file=1)}
         assert found == {"side/fruit0.txt", "side/fruit1.txt", "side/fruit2.txt", "main/side/deep.md"}
         assert index.search("apples", path="crowded/") == [], "only folders below the indexed one count"
+
+
+def test_arabic_matches_with_or_without_its_vowel_marks(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["pointed", "plain"], ["الكِتَابُ عَلَى الطَّاوِلَةِ", "ذهبت إلى المدرسة صباحا"])
+        assert [hit.path for hit in index.search("الكتاب", mode="keyword")] == ["pointed"]
+        assert [hit.path for hit in index.search("المَدْرَسَة", mode="keyword")] == ["plain"]
