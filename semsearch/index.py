@@ -39,6 +39,8 @@ def _one_at_a_time(method: Callable) -> Callable:
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
         with self._lock:
+            if self._closed and method.__name__ != "close":
+                raise SemsearchError(f"The index at {self.path} was closed: open it again with Index.open.")
             return method(self, *args, **kwargs)
 
     return locked
@@ -99,6 +101,7 @@ class Index:
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
         self._lock = threading.RLock()
+        self._closed = False
         meta = store.meta()
         self.model: str = meta["model"]
         self.dimensions: int | None = int(meta["dimensions"]) if meta.get("dimensions") else None
@@ -207,7 +210,9 @@ class Index:
     @_one_at_a_time
     def close(self) -> None:
         """Release the database. The index stays on disk."""
-        self._store.close()
+        if not self._closed:
+            self._store.close()
+            self._closed = True
 
     @property
     def embedder(self) -> Embedder:
@@ -458,7 +463,8 @@ class Index:
             per_file: the most results from one document (None or 0: no cap).
             path: glob(s) a result's path must match ("*.md", "notes/2024/*"); any may match.
             ext: extension(s) a result must have ("md,pdf" or [".md", "pdf"]).
-            after, before: modification-time window ("2024-05-01", a date or a datetime).
+            after, before: modification-time window ("2024-05-01", a date or a datetime);
+                records from `add_texts` have no modification time, so these leave them out.
             explain: fill each result's `explain` with its ranks and scores.
 
         Filters apply before the cut to `limit`, so they never hide a match that exists.

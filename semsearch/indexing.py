@@ -434,8 +434,17 @@ class Pipeline:
             if len(texts) == 1:
                 return [None]
             return [vector for text in texts for vector in self._embed([text])]
-        if getattr(matrix, "shape", (0,))[0] != len(texts):
-            raise EmbeddingError(f"The model returned {len(matrix)} vectors for {len(texts)} texts.")
+        import numpy as np
+
+        try:
+            matrix = np.asarray(matrix, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise EmbeddingError("The model returned something other than a matrix of numbers.") from None
+        if matrix.ndim != 2 or len(matrix) != len(texts):
+            raise EmbeddingError(f"The model returned an array of shape {matrix.shape} for {len(texts)} texts.")
+        if not np.isfinite(matrix).all():
+            # Stored, such a vector would never be found, and spoil nothing visibly.
+            raise EmbeddingError("The model returned vectors holding NaN or infinite values.")
         return list(matrix)
 
     def _accept(self, items: list[_Item]) -> None:

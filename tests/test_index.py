@@ -369,3 +369,29 @@ def test_arguments_of_the_wrong_kind_are_clear_errors(tmp_path, docs, fake):
 
 def test_embedding_no_queries_gives_an_empty_matrix(fake_model):
     assert semsearch.embed([], model="fake", query=True).shape == (0, fake_model.dimensions)
+
+
+def test_what_an_embedder_returns_is_checked(tmp_path):
+    class Lists(FakeEmbedder):
+        def embed_documents(self, texts):
+            return super().embed_documents(texts).tolist()
+
+    class Broken(FakeEmbedder):
+        def embed_documents(self, texts):
+            return super().embed_documents(texts) * np.nan
+
+    with Index.open(tmp_path / "lists", embedder=Lists()) as index:
+        assert index.add_texts(["a"], ["Sailing boats need wind."]).new == 1
+        assert index.search("boats", mode="dense")[0].path == "a"
+    with Index.open(tmp_path / "nan", embedder=Broken()) as index:
+        with pytest.raises(semsearch.EmbeddingError, match="NaN"):
+            index.add_texts(["a"], ["Sailing boats need wind."])
+        assert index.status().documents == 0 and index.check().ok
+
+
+def test_a_closed_index_says_so(tmp_path, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add_texts(["a"], ["Sailing boats need wind."])
+    with pytest.raises(SemsearchError, match="closed"):
+        index.search("boats")
+    index.close()  # closing again is harmless
