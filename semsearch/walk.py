@@ -253,6 +253,10 @@ class _Walker:
             rules = rules.below(folder, [name for name in IGNORE_FILES if name in names])
         for entry in entries:
             path = Path(entry.path)
+            if not _utf8(entry.name):
+                # SQLite stores text as UTF-8, so such a path could be neither stored nor shown.
+                yield Skipped(_shown(path), "name is not valid UTF-8: rename it")
+                continue
             if entry.name.startswith("."):
                 yield Ignored(str(path), "hidden")
                 continue
@@ -325,3 +329,18 @@ class _Walker:
                 str(path), f"too large ({format_size(info.st_size)}, limit {format_size(self.max_file_size)})"
             )
         return FileEntry(path, info.st_size, info.st_mtime_ns)
+
+
+def _utf8(name: str) -> bool:
+    """Whether a name from the file system is valid UTF-8 (Python keeps other bytes as
+    lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """A path that is not valid UTF-8, with its odd bytes written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

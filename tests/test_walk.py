@@ -221,3 +221,20 @@ def test_a_file_entry_reads_the_whole_file_even_when_it_grew(tmp_path):
     assert entry.read_bytes() == grown
     path.write_bytes(b"")
     assert entry.read_bytes() == b""
+
+
+def test_a_name_that_is_not_utf8_is_skipped_and_the_rest_indexed(tmp_path, fake):
+    root = tree(tmp_path / "docs", {"ok.md": "Herons wade in shallow water."})
+    try:
+        (root / os.fsdecode(b"caf\xe9.md")).write_text("armadillo")
+        (root / os.fsdecode(b"d\xe9")).mkdir()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system only takes UTF-8 names")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        stats = index.add([root])
+        assert stats.new == 1
+        assert {(item.path, item.reason) for item in stats.skipped} == {
+            (str(root / "caf\\xe9.md"), "name is not valid UTF-8: rename it"),
+            (str(root / "d\\xe9"), "name is not valid UTF-8: rename it"),
+        }
+        assert index.add([root]).unchanged == 1 and index.check().ok
