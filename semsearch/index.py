@@ -320,6 +320,11 @@ class Index:
         `everything`: the run covered every folder of the index, so any vector still
         unused afterwards is garbage, not an interrupted run's work in waiting.
         """
+        if self._store.readonly:
+            raise StorageError(
+                f"Cannot write in the index folder {self.path}: it is read-only (searching it works). "
+                "Check its permissions, or copy the index somewhere writable."
+            )
         with write_lock(self.path, self.lock_timeout):
             start = self._store.generation()
             try:
@@ -557,15 +562,20 @@ class Index:
         if unused:
             # Paid-for vectors of an interrupted run: the next run uses them, then drops the rest.
             report.notes.append(f"{unused} vectors wait for their documents (an interrupted run; `semsearch index` resumes it)")
-        keyword_problems = self._store.keyword_problems()
+        # FTS5's integrity check writes (a command row), which a read-only index cannot take.
+        keyword_problems = [] if self._store.readonly else self._store.keyword_problems()
+        if self._store.readonly:
+            report.notes.append("the keyword index's own integrity check needs a writable index; its entries were compared only")
         keyword_ids, chunk_ids = self._store.keyword_ids(), self._store.chunk_ids()
         if not keyword_problems and not np.array_equal(keyword_ids, chunk_ids):
             keyword_problems.append(f"it holds {len(keyword_ids)} entries for {len(chunk_ids)} chunks")
         report.problems += [f"keyword index: {problem}" for problem in keyword_problems]
-        cache_problem = self._cache_problem()
-        if cache_problem:
-            report.problems.append(cache_problem)
-        if not repair or not report.problems:
+        # The FAISS file is a cache: behind the database (a writer at work, a killed run) or
+        # missing, it is brought up to date by the next search, so that is no problem.
+        cache_state = self._cache_state()
+        if cache_state:
+            report.notes.append(f"{cache_state}: the next search brings it up to date (or `check --repair` now)")
+        if not repair or not (report.problems or cache_state):
             return report
         with self._writing():
             with self._store.transaction():
@@ -577,13 +587,13 @@ class Index:
             self._reset_cache()
             self._cache()
             self._vectors.save(self.path, self._vectors_generation)
-        report.repaired = list(report.problems)
+        report.repaired = list(report.problems) + ([f"{cache_state}: rebuilt"] if cache_state else [])
         if incomplete or without_vectors or wrong_size:
             report.repaired.append("documents that lost chunks will be read again by the next `semsearch index`")
         return report
 
-    def _cache_problem(self) -> str | None:
-        """What is wrong with the saved FAISS file, if anything."""
+    def _cache_state(self) -> str | None:
+        """How the saved FAISS file differs from the database, if it does."""
         import numpy as np
 
         from .vectors import VectorIndex
@@ -599,7 +609,7 @@ class Index:
         stored = self._store.chunk_ids()
         cached = np.sort(index.ids())
         if len(cached) != len(stored) or not np.array_equal(cached, stored):
-            return f"the FAISS cache holds {len(cached)} vectors for {len(stored)} chunks (it is rebuilt when next used)"
+            return f"the FAISS cache holds {len(cached)} vectors for {len(stored)} chunks"
         if note.generation != self._store.generation():
             return "the FAISS cache is marked as older than the database"
         return None

@@ -99,7 +99,7 @@ class Store(KeywordQueries):
         self.readonly = self.path.exists() and not os.access(directory, os.W_OK)
         try:
             if self.readonly:
-                connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+                connection = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             else:
                 connection = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
             self.db = sqlite_utils.Database(connection, execute_plugins=False)

@@ -177,7 +177,7 @@ def test_check_finds_and_repairs_damage(tmp_path, corpus):
         report = index.check()
         assert not report.ok
         assert "1 chunks have no vector" in report.problems
-        assert any("FAISS" in problem for problem in report.problems)
+        assert any("FAISS cache" in note and "next search" in note for note in report.notes)
         repaired = index.check(repair=True)
         assert repaired.ok and repaired.repaired
         assert index.check().problems == []
@@ -211,12 +211,19 @@ import threading
 from semsearch import Index, SemsearchError
 from tests.conftest import FakeEmbedder
 out = {{}}
-with Index.open({str(index_dir)!r}, embedder=FakeEmbedder()) as index:
+import os
+with Index.open(os.path.relpath({str(index_dir)!r}), embedder=FakeEmbedder()) as index:
     out["hits"] = [h.path for h in index.search("volcanoes item1x1", limit=1)]
     try:
         index.add([{str(corpus)!r}])
     except SemsearchError as exc:
         out["error"] = str(exc)
+    try:
+        index.add()
+    except SemsearchError as exc:
+        out["update"] = str(exc)
+    report = index.check()
+    out["check"] = [report.ok, report.problems]
 print(json.dumps(out))
 """
         result = _run_without_write_access(code)
@@ -225,7 +232,9 @@ print(json.dumps(out))
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["hits"] == [str(corpus / "doc01.txt")]
-    assert "permissions" in out["error"] and str(index_dir) in out["error"]
+    assert "permissions" in out["error"] and "read-only" in out["error"]
+    assert out["update"] == out["error"], "updating the known folders is refused the same way"
+    assert out["check"] == [True, []], "a read-only index is sound, not damaged"
     after = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
     assert after == before, "nothing in the index was changed"
     assert stat.S_IMODE(index_dir.stat().st_mode) == 0o755
