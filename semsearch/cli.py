@@ -105,10 +105,20 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
     with _open(ctx, create=bool(paths), model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
         if index.created and not as_json:
             click.echo(f"New index at {index.path} using model {index.model} ({index.model_reason}).", err=True)
-        with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
-            stats = index.add(
-                list(paths), force=force, progress=progress, max_file_size=limit, include=include, exclude=exclude
+        try:
+            with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+                stats = index.add(
+                    list(paths), force=force, progress=progress, max_file_size=limit, include=include, exclude=exclude
+                )
+        except KeyboardInterrupt:
+            if not rebuild:
+                raise
+            # Running --rebuild again would empty the index again and lose what this run paid for.
+            click.echo(
+                "\nInterrupted. Everything committed so far is kept; run `semsearch index` (without --rebuild) to continue.",
+                err=True,
             )
+            sys.exit(130)
         if as_json:
             _json(stats.to_dict())
             return

@@ -134,3 +134,19 @@ def test_status_of_an_index_never_given_a_document(tmp_path, fake_model):
     where = str(tmp_path / "ix")
     run("--index", where, "index", str(tmp_path / "empty"), "--model", "fake")
     assert "Vectors:    none yet" in run("--index", where, "status").output.splitlines()
+
+
+def test_an_interrupted_rebuild_says_to_continue_without_rebuild(docs, fake_model, monkeypatch):
+    from semsearch.index import Index
+
+    run("index", str(docs), "--model", "fake")
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Index, "add", interrupted)
+    result = CliRunner().invoke(cli, ["index", "--rebuild"])
+    assert result.exit_code == 130
+    assert "run `semsearch index` (without --rebuild) to continue" in result.output
+    result = CliRunner().invoke(cli, ["index"])
+    assert result.exit_code == 130 and "run the command again to continue" in result.output
