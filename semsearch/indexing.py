@@ -222,7 +222,8 @@ class Pipeline:
         known = self.store.document_states(paths)
         refused = self.store.skipped_states(paths)
         todo: list[tuple[FileEntry, DocumentState | None]] = []
-        for entry in walk(roots, max_file_size=max_file_size, include=include, exclude=exclude):
+        index_dir = self.store.path.parent.resolve()
+        for entry in walk(roots, max_file_size=max_file_size, include=include, exclude=exclude, index_dir=index_dir):
             if isinstance(entry, Ignored):
                 self.stats.ignored.append(entry)
                 continue

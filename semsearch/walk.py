@@ -132,6 +132,7 @@ def walk(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     ignore_files: bool = True,
+    index_dir: Path | None = None,
 ) -> Iterator[FileEntry | Skipped | Ignored]:
     """Yield every indexable file under `roots`, every file skipped with its reason, and
     every path ignored on purpose.
@@ -145,8 +146,11 @@ def walk(
         exclude: gitignore-style patterns, relative to each root, for files and folders to
             leave out.
         ignore_files: honour `.gitignore` and `.semsearchignore` files.
+        index_dir: the folder of the index being written (absolute, resolved), left out
+            when it lies inside a root; when it is a root, its own files are.
     """
     walker = _Walker(list(roots), max_file_size, include, exclude, ignore_files)
+    walker.index_dir = index_dir
     for root in roots:
         yield from walker.root(root)
     yield from walker.links()
@@ -219,6 +223,7 @@ class _Walker:
         self.ignore_files = ignore_files
         self.seen: set[tuple[int, int]] = set()
         self.deferred: list[tuple[Path, _Rules, Path]] = []
+        self.index_dir: Path | None = None
 
     def root(self, root: Path) -> Iterator[FileEntry | Skipped | Ignored]:
         try:
@@ -260,6 +265,9 @@ class _Walker:
             if entry.name.startswith("."):
                 yield Ignored(str(path), "hidden")
                 continue
+            if folder == self.index_dir and entry.name.startswith(_INDEX_FILES):
+                yield Ignored(str(path), "the index's own file")
+                continue
             try:
                 if entry.is_symlink():
                     self.deferred.append((path, rules, root))
@@ -291,6 +299,8 @@ class _Walker:
             relative = path.relative_to(root).as_posix()
             if self.exclude.match_file(relative + "/" if is_dir else relative):
                 return "excluded by --exclude"
+        if is_dir and path == self.index_dir:
+            return "the index's own folder"
         if is_dir and path.name in SKIP_DIRECTORIES:
             return "dependency or build folder"
         if is_dir and os.path.exists(path / "pyvenv.cfg"):
@@ -329,6 +339,11 @@ class _Walker:
                 str(path), f"too large ({format_size(info.st_size)}, limit {format_size(self.max_file_size)})"
             )
         return FileEntry(path, info.st_size, info.st_mtime_ns)
+
+
+# What an index folder holds (its temporary files are hidden): the database and its WAL
+# files, the write lock, the FAISS cache and its note.
+_INDEX_FILES = ("index.db", "write.lock", "vectors.faiss", "vectors.json")
 
 
 def _utf8(name: str) -> bool:

@@ -238,3 +238,14 @@ def test_a_name_that_is_not_utf8_is_skipped_and_the_rest_indexed(tmp_path, fake)
             (str(root / "d\\xe9"), "name is not valid UTF-8: rename it"),
         }
         assert index.add([root]).unchanged == 1 and index.check().ok
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["index in a subfolder", "index in the folder itself"])
+def test_an_index_kept_in_the_folder_it_indexes_leaves_itself_out(tmp_path, fake, inside):
+    root = tree(tmp_path / "docs", {"faq.md": "Herons wade in shallow water."})
+    where = root / "ix" if inside else root
+    with Index.open(where, embedder=fake) as index:
+        for _ in range(2):
+            stats = index.add([root])
+            assert stats.new + stats.unchanged == 1 and stats.changed == 0 and not stats.skipped
+        assert [hit.path for hit in index.search("generation layout nlist index", limit=5)] == [str(root / "faq.md")]
