@@ -98,9 +98,10 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
     Hidden files, dependency and build folders, and whatever .gitignore and .semsearchignore
     files rule out are left alone; --include and --exclude apply to this run.
     """
-    from .walk import parse_size
+    from .walk import parse_size, resolve_roots
 
     limit = parse_size(max_file_size) or None
+    resolve_roots(list(paths))  # a mistyped folder is reported before any index is created
     # Without PATHS there is nothing to create an index for: only an existing one is updated.
     with _open(ctx, create=bool(paths), model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
         if index.created and not as_json:

@@ -171,6 +171,14 @@ class Index:
                     store.clear()
                     store.set_meta({"model": "", "dimensions": "", "chunking": ""})
                 requested, reason = embedder.model_id, "--rebuild"
+            elif _unused_with_other_settings(store, requested, chunking):
+                # An index that holds no document yet (its first run failed: no token, a
+                # typo) takes the model and chunking asked for now; there is nothing to lose.
+                replaced = store.meta()["model"]
+                with write_lock(directory), store.transaction():
+                    store.clear()
+                    store.set_meta({"model": "", "dimensions": "", "chunking": ""})
+                reason = f"{config.choose_model(requested).reason}; it held no documents with {replaced}"
             if not store.meta().get("model"):
                 with write_lock(directory):
                     if not store.meta().get("model"):
@@ -648,6 +656,15 @@ def _vector_settings(meta: dict[str, str]) -> VectorSettings:
     from .vectors import VectorSettings
 
     return VectorSettings.from_dict(json.loads(meta["vectors"])) if meta.get("vectors") else VectorSettings()
+
+
+def _unused_with_other_settings(store: Store, model: str | None, chunking: ChunkSettings | None) -> bool:
+    meta = store.meta()
+    if not meta.get("model") or store.counts()["documents"]:
+        return False
+    other_model = model is not None and model != meta["model"]
+    other_chunking = chunking is not None and chunking != ChunkSettings.from_dict(json.loads(meta["chunking"]))
+    return other_model or other_chunking
 
 
 def _checked_records(ids, texts, metadata) -> list[tuple[str, str, dict[str, Any] | None]]:

@@ -150,3 +150,9 @@ def test_an_interrupted_rebuild_says_to_continue_without_rebuild(docs, fake_mode
     assert "run `semsearch index` (without --rebuild) to continue" in result.output
     result = CliRunner().invoke(cli, ["index"])
     assert result.exit_code == 130 and "run the command again to continue" in result.output
+
+
+def test_a_mistyped_folder_creates_no_index(tmp_path, fake_model):
+    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", str(tmp_path / "sampel_docs")])
+    assert result.exit_code == 1 and "no such file or folder" in result.output
+    assert not (tmp_path / "ix").exists()

@@ -395,3 +395,18 @@ def test_a_closed_index_says_so(tmp_path, fake):
     with pytest.raises(SemsearchError, match="closed"):
         index.search("boats")
     index.close()  # closing again is harmless
+
+
+def test_an_index_without_documents_takes_the_model_asked_for(tmp_path):
+    class Failing(FakeEmbedder):
+        def embed_documents(self, texts):
+            raise semsearch.EmbeddingError("no token")
+
+    with Index.open(tmp_path / "ix", embedder=Failing("remote-model", 32)) as index:
+        with pytest.raises(semsearch.EmbeddingError):
+            index.add_texts(["a"], ["Sailing boats need wind."])
+    with Index.open(tmp_path / "ix", embedder=FakeEmbedder("fake", 64)) as index:
+        assert index.model == "fake" and "held no documents with remote-model" in index.model_reason
+        index.add_texts(["a"], ["Sailing boats need wind."])
+    with pytest.raises(ModelMismatchError):
+        Index.open(tmp_path / "ix", embedder=FakeEmbedder("remote-model", 32))
