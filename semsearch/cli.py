@@ -87,7 +87,7 @@ def _with(options):
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped and ignored file with its reason.")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only files matching this gitignore-style pattern, e.g. '*.md' (repeatable).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out files and folders matching this pattern, e.g. 'drafts/' (repeatable).")
-@click.option("--max-file-size", default="20MB", show_default=True, metavar="SIZE", help="Skip larger files: 500KB, 20MB, 1GB (0: no limit).")
+@click.option("--max-file-size", default="20MB", show_default=True, metavar="SIZE", help="Skip larger files: 500KB, 20MB, 1GB; a bare number is MB (0: no limit).")
 @_with(rate_options)
 @click.pass_context
 def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, exclude, max_file_size, rps, burst):

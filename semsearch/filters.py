@@ -86,16 +86,19 @@ def allowed_chunks(store: Store, filters: Filters) -> np.ndarray:
 
 
 class _PathPattern:
-    """A pattern without a slash matches the file name (as in .gitignore), and one that only
-    ends in a slash ("drafts/") the name of a folder the file is in, below an indexed folder;
-    one with a slash matches the path, absolute or relative to the working folder or to an
-    indexed folder, and a folder pattern ("notes/2024") takes everything under it."""
+    """As in .gitignore, a pattern without a slash ("*.md", "drafts") matches the file's name
+    or the name of a folder it is in, below an indexed folder, and one that only ends in a
+    slash ("drafts/") a folder's name; one with a slash matches the path, absolute or
+    relative to the working folder or to an indexed folder, and a folder pattern
+    ("notes/2024") takes everything under it."""
 
     def __init__(self, pattern: str, roots: Iterable[str]) -> None:
         pattern = os.path.expanduser(pattern)
+        while pattern.startswith("./"):
+            pattern = pattern[2:]
         self.by_name = "/" not in pattern.rstrip("/")
         self.folder_name = self.by_name and pattern.endswith("/")
-        pattern = pattern.rstrip("/") if self.folder_name or not self.by_name else pattern
+        pattern = pattern.rstrip("/")
         self._match = re.compile(fnmatch.translate(pattern)).match
         self._under = re.compile(fnmatch.translate(pattern + "/*")).match
         self._cwd = os.getcwd()
@@ -107,11 +110,11 @@ class _PathPattern:
         self._roots = [root.rstrip("/") + "/" for root in roots]
 
     def matches(self, path: str, kind: str) -> bool:
-        if self.folder_name:
+        if self.by_name:
+            if not self.folder_name and (self._match(os.path.basename(path)) or self._match(path)):
+                return True
             inside = next((path[len(root) :] for root in self._roots if path.startswith(root)), path)
             return any(self._match(folder) for folder in inside.split("/")[:-1])
-        if self.by_name:
-            return bool(self._match(os.path.basename(path)) or self._match(path))
         candidates = [path]
         if kind == "file":
             # Stored paths are absolute and normalised: under a folder, relative is a slice.

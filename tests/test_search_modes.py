@@ -350,3 +350,12 @@ def test_arabic_matches_with_or_without_its_vowel_marks(tmp_path, fake):
         index.add_texts(["pointed", "plain"], ["الكِتَابُ عَلَى الطَّاوِلَةِ", "ذهبت إلى المدرسة صباحا"])
         assert [hit.path for hit in index.search("الكتاب", mode="keyword")] == ["pointed"]
         assert [hit.path for hit in index.search("المَدْرَسَة", mode="keyword")] == ["plain"]
+
+
+def test_path_patterns_as_in_gitignore(tmp_path, crowded, fake, monkeypatch):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([crowded])
+        monkeypatch.chdir(crowded)
+        for pattern in ("side", "./side/*", "fruit1.txt", "./side/"):
+            found = {os.path.relpath(hit.path, crowded) for hit in index.search("apples", limit=50, path=pattern, per_file=1)}
+            assert found and all(path.startswith("side/") for path in found), pattern
