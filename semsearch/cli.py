@@ -96,7 +96,9 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
     Run it again to pick up changes: only new and changed files are embedded, and files
     that are gone are dropped. Without PATHS, every folder already in the index is updated.
     Hidden files, dependency and build folders, and whatever .gitignore and .semsearchignore
-    files rule out are left alone; --include and --exclude apply to this run.
+    files rule out are left alone. --include and --exclude are remembered for the folders
+    named, and later runs apply them until other patterns are given (giving either replaces
+    both; --include '*' takes every file again).
     """
     from .walk import parse_size, resolve_roots
 
@@ -378,7 +380,21 @@ def remove(ctx, paths):
     """Remove files or folders (or add_texts ids) from the index."""
     with _open(ctx) as index:
         count = index.remove(list(paths))
+        roots = index.status().roots
     click.echo(f"Removed {count} document{'s' if count != 1 else ''}.")
+    if not count:
+        click.echo("Nothing in the index is at or under " + ", ".join(paths) + ".", err=True)
+    for path in paths:
+        # Removed from the index, but the folder above it is still indexed.
+        target = str(Path(path).expanduser().resolve())
+        above = next((root for root in roots if target.startswith(root.rstrip("/") + "/")), None)
+        if count and above:
+            inside = Path(target).relative_to(above).as_posix()
+            click.echo(
+                f"{path} lies inside the indexed folder {above}: the next `semsearch index` adds it back. "
+                f"To leave it out, run `semsearch index {above} --exclude '{inside}'`.",
+                err=True,
+            )
 
 
 @cli.command()

@@ -156,3 +156,14 @@ def test_a_mistyped_folder_creates_no_index(tmp_path, fake_model):
     result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", str(tmp_path / "sampel_docs")])
     assert result.exit_code == 1 and "no such file or folder" in result.output
     assert not (tmp_path / "ix").exists()
+
+
+def test_remove_says_when_nothing_matched_and_when_a_folder_comes_back(docs, fake_model):
+    run("index", str(docs), "--model", "fake")
+    result = CliRunner().invoke(cli, ["remove", str(docs / "typo")])
+    assert "Removed 0 documents." in result.output and "Nothing in the index is at or under" in result.output
+    result = CliRunner().invoke(cli, ["remove", str(docs / "pets")])
+    assert "Removed 2 documents." in result.output
+    assert f"the next `semsearch index` adds it back. To leave it out, run `semsearch index {docs} --exclude 'pets'`" in result.output
+    run("index", str(docs), "--exclude", "pets")
+    assert "Removed 0 documents." in run("remove", str(docs / "pets")).output
