@@ -31,17 +31,26 @@ class Dataset:
     qrels: dict[str, dict[str, int]]  # query id -> {document id: relevance}
 
 
-def _jsonl(path: Path) -> Iterable[dict[str, Any]]:
+def _jsonl(path: Path, fields: tuple[str, ...]) -> Iterable[dict[str, Any]]:
+    """The objects of a JSON-lines file, each checked to hold `fields` (strings, or `_id` a number)."""
     try:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 if line.strip():
                     try:
-                        yield json.loads(line)
+                        row = json.loads(line)
                     except ValueError:
                         raise DatasetError(f"{path}:{number} is not a JSON line.") from None
+                    if not isinstance(row, dict) or any(
+                        not isinstance(row.get(name), str) and not (name == "_id" and isinstance(row.get(name), int))
+                        for name in fields
+                    ):
+                        raise DatasetError(f"{path}:{number} is not an object with {' and '.join(fields)}.")
+                    yield row
     except FileNotFoundError:
         raise DatasetError(f"{path} is missing: a BEIR dataset has corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv.") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
 
 
 def load_dataset(folder: str | Path, split: str = "test", queries: str | Path | None = None) -> Dataset:
@@ -51,17 +60,27 @@ def load_dataset(folder: str | Path, split: str = "test", queries: str | Path | 
     source = Path(queries) if queries else folder
     queries_file = source if source.suffix == ".jsonl" else source / "queries.jsonl"
     qrels_file = (source.parent if source.suffix == ".jsonl" else source) / "qrels" / f"{split}.tsv"
-    corpus = {str(row["_id"]): (row.get("title") or "", row.get("text") or "") for row in _jsonl(folder / "corpus.jsonl")}
+    corpus = {
+        str(row["_id"]): (row.get("title") or "", row.get("text") or "") for row in _jsonl(folder / "corpus.jsonl", ("_id",))
+    }
     qrels: dict[str, dict[str, int]] = {}
     try:
         lines = qrels_file.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise DatasetError(f"{qrels_file} is missing: is {split!r} a split of this dataset?") from None
-    for line in lines[1:]:
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{qrels_file} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    for number, line in enumerate(lines[1:], 2):
         parts = line.split("\t")
-        if len(parts) >= 3 and int(parts[2]) > 0:
-            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-    texts = {str(row["_id"]): row["text"] for row in _jsonl(queries_file)}
+        if len(parts) < 3:
+            continue
+        try:
+            score = int(parts[2])
+        except ValueError:
+            raise DatasetError(f"{qrels_file}:{number}: the score {parts[2]!r} is not a whole number.") from None
+        if score > 0:
+            qrels.setdefault(parts[0], {})[parts[1]] = score
+    texts = {str(row["_id"]): row["text"] for row in _jsonl(queries_file, ("_id", "text"))}
     judged = {query_id: texts[query_id] for query_id in qrels if query_id in texts}
     if not judged:
         raise DatasetError(f"No query in {queries_file} has judgements in {qrels_file}.")

@@ -60,6 +60,28 @@ def test_load_dataset_keeps_judged_queries(dataset):
         load_dataset(dataset.parent)
 
 
+@pytest.mark.parametrize(
+    ("name", "line", "message"),
+    [
+        ("queries.jsonl", '{"_id": "q9"}', r"queries.jsonl:5 is not an object with _id and text"),
+        ("corpus.jsonl", '{"text": "no id"}', r"corpus.jsonl:5 is not an object with _id"),
+        ("corpus.jsonl", '["an", "array"]', r"corpus.jsonl:5 is not an object"),
+        ("qrels/test.tsv", "q1\td2\tyes", r"test.tsv:6: the score 'yes' is not a whole number"),
+    ],
+)
+def test_a_malformed_dataset_is_a_dataset_error_naming_the_line(dataset, name, line, message):
+    with (dataset / name).open("a") as file:
+        file.write(line + "\n")
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(dataset)
+
+
+def test_a_dataset_file_that_is_not_utf8_is_a_dataset_error(dataset):
+    (dataset / "queries.jsonl").write_bytes(b'{"_id": "q1", "text": "caf\xe9"}\n')
+    with pytest.raises(DatasetError, match="not UTF-8"):
+        load_dataset(dataset)
+
+
 def test_eval_command_json(dataset, fake_model):
     result = CliRunner().invoke(cli, ["eval", str(dataset), "--model", "fake", "--mode", "keyword", "--json"])
     assert result.exit_code == 0, result.output
