@@ -274,7 +274,7 @@ class Index:
             pipeline = self._pipeline(force, progress)
             for (included, excluded), group in groups.items():
                 pipeline.add_files(group, max_file_size=max_file_size, include=included, exclude=excluded)
-            return pipeline.stats
+            return pipeline.remove_gone()
 
     @_one_at_a_time
     def add_texts(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import queue
 import threading
 import time
@@ -205,6 +206,11 @@ class Pipeline:
         self._failed: set[bytes] = set()
         self._touches: list[tuple[int, int, int]] = []
         self._stale: list[int] = []  # documents whose file can no longer be read as text
+        # Across the walks of one run (folders with different patterns may nest): the
+        # files some walk found, and the documents a walk did not find, by path.
+        self._found: set[str] = set()
+        self._missing: dict[str, int] = {}
+        self._walked: set[str] = set()
         self._done = 0
         self._total = 0
         self._ready_count = 0
@@ -219,6 +225,7 @@ class Pipeline:
         `max_file_size`, `include` and `exclude` are passed to `walk.walk`.
         """
         paths = [str(root) for root in roots]
+        self._walked.update(paths)
         known = self.store.document_states(paths)
         refused = self.store.skipped_states(paths)
         todo: list[tuple[FileEntry, DocumentState | None]] = []
@@ -229,7 +236,12 @@ class Pipeline:
                 continue
             if isinstance(entry, Skipped):
                 self.stats.skipped.append(entry)
+                if entry.reason.startswith("unreadable"):
+                    # Not readable this time is not gone: what was indexed under it stays.
+                    under = entry.path.rstrip("/") + "/"
+                    self._found.update(path for path in known if path == entry.path or path.startswith(under))
                 continue
+            self._found.add(str(entry.path))
             state = known.pop(str(entry.path), None)
             if _current(state) and not self.force and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
                 self.stats.unchanged += 1
@@ -242,8 +254,25 @@ class Pipeline:
             todo.append((entry, state))
         self._total += len(todo)
         self._run(lambda: (self._read_file(entry, state) for entry, state in todo))
-        # Only a complete walk may conclude a file is gone.
-        gone = [state.id for state in known.values()] + self._stale
+        self._missing.update((path, state.id) for path, state in known.items())
+        with self.store.transaction():
+            self.store.replace_skipped(paths, self.stats.skipped, READER_VERSION)
+        self._finish()
+        return self.stats
+
+    def remove_gone(self) -> IndexStats:
+        """After the walks of a run: remove the documents no walk found (and those no longer
+        readable as text). Only complete walks may conclude a file is gone, and a file one
+        folder's patterns leave out may be another's to index."""
+        # A file left out by this run's patterns may lie under another indexed folder, not
+        # walked now, whose own patterns take it: while it exists, that folder's run decides.
+        others = [root.rstrip("/") + "/" for root in self.store.roots() if root not in self._walked]
+        gone = [
+            document
+            for path, document in self._missing.items()
+            if path not in self._found and not (any(path.startswith(other) for other in others) and os.path.exists(path))
+        ] + self._stale
+        self._missing, self._stale = {}, []
         if gone:
             cache = self.cache()
             with self.store.transaction():
@@ -252,8 +281,6 @@ class Pipeline:
             self.committed()
             self.stats.removed += len(gone)
             self.stats.chunks_removed += len(removed)
-        with self.store.transaction():
-            self.store.replace_skipped(paths, self.stats.skipped, READER_VERSION)
         self._finish()
         return self.stats
 

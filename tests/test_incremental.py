@@ -228,3 +228,46 @@ def test_removing_a_folder_of_skipped_files_forgets_them(tmp_path, fake):
         assert index.status().skipped
         assert index.remove([folder]) == 0
         assert index.status().skipped == [] and index.status().roots == []
+
+
+def test_nested_folders_with_their_own_patterns_settle(tmp_path, fake):
+    root = tmp_path / "nest"
+    (root / "manual").mkdir(parents=True)
+    (root / "faq.md").write_text("Questions people ask about herons.")
+    (root / "manual" / "guide.md").write_text("Guide to wading birds.")
+    (root / "manual" / "extra.rst").write_text("Extra notes on egrets\\n=====================\\n\\nThey nest in colonies.")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([root])
+        index.add([root / "manual"], include=["*.md"])
+        for _ in range(2):
+            stats = index.add()
+            assert (stats.new, stats.changed, stats.removed, stats.chunks_embedded) == (0, 0, 0, 0)
+        assert index.status().documents == 3, "the parent folder, without patterns, keeps extra.rst"
+        assert index.check().ok
+
+
+def test_a_folder_that_cannot_be_read_this_time_keeps_its_documents(tmp_path, fake, monkeypatch):
+    import os as os_module
+
+    from semsearch import walk
+
+    root = tmp_path / "docs"
+    (root / "closed").mkdir(parents=True)
+    (root / "open.md").write_text("Herons wade in shallow water.")
+    (root / "closed" / "inside.md").write_text("Egrets nest in colonies.")
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.add([root]).new == 2
+        real = os_module.scandir
+
+        def scandir(path):
+            if str(path) == str(root / "closed"):
+                raise PermissionError(13, "Permission denied")
+            return real(path)
+
+        monkeypatch.setattr(walk.os, "scandir", scandir)
+        stats = index.add([root])
+        assert stats.removed == 0 and [item.reason for item in stats.skipped] == ["unreadable folder: Permission denied"]
+        assert index.status().documents == 2
+        monkeypatch.setattr(walk.os, "scandir", real)
+        stats = index.add([root])
+        assert (stats.unchanged, stats.chunks_embedded) == (2, 0)
