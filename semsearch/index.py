@@ -293,6 +293,12 @@ class Index:
         the paths of indexed files, so use ids that are not file paths.
         """
         records = _checked_records(ids, texts, metadata)
+        # Records and files share one namespace (a document's path); a record must not
+        # silently take an indexed file's place (the file's folder would bring it back).
+        states = self._store.document_states_at(key for key, _, _ in records)
+        files = [key for key, state in states.items() if state.size is not None]
+        if files:
+            raise SemsearchError(f"add_texts id {files[0]!r} is the path of an indexed file: use ids that are not file paths.")
         with self._writing():
             return self._pipeline(False, progress).add_texts(records)
 

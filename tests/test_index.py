@@ -410,3 +410,11 @@ def test_an_index_without_documents_takes_the_model_asked_for(tmp_path):
         index.add_texts(["a"], ["Sailing boats need wind."])
     with pytest.raises(ModelMismatchError):
         Index.open(tmp_path / "ix", embedder=FakeEmbedder("remote-model", 32))
+
+
+def test_a_record_id_may_not_be_the_path_of_an_indexed_file(tmp_path, docs, fake):
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        index.add([docs])
+        with pytest.raises(SemsearchError, match="path of an indexed file"):
+            index.add_texts([str(docs / "pets" / "cats.md")], ["my own record about zebras"])
+        assert "Cats purr" in index.search("cats purr", mode="keyword")[0].text
