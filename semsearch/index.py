@@ -665,12 +665,13 @@ def _vector_settings(meta: dict[str, str]) -> VectorSettings:
 
 
 def _unused_with_other_settings(store: Store, model: str | None, chunking: ChunkSettings | None) -> bool:
+    """Whether the index was set up for another model or chunking but holds no document."""
     meta = store.meta()
-    if not meta.get("model") or store.counts()["documents"]:
+    if not meta.get("model"):
         return False
     other_model = model is not None and model != meta["model"]
     other_chunking = chunking is not None and chunking != ChunkSettings.from_dict(json.loads(meta["chunking"]))
-    return other_model or other_chunking
+    return (other_model or other_chunking) and not store.has_documents()
 
 
 def _checked_records(ids, texts, metadata) -> list[tuple[str, str, dict[str, Any] | None]]:

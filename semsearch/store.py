@@ -524,6 +524,10 @@ class Store(KeywordQueries):
             ids.extend(row[0] for row in self.db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch))
         return np.array(sorted(ids), dtype=np.int64)
 
+    def has_documents(self) -> bool:
+        """Whether the index holds any document (one row read)."""
+        return self.db.execute("SELECT EXISTS (SELECT 1 FROM documents)").fetchone()[0] == 1
+
     def has_chunks(self) -> bool:
         """Whether the index holds any chunk (one row read, where counting them is a scan)."""
         return self.db.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0] == 1
