@@ -84,21 +84,28 @@ def test_chunk_ids_are_never_reused(tmp_path, fake):
         assert index.check().problems == []
 
 
+def _keywords_as_before(directory, tokenizer: str, *unapplied: str) -> Store:
+    """The keyword index as an earlier version left it: built with `tokenizer`, and the
+    migrations named not applied yet."""
+    store = Store(directory)
+    with store.transaction():
+        store.db.executescript(
+            f"""
+            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;
+            CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='{tokenizer}');
+            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
+            """
+        )
+        store.db.execute(f"DELETE FROM _sqlite_migrations WHERE name IN ({','.join('?' * len(unapplied))})", unapplied)
+        store.rebuild_keywords()
+    return store
+
+
 def test_an_index_with_unstemmed_keywords_is_rebuilt_stemmed_on_open(tmp_path, fake):
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add_texts(["r1", "r2"], ["The river runs fast in spring.", "Glaciers melt slowly."])
     # As an earlier version left it: m002's unstemmed keyword index, m005 not applied.
-    store = Store(tmp_path / "ix")
-    with store.transaction():
-        store.db.executescript(
-            """
-            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;
-            CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
-            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
-            DELETE FROM _sqlite_migrations WHERE name IN ('m005_stemmed_keywords', 'm006_marks_inside_words');
-            """
-        )
-        store.rebuild_keywords()
+    store = _keywords_as_before(tmp_path / "ix", "unicode61 remove_diacritics 2", "m005_stemmed_keywords", "m006_marks_inside_words")
     assert store.keyword_search(["running"], 10)[0] == []  # "run" is not among "runs"
     store.close()
     with Index.open(tmp_path / "ix", embedder=fake) as index:
@@ -148,17 +155,7 @@ def test_an_index_that_cut_words_at_combining_marks_is_rebuilt_on_open(tmp_path,
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add_texts(["delhi", "heart"], texts)
     # As m005 left it: marks were separators, so "दिल्ली" was indexed as "द", "ल", "ल".
-    store = Store(tmp_path / "ix")
-    with store.transaction():
-        store.db.executescript(
-            """
-            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts;
-            CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize='porter unicode61 remove_diacritics 2');
-            CREATE VIRTUAL TABLE chunks_fts_terms USING fts5vocab(chunks_fts, 'row');
-            DELETE FROM _sqlite_migrations WHERE name = 'm006_marks_inside_words';
-            """
-        )
-        store.rebuild_keywords()
+    store = _keywords_as_before(tmp_path / "ix", "porter unicode61 remove_diacritics 2", "m006_marks_inside_words")
     assert {"द", "ल"} <= {term for (term,) in store.db.execute("SELECT term FROM chunks_fts_terms")}
     store.close()
     with Index.open(tmp_path / "ix", embedder=fake) as index:
