@@ -66,6 +66,8 @@ class KeywordQueries:
             "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)",
             [(chunk_id, keyword_body(context, text)) for chunk_id, context, text in rows],
         )
+        # One segment instead of the many a bulk fill leaves (see migrations._keyword_index).
+        self.db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
 
     def keyword_search(
         self, words: Sequence[str], k: int, allowed: np.ndarray | None = None
