@@ -39,6 +39,14 @@ def _idf(rows: int, containing: int) -> float:
     return max(math.log((rows - containing + 0.5) / (containing + 0.5)), 1e-6)
 
 
+def common_terms(db: Any, chunks: int) -> str:
+    """The `common_terms` meta value: the document counts of the keyword index's words in
+    more than COMMON_TERM_CHUNKS chunks, read from its vocabulary (all of it: seconds at a
+    million chunks), and the chunk count they were taken at."""
+    rows = db.execute("SELECT term, doc FROM chunks_fts_terms WHERE doc > ?", [COMMON_TERM_CHUNKS]).fetchall()
+    return json.dumps({"chunks": chunks, "terms": dict(rows)}, ensure_ascii=False)
+
+
 class KeywordQueries:
     """Keyword search and the keyword index's checks; mixed into `Store`."""
 
@@ -184,9 +192,9 @@ class KeywordQueries:
                 return False
             if recorded is not None and recorded["chunks"] / 2 <= chunks <= recorded["chunks"] * 2:
                 return False
-        rows = self.db.execute("SELECT term, doc FROM chunks_fts_terms WHERE doc > ?", [COMMON_TERM_CHUNKS]).fetchall()
+        value = common_terms(self.db, chunks)
         with self.transaction():
-            self.set_meta({"common_terms": json.dumps({"chunks": chunks, "terms": dict(rows)}, ensure_ascii=False)})
+            self.set_meta({"common_terms": value})
         self._common_terms = None
         return True
 

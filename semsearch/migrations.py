@@ -108,8 +108,15 @@ def migrations():
     def m006_marks_inside_words(db: sqlite_utils.Database) -> None:
         # unicode61 cut words at combining marks (a Devanagari vowel sign, an Arabic vowel
         # point), so a Hindi word was indexed as fragments that match other words. Built
-        # again with marks kept inside words, as queries are now cut.
+        # again with marks kept inside words, as queries are now cut. A large index gets its
+        # common words' counts again at once: without them every keyword search counts its
+        # common words itself until the next indexing run.
+        from .keyword_store import PRUNE_ABOVE, common_terms
+
         _rebuild_keyword_index(db, "porter unicode61 remove_diacritics 2 categories 'L* N* Co M*'")
+        chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if chunks > PRUNE_ABOVE:
+            db.execute("INSERT INTO meta (key, value) VALUES ('common_terms', ?)", [common_terms(db, chunks)])
 
     return migrations
 

@@ -150,7 +150,10 @@ def test_an_index_from_the_first_releases_opens_and_is_brought_up_to_date(tmp_pa
         assert not needs_upgrade(index._store.db)  # a read-only copy opens
 
 
-def test_an_index_that_cut_words_at_combining_marks_is_rebuilt_on_open(tmp_path, fake):
+def test_an_index_that_cut_words_at_combining_marks_is_rebuilt_on_open(tmp_path, fake, monkeypatch):
+    # "Large" is shrunk, so the rebuilt index records its common words' counts at once.
+    monkeypatch.setattr(keyword_store, "PRUNE_ABOVE", 1)
+    monkeypatch.setattr(keyword_store, "COMMON_TERM_CHUNKS", 1)
     texts = ["नई दिल्ली भारत की राजधानी है", "मेरा दिल खुश है"]  # Delhi; my heart
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add_texts(["delhi", "heart"], texts)
@@ -163,6 +166,7 @@ def test_an_index_that_cut_words_at_combining_marks_is_rebuilt_on_open(tmp_path,
         assert [hit.path for hit in index.search("दिल", mode="keyword")] == ["heart"]
         sql = index._store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
         assert keyword_store.KEYWORD_TOKENIZER in sql, "the index is cut into words as queries are"
+        assert json.loads(index._store.meta()["common_terms"]) == {"chunks": 2, "terms": {"है": 2}}
         assert index.check().ok
 
 
