@@ -290,9 +290,12 @@ print(json.dumps(out))
     assert out["documents"] == 60, summary
     assert 0 < out["visible_before"] < 60, summary
     # What the first run committed was not paid for twice: only the batch that failed to
-    # commit and the one embedded behind it (32 texts each) are redone.
+    # commit and those embedded behind it are redone. With one worker the pipeline keeps at
+    # most four batches of 32 uncommitted (two running or queued, the rest done and waiting
+    # for their commit), so at most 128 texts.
     redone = set(out["first_embedded"]) & set(out["second_embedded"])
-    assert len(out["first_embedded"]) > 64 and len(redone) <= 64, (len(out["first_embedded"]), len(redone))
+    assert len(out["first_embedded"]) > 64, len(out["first_embedded"])
+    assert len(redone) <= 128 and len(redone) < len(out["first_embedded"]), (len(out["first_embedded"]), len(redone))
 
 
 def test_threads_sharing_one_index_take_turns(tmp_path):
