@@ -63,6 +63,8 @@ def load_dataset(folder: str | Path, split: str = "test", queries: str | Path | 
     corpus = {
         str(row["_id"]): (row.get("title") or "", row.get("text") or "") for row in _jsonl(folder / "corpus.jsonl", ("_id",))
     }
+    if not corpus:
+        raise DatasetError(f"{folder / 'corpus.jsonl'} holds no documents.")
     qrels: dict[str, dict[str, int]] = {}
     try:
         lines = qrels_file.read_text(encoding="utf-8").splitlines()

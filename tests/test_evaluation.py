@@ -76,6 +76,12 @@ def test_a_malformed_dataset_is_a_dataset_error_naming_the_line(dataset, name, l
         load_dataset(dataset)
 
 
+def test_an_empty_corpus_is_a_dataset_error(dataset):
+    (dataset / "corpus.jsonl").write_text("")
+    with pytest.raises(DatasetError, match="holds no documents"):
+        load_dataset(dataset)
+
+
 def test_a_dataset_file_that_is_not_utf8_is_a_dataset_error(dataset):
     (dataset / "queries.jsonl").write_bytes(b'{"_id": "q1", "text": "caf\xe9"}\n')
     with pytest.raises(DatasetError, match="not UTF-8"):
