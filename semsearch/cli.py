@@ -108,6 +108,10 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
     with _open(ctx, create=bool(paths), model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
         if index.created and not as_json:
             click.echo(f"New index at {index.path} using model {index.model} ({index.model_reason}).", err=True)
+        if index.dropped_records:
+            click.echo(
+                f"The rebuild dropped {index.dropped_records} records added with add_texts: add them again.", err=True
+            )
         try:
             with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
                 stats = index.add(

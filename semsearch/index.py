@@ -109,6 +109,8 @@ class Index:
         self.vector_settings = _vector_settings(meta)
         self.created = False
         self.model_reason: str | None = None
+        # With rebuild=True: how many add_texts records the rebuild dropped.
+        self.dropped_records = 0
         self.lock_timeout = 10.0
 
     # -- opening ----------------------------------------------------------------------------
@@ -163,11 +165,13 @@ class Index:
         store = Store(directory)
         try:
             requested = embedder.model_id if embedder is not None else model
-            created, reason = False, None
+            created, reason, dropped = False, None, 0
             if "model" in store.meta() and rebuild:
                 embedder = embedder or embedders.make_embedder(requested or store.meta()["model"], **remote_options)
                 embedder.embed_documents(["semsearch"])
                 with write_lock(directory), store.transaction():
+                    # Records from add_texts are not files: the folders cannot bring them back.
+                    dropped = store.record_count()
                     store.clear()
                     store.set_meta({"model": "", "dimensions": "", "chunking": ""})
                 requested, reason = embedder.model_id, "--rebuild"
@@ -207,6 +211,7 @@ class Index:
                 index.vector_settings = vectors
                 index._reset_cache()
         index.created, index.model_reason = created, reason
+        index.dropped_records = dropped
         return index
 
     def __enter__(self) -> Index:

@@ -524,6 +524,10 @@ class Store(KeywordQueries):
             ids.extend(row[0] for row in self.db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch))
         return np.array(sorted(ids), dtype=np.int64)
 
+    def record_count(self) -> int:
+        """How many documents are records from `add_texts` rather than files."""
+        return self.db.execute("SELECT count(*) FROM documents WHERE kind = 'text'").fetchone()[0]
+
     def has_documents(self) -> bool:
         """Whether the index holds any document (one row read)."""
         return self.db.execute("SELECT EXISTS (SELECT 1 FROM documents)").fetchone()[0] == 1

@@ -167,3 +167,14 @@ def test_remove_says_when_nothing_matched_and_when_a_folder_comes_back(docs, fak
     assert f"the next `semsearch index` adds it back. To leave it out, run `semsearch index {docs} --exclude 'pets'`" in result.output
     run("index", str(docs), "--exclude", "pets")
     assert "Removed 0 documents." in run("remove", str(docs / "pets")).output
+
+
+def test_a_rebuild_says_how_many_records_it_dropped(docs, fake_model, tmp_path):
+    from semsearch import Index
+
+    run("index", str(docs), "--model", "fake")
+    with Index.open(None, embedder=fake_model) as index:
+        index.add_texts(["rec1", "rec2"], ["First record.", "Second record."])
+    result = CliRunner().invoke(cli, ["index", "--rebuild"])
+    assert "The rebuild dropped 2 records added with add_texts: add them again." in result.output
+    assert "dropped" not in CliRunner().invoke(cli, ["index", "--rebuild"]).output
