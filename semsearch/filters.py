@@ -108,13 +108,20 @@ class _PathPattern:
         # same tail of the absolute path).
         self._outside_cwd = pattern.startswith(".")
         self._roots = [root.rstrip("/") + "/" for root in roots]
+        # Whether a folder (by its path) has a matching name in it, below an indexed folder:
+        # asked once per folder, not once per document in it.
+        self._folders: dict[str, bool] = {}
 
     def matches(self, path: str, kind: str) -> bool:
         if self.by_name:
-            if not self.folder_name and (self._match(os.path.basename(path)) or self._match(path)):
+            folder, _, name = path.rpartition("/")
+            if not self.folder_name and (self._match(name) or self._match(path)):
                 return True
-            inside = next((path[len(root) :] for root in self._roots if path.startswith(root)), path)
-            return any(self._match(folder) for folder in inside.split("/")[:-1])
+            found = self._folders.get(folder)
+            if found is None:
+                inside = next((folder[len(root) :] for root in self._roots if (folder + "/").startswith(root)), folder)
+                found = self._folders[folder] = any(self._match(name) for name in inside.split("/") if name)
+            return found
         candidates = [path]
         if kind == "file":
             # Stored paths are absolute and normalised: under a folder, relative is a slice.
