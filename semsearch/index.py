@@ -169,19 +169,14 @@ class Index:
             if "model" in store.meta() and rebuild:
                 embedder = embedder or embedders.make_embedder(requested or store.meta()["model"], **remote_options)
                 embedder.embed_documents(["semsearch"])
-                with write_lock(directory), store.transaction():
-                    # Records from add_texts are not files: the folders cannot bring them back.
-                    dropped = store.record_count()
-                    store.clear()
-                    store.set_meta({"model": "", "dimensions": "", "chunking": ""})
+                # Records from add_texts are not files: the folders cannot bring them back.
+                dropped = _emptied(store, directory)
                 requested, reason = embedder.model_id, "--rebuild"
             elif _unused_with_other_settings(store, requested, chunking):
                 # An index that holds no document yet (its first run failed: no token, a
                 # typo) takes the model and chunking asked for now; there is nothing to lose.
                 replaced = store.meta()["model"]
-                with write_lock(directory), store.transaction():
-                    store.clear()
-                    store.set_meta({"model": "", "dimensions": "", "chunking": ""})
+                _emptied(store, directory)
                 reason = f"{config.choose_model(requested).reason}; it held no documents with {replaced}"
             if not store.meta().get("model"):
                 with write_lock(directory):
@@ -667,6 +662,16 @@ def _vector_settings(meta: dict[str, str]) -> VectorSettings:
     from .vectors import VectorSettings
 
     return VectorSettings.from_dict(json.loads(meta["vectors"])) if meta.get("vectors") else VectorSettings()
+
+
+def _emptied(store: Store, directory: Path) -> int:
+    """Empty the index and forget its model and chunking (its folders are kept), so that
+    opening it sets them anew; returns how many add_texts records it held."""
+    with write_lock(directory), store.transaction():
+        records = store.record_count()
+        store.clear()
+        store.set_meta({"model": "", "dimensions": "", "chunking": ""})
+    return records
 
 
 def _unused_with_other_settings(store: Store, model: str | None, chunking: ChunkSettings | None) -> bool:
