@@ -371,6 +371,8 @@ def check(ctx, repair, as_json):
             click.echo(f"Note: {note}")
         if not report.problems:
             click.echo("The index is sound.")
+        elif report.advice:
+            click.echo(report.advice)
         elif not report.repaired:
             click.echo("Run `semsearch check --repair` to fix this.")
     if not report.ok:

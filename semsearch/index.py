@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +28,10 @@ from .store import DATABASE_NAME, Store
 from .vectors import INDEX_NAME as VECTORS_FILE
 from .vectors import NOTE_NAME as NOTE_FILE
 from .walk import DEFAULT_MAX_FILE_SIZE, Skipped, resolve_roots
+
+log = logging.getLogger(__name__)
+# Chunks whose vectors `check` compares between the FAISS file and the database.
+CHECK_SAMPLE = 64
 
 if TYPE_CHECKING:
     from .vectors import VectorIndex, VectorSettings
@@ -81,13 +87,15 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What to do about problems that `repair` cannot fix (a damaged database file).
+    advice: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems or bool(self.repaired)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "problems": self.problems, "repaired": self.repaired, "notes": self.notes}
+        return {"ok": self.ok, "problems": self.problems, "repaired": self.repaired, "notes": self.notes, "advice": self.advice}
 
 
 class Index:
@@ -169,29 +177,31 @@ class Index:
             if "model" in store.meta() and rebuild:
                 embedder = embedder or embedders.make_embedder(requested or store.meta()["model"], **remote_options)
                 embedder.embed_documents(["semsearch"])
-                # Records from add_texts are not files: the folders cannot bring them back.
-                dropped = _emptied(store, directory)
-                requested, reason = embedder.model_id, "--rebuild"
+                requested = embedder.model_id
+                # Emptied and set up for the new model in one transaction: a rebuild killed
+                # halfway resumes with the model it was asked for, not the default.
+                with write_lock(directory, lock_timeout), store.transaction():
+                    # Records from add_texts are not files: the folders cannot bring them back.
+                    dropped = store.record_count()
+                    store.clear()
+                    store.set_meta(_settings_for(requested, embedder, chunking))
+                created, reason = True, "--rebuild"
             elif _unused_with_other_settings(store, requested, chunking):
                 # An index that holds no document yet (its first run failed: no token, a
                 # typo) takes the model and chunking asked for now; there is nothing to lose.
-                replaced = store.meta()["model"]
-                _emptied(store, directory)
-                reason = f"{config.choose_model(requested).reason}; it held no documents with {replaced}"
+                with write_lock(directory, lock_timeout), store.transaction():
+                    # Asked again under the lock: a run may have filled it meanwhile.
+                    if _unused_with_other_settings(store, requested, chunking):
+                        replaced = store.meta()["model"]
+                        store.clear()
+                        store.set_meta(_settings_for(requested, embedder, chunking))
+                        created = True
+                        reason = f"{config.choose_model(requested).reason}; it held no documents with {replaced}"
             if not store.meta().get("model"):
-                with write_lock(directory):
+                with write_lock(directory, lock_timeout), store.transaction():
                     if not store.meta().get("model"):
-                        choice = config.choose_model(requested)
-                        dimensions = (embedder.dimensions if embedder is not None else None) or model_info(choice.model).dimensions
-                        store.set_meta(
-                            {
-                                "model": choice.model,
-                                "dimensions": str(dimensions or ""),
-                                "chunking": json.dumps((chunking or ChunkSettings()).to_dict()),
-                                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            }
-                        )
-                        created, reason = True, reason or choice.reason
+                        store.set_meta(_settings_for(requested, embedder, chunking))
+                        created, reason = True, reason or config.choose_model(requested).reason
             _check_settings(directory, store.meta(), requested, chunking)
         except BaseException:
             store.close()
@@ -348,17 +358,27 @@ class Index:
                 with suppress(Exception):
                     self._save_cache(start)
                 raise
-            if self._store.generation() != start or everything:
-                with self._store.transaction():
-                    self._store.delete_unused_vectors(None if everything else self._store.released_vectors)
-                self._store.released_vectors.clear()
-            if self._store.generation() != start:
-                self._relayout()
-            # Also when nothing changed: an index upgraded through migration m005 has no
-            # counts of its common words until a run records them (seconds at a million
-            # chunks), and without them every search counts its words itself.
-            self._store.refresh_term_statistics()
-            self._save_cache(start)
+            try:
+                self._tidy(start, everything)
+            except StorageError as exc:
+                # The change is committed; failing to tidy up after it (a full disk) loses
+                # nothing, and the next run, or search, does it.
+                log.warning("semsearch: the change is saved, but tidying up after it failed: %s", exc)
+
+    def _tidy(self, start: int, everything: bool) -> None:
+        """After a write: drop vectors no chunk uses, fit the cache's layout to the new size,
+        recount common words when due, and save the cache."""
+        if self._store.generation() != start or everything:
+            with self._store.transaction():
+                self._store.delete_unused_vectors(None if everything else self._store.released_vectors)
+            self._store.released_vectors.clear()
+        if self._store.generation() != start:
+            self._relayout()
+        # Also when nothing changed: an index upgraded through migration m005 has no
+        # counts of its common words until a run records them (seconds at a million
+        # chunks), and without them every search counts its words itself.
+        self._store.refresh_term_statistics()
+        self._save_cache(start)
 
     def _save_cache(self, start: int) -> None:
         if self._vectors is not None and self._store.generation() != start:
@@ -561,12 +581,30 @@ class Index:
         import numpy as np
 
         report = CheckReport()
-        report.problems += [f"SQLite: {problem}" for problem in self._store.integrity_problems()]
-        without_vectors = self._store.chunks_without_vectors()
-        without_documents = self._store.chunks_without_documents()
-        wrong_size = self._store.vectors_of_wrong_size(self.dimensions) if self.dimensions else []
-        incomplete = self._store.documents_with_missing_chunks()
-        unused = self._store.unused_vector_count()
+        damage = self._store.integrity_problems()
+        if damage:
+            # Nothing else can be trusted (or even read) in a damaged file, and deleting
+            # rows cannot mend it: the way out is a new index of the same folders.
+            report.problems += [f"SQLite: {problem}" for problem in damage]
+            report.advice = self._damaged_advice()
+            return report
+        # FTS5's integrity check writes (a command row), so it runs before the read
+        # snapshot below, and not at all on a read-only index.
+        keyword_problems = [] if self._store.readonly else self._store.keyword_problems()
+        if self._store.readonly:
+            report.notes.append("the keyword index's own integrity check needs a writable index; its entries were compared only")
+        # One snapshot: a run committing meanwhile must not look like a mismatch.
+        with self._store.transaction():
+            without_vectors = self._store.chunks_without_vectors()
+            without_documents = self._store.chunks_without_documents()
+            wrong_size = self._store.vectors_of_wrong_size(self.dimensions) if self.dimensions else []
+            incomplete = self._store.documents_with_missing_chunks()
+            unused = self._store.unused_vector_count()
+            keyword_ids, chunk_ids = self._store.keyword_ids(), self._store.chunk_ids()
+            # The FAISS file is a cache: behind the database (a writer at work, a killed run)
+            # or missing, it is brought up to date by the next search, so that is no problem.
+            cache_state = self._cache_state()
+            cache_damage = None if cache_state else self._cache_damage()
         if without_vectors:
             report.problems.append(f"{len(without_vectors)} chunks have no vector")
         if without_documents:
@@ -574,21 +612,17 @@ class Index:
         if wrong_size:
             report.problems.append(f"{len(wrong_size)} vectors do not have {self.dimensions} dimensions")
         if unused:
-            # Paid-for vectors of an interrupted run: the next run uses them, then drops the rest.
-            report.notes.append(f"{unused} vectors wait for their documents (an interrupted run; `semsearch index` resumes it)")
-        # FTS5's integrity check writes (a command row), which a read-only index cannot take.
-        keyword_problems = [] if self._store.readonly else self._store.keyword_problems()
-        if self._store.readonly:
-            report.notes.append("the keyword index's own integrity check needs a writable index; its entries were compared only")
-        keyword_ids, chunk_ids = self._store.keyword_ids(), self._store.chunk_ids()
+            report.notes.append(
+                f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "
+                "`semsearch index` uses, or left over, which an update of every folder drops"
+            )
         if not keyword_problems and not np.array_equal(keyword_ids, chunk_ids):
             keyword_problems.append(f"it holds {len(keyword_ids)} entries for {len(chunk_ids)} chunks")
         report.problems += [f"keyword index: {problem}" for problem in keyword_problems]
-        # The FAISS file is a cache: behind the database (a writer at work, a killed run) or
-        # missing, it is brought up to date by the next search, so that is no problem.
-        cache_state = self._cache_state()
         if cache_state:
             report.notes.append(f"{cache_state}: the next search brings it up to date (or `check --repair` now)")
+        if cache_damage:
+            report.problems.append(f"FAISS cache: {cache_damage}")
         if not repair or not (report.problems or cache_state):
             return report
         with self._writing():
@@ -605,6 +639,34 @@ class Index:
         if incomplete or without_vectors or wrong_size:
             report.repaired.append("documents that lost chunks will be read again by the next `semsearch index`")
         return report
+
+    def _cache_damage(self) -> str | None:
+        """Whether the saved FAISS file, current by its ids and generation, holds the vectors
+        the database holds, judged on a random sample of chunks (a damaged file that still
+        loads would give wrong results, and no search would notice)."""
+        import numpy as np
+
+        from .vectors import VectorIndex
+
+        stored = self._store.chunk_ids()
+        loaded = VectorIndex.load(self.path) if len(stored) else None
+        if loaded is None:
+            return None
+        sample = np.sort(np.random.default_rng().choice(stored, size=min(CHECK_SAMPLE, len(stored)), replace=False))
+        wrong = sum(loaded[0].disagreements(ids, matrix) for ids, matrix in self._store.chunk_vectors(self.dimensions, sample))
+        return f"{wrong} of {len(sample)} sampled vectors differ from the database" if wrong else None
+
+    def _damaged_advice(self) -> str:
+        try:
+            roots = self._store.roots()
+        except sqlite3.DatabaseError:
+            roots = []
+        folders = " ".join(roots) or "FOLDER..."
+        again = f"`semsearch --index {self.path}.new index --model {self.model} {folders}`"
+        return (
+            f"The index database is damaged, which `check --repair` cannot mend. Index your folders again "
+            f"into a new index ({again}), then replace {self.path} with it."
+        )
 
     def _cache_state(self) -> str | None:
         """How the saved FAISS file differs from the database, if it does."""
@@ -664,14 +726,16 @@ def _vector_settings(meta: dict[str, str]) -> VectorSettings:
     return VectorSettings.from_dict(json.loads(meta["vectors"])) if meta.get("vectors") else VectorSettings()
 
 
-def _emptied(store: Store, directory: Path) -> int:
-    """Empty the index and forget its model and chunking (its folders are kept), so that
-    opening it sets them anew; returns how many add_texts records it held."""
-    with write_lock(directory), store.transaction():
-        records = store.record_count()
-        store.clear()
-        store.set_meta({"model": "", "dimensions": "", "chunking": ""})
-    return records
+def _settings_for(requested: str | None, embedder: Embedder | None, chunking: ChunkSettings | None) -> dict[str, str]:
+    """The meta values that set an empty index up for a model and chunking."""
+    choice = config.choose_model(requested)
+    dimensions = (embedder.dimensions if embedder is not None else None) or model_info(choice.model).dimensions
+    return {
+        "model": choice.model,
+        "dimensions": str(dimensions or ""),
+        "chunking": json.dumps((chunking or ChunkSettings()).to_dict()),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _unused_with_other_settings(store: Store, model: str | None, chunking: ChunkSettings | None) -> bool:

@@ -94,12 +94,11 @@ class Store(KeywordQueries):
         # are not analysed or counted again.
         self._index_forms: dict[str, str | None] = {}
         self._term_counts: tuple[int, dict[str, int]] = (-1, {})
-        # In a folder we cannot write, SQLite cannot create its WAL side files; such an
-        # index can still be searched, read as an immutable file.
+        # A folder we cannot write still lets the index be searched (see _read_only).
         self.readonly = self.path.exists() and not os.access(directory, os.W_OK)
         try:
             if self.readonly:
-                connection = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+                connection = _read_only(self.path)
             else:
                 connection = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
             self.db = sqlite_utils.Database(connection, execute_plugins=False)
@@ -113,11 +112,17 @@ class Store(KeywordQueries):
                 if schema.needs_upgrade(self.db):
                     raise StorageError(f"The index at {directory} needs an upgrade, but its folder is not writable.")
                 return
-            self.db.enable_wal()
             # In WAL mode NORMAL keeps every commit safe from a crashed process; only a
             # power cut can lose the last transactions, never corrupt the file.
             self.db.execute("PRAGMA synchronous=NORMAL")
-            schema.upgrade(self.db)
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal" or schema.needs_upgrade(self.db):
+                # Processes opening a new (or older) index at once take turns: the second
+                # finds the work done instead of creating the same tables again.
+                from .locking import write_lock
+
+                with write_lock(directory):
+                    self.db.enable_wal()
+                    schema.upgrade(self.db)
         except sqlite3.DatabaseError as exc:
             raise storage_error(exc, self.path) from None
 
@@ -443,7 +448,10 @@ class Store(KeywordQueries):
 
     def integrity_problems(self) -> list[str]:
         """What SQLite's own quick check reports (empty when the file is sound)."""
-        rows = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        try:
+            rows = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself stops
+            return [str(exc)]
         return [] if rows == ["ok"] else rows
 
     def chunks_without_vectors(self) -> list[int]:
@@ -560,6 +568,31 @@ def _batches(values: Sequence, size: int = _PARAMETERS) -> Iterator[list]:
         yield list(values[start : start + size])
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection to the database in a folder we cannot write.
+
+    Commits not yet copied into the file itself (after a killed run, or while a writer
+    elsewhere has it open) live in its WAL, which SQLite reads when the WAL's index file
+    (-shm) exists. Without one, SQLite cannot open the file normally, as it would have to
+    create it; with no WAL either, the file is complete and is read as an immutable one.
+    """
+    uri = path.absolute().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise StorageError(
+            f"The index at {path.parent} holds commits that are only in {wal.name}, which cannot be read "
+            "in a folder that is not writable. Open it once where it is writable (`semsearch status` "
+            "will do) and copy it again, or make the folder writable."
+        )
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
 def storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError:
     """A StorageError that says what to do about a SQLite failure."""
     message = str(exc)
@@ -571,7 +604,10 @@ def storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError:
     elif "locked" in lowered or "busy" in lowered:
         advice = "another process holds the database; try again when it has finished"
     elif "malformed" in lowered or "not a database" in lowered:
-        advice = "the database is damaged; run `semsearch check --repair`, or delete the folder and index again"
+        advice = (
+            "the database file is damaged, which `check --repair` cannot mend; index your folders again "
+            "into a new index (`semsearch --index NEW index FOLDER...`) and replace this one with it"
+        )
     else:
         advice = "run `semsearch check` to verify the index"
     return StorageError(f"Index database {path}: {message}: {advice}.")

@@ -308,6 +308,23 @@ class VectorIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def disagreements(self, ids: np.ndarray, matrix: np.ndarray) -> int:
+        """How many of these chunks (their ids and stored vectors) this index does not hold
+        as stored. Searched for with its own vector, a chunk comes back among the first ten
+        with a cosine of about 1 (SQ8 rounds it), unless ten copies of its text outrank it.
+        One cell is enough for an IVF: a vector was filed in the cell nearest to it."""
+        wrong = 0
+        for chunk_id, vector in zip(ids.tolist(), matrix):
+            found, scores = self.search(vector, 10, nprobe=1)
+            own = scores[found == chunk_id]
+            if len(scores) and scores[0] > 1.01:  # no cosine is above 1
+                wrong += 1
+            elif len(own):
+                wrong += int(own[0] < 0.98)
+            else:
+                wrong += int(not (len(scores) == 10 and scores[-1] >= 0.98))
+        return wrong
+
     def _search_mapped(self, query: np.ndarray, k: int, params) -> tuple[np.ndarray, np.ndarray]:
         """Search a memory-mapped file, having asked the kernel to read what the search will
         touch (see `readahead`): every vector of an exact index, the probed cells of an IVF."""

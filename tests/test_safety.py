@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Index
-from semsearch.errors import IndexLockedError
+from semsearch.errors import IndexLockedError, ModelMismatchError
 from tests.conftest import FakeEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -329,3 +329,178 @@ def test_threads_sharing_one_index_take_turns(tmp_path):
     with index:
         assert errors == [] and wrong == []
         assert index.check().ok
+
+
+def test_read_only_index_reads_commits_still_in_the_wal(tmp_path, corpus):
+    """A killed run leaves commits in index.db-wal; a read-only copy must still see them."""
+    index_dir = tmp_path / "ix"
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.add([corpus / "doc01.txt"])
+    crash = (
+        "import os\nfrom semsearch import Index\nfrom tests.conftest import FakeEmbedder\n"
+        f"index = Index.open({str(index_dir)!r}, embedder=FakeEmbedder())\n"
+        f"index.add([{str(corpus / 'doc02.txt')!r}])\n"
+        "os._exit(0)  # no close: the WAL is not copied into the database file\n"
+    )
+    subprocess.run([sys.executable, "-c", crash], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), check=True)
+    assert (index_dir / "index.db-wal").stat().st_size > 0
+    index_dir.chmod(0o555)
+    try:
+        code = f"""
+import json
+from semsearch import Index
+from tests.conftest import FakeEmbedder
+with Index.open({str(index_dir)!r}, embedder=FakeEmbedder()) as index:
+    print(json.dumps([index.status().documents, [h.path for h in index.search("volcanoes item2x1", limit=1)]]))
+"""
+        result = _run_without_write_access(code)
+    finally:
+        index_dir.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [2, [str(corpus / "doc02.txt")]]
+
+
+def test_check_reports_a_damaged_database_and_does_not_claim_to_repair_it(tmp_path, corpus):
+    index_dir = tmp_path / "ix"
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.add([corpus])
+    connection = sqlite3.connect(index_dir / "index.db")
+    try:
+        page = connection.execute("SELECT max(pageno) FROM dbstat WHERE name = 'chunks' AND pagetype = 'leaf'").fetchone()[0]
+        size = connection.execute("PRAGMA page_size").fetchone()[0]
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table")
+    finally:
+        connection.close()
+    with (index_dir / "index.db").open("r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xde\xad\xbe\xef" * 25)
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        for repair in (False, True):
+            report = index.check(repair=repair)
+            assert not report.ok and report.repaired == []
+            assert report.problems and all(problem.startswith("SQLite: ") for problem in report.problems)
+            assert "cannot mend" in report.advice and str(corpus) in report.advice
+
+
+def test_check_sees_one_snapshot_while_another_process_commits(tmp_path, corpus, monkeypatch):
+    from semsearch.store import Store
+
+    index_dir = tmp_path / "ix"
+    reading = Store.keyword_ids
+
+    def commit_meanwhile(store):
+        ids = reading(store)
+        # Another writer commits between check's reads.
+        with Index.open(index_dir, embedder=FakeEmbedder()) as other:
+            other.add([corpus / "doc02.txt"])
+        return ids
+
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.add([corpus / "doc01.txt"])
+        monkeypatch.setattr(Store, "keyword_ids", commit_meanwhile)
+        report = index.check()
+        monkeypatch.setattr(Store, "keyword_ids", reading)
+        assert report.problems == []
+        assert index.status().documents == 2 and index.check().problems == []
+
+
+def test_processes_creating_one_index_at_once_all_succeed(tmp_path):
+    index_dir = tmp_path / "ix"
+    start = time.time() + 1.0
+    code = (
+        "import sys, time\nfrom semsearch import Index\nfrom tests.conftest import FakeEmbedder\n"
+        f"time.sleep(max(0, {start} - time.time()))\n"
+        f"Index.open({str(index_dir)!r}, embedder=FakeEmbedder()).close()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    runs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, errors
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        assert index.check().ok and index.model == "fake"
+
+
+def test_an_index_filled_while_waiting_to_switch_models_is_kept(tmp_path, corpus, monkeypatch):
+    """Opening an empty index with another model switches it, unless a run fills it first."""
+    import semsearch.index as index_module
+
+    index_dir = tmp_path / "ix"
+    Index.open(index_dir, embedder=FakeEmbedder()).close()
+    real_lock = index_module.write_lock
+    runs = []
+
+    def lock_after_another_run(directory, *args):
+        # What a run holding the lock commits before this open gets it.
+        if not runs:
+            runs.append(True)
+            with Index.open(index_dir, embedder=FakeEmbedder()) as other:
+                other.add([corpus / "doc01.txt"])
+        return real_lock(directory, *args)
+
+    monkeypatch.setattr(index_module, "write_lock", lock_after_another_run)
+    with pytest.raises(ModelMismatchError):
+        Index.open(index_dir, embedder=FakeEmbedder("other-model"))
+    monkeypatch.setattr(index_module, "write_lock", real_lock)
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        assert index.status().documents == 1
+
+
+def test_a_rebuild_stopped_before_its_commit_leaves_the_index_as_it_was(tmp_path, corpus, monkeypatch):
+    from semsearch.store import Store
+
+    index_dir = tmp_path / "ix"
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.add([corpus / "doc01.txt"])
+    setting = Store.set_meta
+
+    def stopped(store, values):
+        if values.get("model") == "other-model":
+            raise KeyboardInterrupt  # a kill between emptying and recording the new model
+        setting(store, values)
+
+    monkeypatch.setattr(Store, "set_meta", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        Index.open(index_dir, embedder=FakeEmbedder("other-model"), rebuild=True)
+    monkeypatch.setattr(Store, "set_meta", setting)
+    with Index.open(index_dir) as index:
+        assert index.model == "fake" and index.status().documents == 1
+
+
+def test_a_failed_tidy_up_after_a_removal_still_reports_the_removal(tmp_path, corpus, monkeypatch, caplog):
+    from semsearch.errors import StorageError
+    from semsearch.store import Store
+
+    def full(store, candidates=None):
+        raise StorageError("Index database: database or disk is full: the disk is full.")
+
+    with Index.open(tmp_path / "ix", embedder=FakeEmbedder()) as index:
+        index.add([corpus])
+        monkeypatch.setattr(Store, "delete_unused_vectors", full)
+        assert index.remove([corpus / "doc01.txt"]) == 1
+        monkeypatch.undo()
+        assert "the change is saved" in caplog.text and "disk is full" in caplog.text
+        assert index.status().documents == 29 and index.check().problems == []
+
+
+def test_check_finds_vectors_damaged_in_the_faiss_file(tmp_path, corpus):
+    import numpy as np
+
+    index_dir = tmp_path / "ix"
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        index.add([corpus])
+        index.search("glaciers", limit=1)
+    vectors = index_dir / "vectors.faiss"
+    data = bytearray(vectors.read_bytes())
+    chunks = json.loads((index_dir / "vectors.json").read_text())["count"]
+    # Flat IDMap2 file: the vectors (chunks × 64 floats), then the ids; overwrite the vectors.
+    end = len(data) - chunks * 8 - 8
+    start = end - chunks * 64 * 4
+    data[start:end] = np.random.default_rng(0).standard_normal(chunks * 64).astype("<f4").tobytes()
+    vectors.write_bytes(bytes(data))
+    with Index.open(index_dir, embedder=FakeEmbedder()) as index:
+        report = index.check()
+        assert any(problem.startswith("FAISS cache: ") for problem in report.problems), report
+        assert index.check(repair=True).ok
+        assert index.check().problems == []
+        assert index.search("glaciers item0x1", limit=1)[0].score <= 1.0
