@@ -55,8 +55,17 @@ def _show_path(path: str) -> str:
     try:
         relative = os.path.relpath(path)
     except ValueError:
-        return path
-    return path if relative.startswith("..") else relative
+        return _visible(path)
+    return _visible(path if relative.startswith("..") else relative)
+
+
+# Control characters in documents or file names, shown escaped: printed raw, an escape
+# sequence in a file could retitle, clear or recolour the terminal, or fake a line of output.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n"}
+
+
+def _visible(text: str) -> str:
+    return text.translate(_CONTROLS)
 
 
 def _json(value: Any) -> None:
@@ -176,6 +185,14 @@ def _print_stats(stats, verbose: bool) -> None:
         if verbose:
             for item in stats.ignored:
                 click.echo(f"  {_show_path(item.path)}: {item.reason}")
+    for root in stats.missing:
+        import shlex
+
+        click.echo(
+            f"Not found: {_show_path(root)}. Its documents are kept as they were; "
+            f"`semsearch remove {shlex.quote(_show_path(root))}` drops them.",
+            err=True,
+        )
     usage = stats.usage
     if usage and usage.requests:
         click.echo(
@@ -232,7 +249,7 @@ def _print_results(results) -> None:
         if hit.page:
             where += f" (page {hit.page})"
         if hit.section:
-            where += f" › {hit.section}"
+            where += f" › {_visible(hit.section)}"
         click.echo(click.style(f"{rank}. {where}", bold=True) + f"  score {hit.score:.3f}")
         click.echo(_indent(_snippet(hit) if hit.snippet else _trim(hit.text)))
         if hit.explain:
@@ -260,7 +277,7 @@ def _snippet(hit) -> str:
     from .snippets import segments
 
     shown = "".join(
-        click.style(piece, fg="yellow", bold=True) if marked else piece
+        click.style(_visible(piece), fg="yellow", bold=True) if marked else _visible(piece)
         for piece, marked in segments(hit.text, hit.snippet, hit.highlights or [])
     )
     body = hit.text.strip()
@@ -272,7 +289,7 @@ def _snippet(hit) -> str:
 
 
 def _trim(text: str, limit: int = 600) -> str:
-    text = text.strip()
+    text = _visible(text.strip())
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 

@@ -266,10 +266,15 @@ class Index:
         """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        missing: list[str] = []
         if not paths:
-            paths = self._store.roots()
-            if not paths:
+            known = self._store.roots()
+            if not known:
                 raise SemsearchError("The index has no folders yet: name the folders to index.")
+            # A folder gone from an update of them all (an unmounted drive, a moved folder)
+            # keeps its documents; the others are brought up to date all the same.
+            paths = [root for root in known if os.path.lexists(root)]
+            missing = [root for root in known if root not in paths]
         roots = resolve_roots(list(paths))
         everything = {str(root) for root in roots} >= set(self._store.roots())
         with self._writing(everything=everything):
@@ -284,7 +289,9 @@ class Index:
             pipeline = self._pipeline(force, progress)
             for (included, excluded), group in groups.items():
                 pipeline.add_files(group, max_file_size=max_file_size, include=included, exclude=excluded)
-            return pipeline.remove_gone()
+            stats = pipeline.remove_gone()
+            stats.missing = missing
+            return stats
 
     @_one_at_a_time
     def add_texts(

@@ -51,6 +51,9 @@ class IndexStats:
     chunks_reused: int = 0
     seconds: float = 0.0
     usage: Usage | None = None
+    # Indexed folders (or files) not found by an update of every folder (an unmounted drive,
+    # a moved folder): their documents are kept as they were.
+    missing: list[str] = field(default_factory=list)
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -70,6 +73,7 @@ class IndexStats:
             "chunks_embedded": self.chunks_embedded, "chunks_reused": self.chunks_reused,
             "seconds": round(self.seconds, 3),
             "usage": self.usage.__dict__ if self.usage else None,
+            "missing": self.missing,
         }
 
 

@@ -178,3 +178,37 @@ def test_a_rebuild_says_how_many_records_it_dropped(docs, fake_model, tmp_path):
     result = CliRunner().invoke(cli, ["index", "--rebuild"])
     assert "The rebuild dropped 2 records added with add_texts: add them again." in result.output
     assert "dropped" not in CliRunner().invoke(cli, ["index", "--rebuild"]).output
+
+
+def test_control_characters_from_documents_are_shown_escaped(tmp_path, fake_model):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "esc.txt").write_text("wombat burrow\n\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED wombat burrow\n")
+    (docs / "\x1b[31mred.txt").write_text("wombat burrow in red\n")
+    index = tmp_path / "ix"
+    assert run("--index", str(index), "index", str(docs), "--model", "fake").exit_code == 0
+    for extra in ([], ["--files"]):
+        result = run("--index", str(index), "search", "wombat burrow", *extra)
+        assert result.exit_code == 0
+        assert "\x1b" not in result.output and "\x07" not in result.output
+        assert "\\x1b" in result.output
+
+
+def test_an_update_of_every_folder_keeps_a_missing_one_and_updates_the_rest(tmp_path, fake_model):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "x.txt").write_text("the axolotl regrows its limbs")
+    (second / "y.txt").write_text("the bonobo shares its food")
+    index = tmp_path / "ix"
+    assert run("--index", str(index), "index", str(first), str(second), "--model", "fake").exit_code == 0
+    (first / "x.txt").unlink()
+    first.rmdir()
+    (second / "z.txt").write_text("the cassowary guards its eggs")
+    result = run("--index", str(index), "index")
+    assert result.exit_code == 0, result.output
+    assert f"Not found: {first}" in result.output and "semsearch remove" in result.output
+    found = run("--index", str(index), "search", "cassowary eggs", "--files", "--limit", "3").output.split()
+    assert str(second / "z.txt") in found
+    kept = run("--index", str(index), "search", "axolotl limbs", "--files", "--limit", "1").output.split()
+    assert kept == [str(first / "x.txt")], "an unmounted drive's documents are not dropped"
