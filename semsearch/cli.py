@@ -245,7 +245,8 @@ def _print_results(results) -> None:
         click.echo("No results.")
         return
     for rank, hit in enumerate(results, 1):
-        where = f"{_show_path(hit.path)}:{hit.start_line}-{hit.end_line}"
+        # Lines of a PDF's or Word file's extracted text would send an editor nowhere.
+        where = _show_path(hit.path) if hit.format in ("pdf", "docx") else f"{_show_path(hit.path)}:{hit.start_line}-{hit.end_line}"
         if hit.page:
             where += f" (page {hit.page})"
         if hit.section:

@@ -27,6 +27,9 @@ class SearchResult:
     start_char: int = 0
     end_char: int = 0
     metadata: dict[str, Any] | None = None
+    # The reader that read the document: "markdown", "pdf", "docx", "code", ...; for PDF and
+    # Word files, lines count the extracted text, which no editor shows (pages do).
+    format: str | None = None
     # With explain=True: each ranking's rank and score for this chunk, and how they fused.
     explain: dict[str, Any] | None = None
     # The query this result answers. `snippet` and `highlights` are worked out from it on
@@ -75,6 +78,7 @@ def _result(row: dict[str, Any], score: float) -> SearchResult:
         start_char=row["start_char"],
         end_char=row["end_char"],
         metadata=json.loads(row["metadata"]) if row["metadata"] else None,
+        format=row["format"],
     )
 
 

@@ -74,7 +74,7 @@ def test_results_show_lines_page_section_and_a_highlighted_snippet(tmp_path, fak
     styled = run("search", "restoring a deleted file", "--limit", "1", "--mode", "keyword", color=True).output
     assert "\x1b[" in styled and "\x1b[33m\x1b[1mRestoring\x1b[0m" in styled
     output = run("search", "admin key", "--limit", "1", "--mode", "keyword").output
-    assert output.splitlines()[0].startswith(f"1. {root / 'manual.pdf'}:") and "(page 2) › Restore  score" in output
+    assert output.splitlines()[0].startswith(f"1. {root / 'manual.pdf'} (page 2) › Restore  score"), output
 
 
 def test_search_json_has_snippet_offsets_page_and_section(tmp_path, fake_model):
@@ -82,7 +82,7 @@ def test_search_json_has_snippet_offsets_page_and_section(tmp_path, fake_model):
     run("index", str(root), "--model", "fake", "--max-file-size", "10KB")
     hits = json.loads(run("search", "admin key restoring", "--json", "--mode", "keyword").output)
     pdf = next(hit for hit in hits if hit["path"].endswith("manual.pdf"))
-    assert pdf["page"] == 2 and pdf["section"] == "Restore"
+    assert pdf["page"] == 2 and pdf["section"] == "Restore" and pdf["format"] == "pdf"
     assert pdf["snippet"] == "Restoring a backup needs the admin key." and "\x1b" not in pdf["snippet"]
     assert [pdf["text"][a:b] for a, b in pdf["highlights"]] == ["Restore", "Restoring", "admin", "key"]
 
