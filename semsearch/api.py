@@ -16,9 +16,17 @@ _shared: dict[tuple, Embedder] = {}
 
 def get_embedder(model: str | None = None, remote_options: dict[str, Any] | None = None) -> Embedder:
     """The embedder for `model`, shared by every call in this process (one pacing, one usage count)."""
+    import hashlib
+
     remote_options = remote_options or {}
     model_id = model or config.choose_model().model
-    key = (model_id, tuple(sorted(remote_options.items())))
+    # The environment's endpoint and token are part of the key (a program may change them),
+    # the token only as a digest, and options are kept the same way.
+    settings = {"base_url": config.base_url(), "api_key": config.api_token(), **remote_options}
+    key = (model_id,) + tuple(
+        (name, hashlib.sha256(str(value).encode()).hexdigest() if name == "api_key" else value)
+        for name, value in sorted(settings.items())
+    )
     if key not in _shared:
         _shared[key] = embedders.make_embedder(model_id, **remote_options)
     return _shared[key]

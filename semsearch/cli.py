@@ -25,7 +25,9 @@ class _Group(click.Group):
         except SemsearchError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            click.echo("\nInterrupted. Everything committed so far is kept; run the command again to continue.", err=True)
+            writing = ctx.invoked_subcommand in ("index", "remove", "check")
+            more = " Everything committed so far is kept; run the command again to continue." if writing else ""
+            click.echo(f"\nInterrupted.{more}", err=True)
             sys.exit(130)
 
 
@@ -48,6 +50,11 @@ def _open(ctx: click.Context | None, *, create: bool = False, path: Path | None 
 
 
 def _remote_options(rps: float | None, burst: int | None) -> dict[str, Any]:
+    # Checked before anything is created (an index, a client).
+    if rps is not None and not (0 < rps < float("inf")):
+        raise click.BadParameter(f"must be a number greater than zero, not {rps}.", param_hint="--rps")
+    if burst is not None and burst < 1:
+        raise click.BadParameter(f"must be at least 1, not {burst}.", param_hint="--burst")
     return {key: value for key, value in (("rps", rps), ("burst", burst)) if value is not None}
 
 
@@ -453,6 +460,8 @@ def embed(texts, model, query):
     from .api import embed as embed_texts
     from .api import get_embedder
 
+    _not_blank(*texts)
+
     embedder = get_embedder(model)
     usage = getattr(embedder, "usage", None)
     before = usage.copy() if usage is not None else None
@@ -476,4 +485,12 @@ def similarity(first, second, model):
     """Print the cosine similarity of two texts."""
     from .api import similarity as compare
 
+    _not_blank(first, second)
+
     click.echo(f"{compare(first, second, model):.4f}")
+
+
+def _not_blank(*texts: str) -> None:
+    # A service refuses blank input, and a vector of nothing would compare as noise.
+    if any(not text.strip() for text in texts):
+        raise click.UsageError("A text is empty: give words to embed.")

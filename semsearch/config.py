@@ -6,6 +6,7 @@ python-dotenv setup, from a `.env` file in the working directory. The environmen
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +43,14 @@ def setting(name: str, default: str | None = None) -> str | None:
 
 def api_token() -> str | None:
     """The IONOS API token, or None when none is configured."""
-    return setting(TOKEN_VARIABLE)
+    # Whitespace around it (a copied token, `TOKEN= x ` in .env) would make an invalid
+    # header, which the HTTP client reports as a failed connection.
+    return (setting(TOKEN_VARIABLE) or "").strip() or None
 
 
 def base_url() -> str:
     """The OpenAI-compatible endpoint for remote models."""
-    return setting("SEMSEARCH_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+    return setting("SEMSEARCH_BASE_URL", DEFAULT_BASE_URL).strip().rstrip("/")
 
 
 def float_setting(name: str, default: float) -> float:
@@ -58,8 +61,8 @@ def float_setting(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number.") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than zero, not {raw}.")
+    if not (0 < value < math.inf):  # nan too
+        raise ConfigError(f"{name} must be a number greater than zero, not {raw}.")
     return value
 
 

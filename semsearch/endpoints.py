@@ -7,17 +7,23 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# Seconds a learned batch size is used before the default is tried again.
+BATCH_SIZE_KEPT = 24 * 3600
 
 
 class EndpointState:
     """What was learned about endpoints, kept in a small JSON file across runs.
 
-    {"endpoints": {base_url: {"encoding_format": "float", "batch_size": {model: 64}}}}
-    The file only saves rediscovery: a missing, corrupt or unwritable one is ignored.
+    {"endpoints": {base_url: {"encoding_format": "float",
+                              "batch_size": {model: {"size": 64, "learned_at": 1790000000}}}}}
+    The file only saves rediscovery: a missing, corrupt or unwritable one is ignored. A
+    batch size is forgotten a day after it was learned, so that one bad moment of the
+    service (a proxy's limit, an overloaded node) does not slow every later run.
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -42,7 +48,12 @@ class EndpointState:
 
     def batch_size(self, url: str, model: str) -> int | None:
         sizes = self._entry(url).get("batch_size")
-        size = sizes.get(model) if isinstance(sizes, dict) else None
+        learned = sizes.get(model) if isinstance(sizes, dict) else None
+        if not isinstance(learned, dict) or not isinstance(learned.get("learned_at"), (int, float)):
+            return None  # none, or from a version that kept sizes for ever: learned anew
+        size = learned.get("size")
+        if time.time() - learned["learned_at"] > BATCH_SIZE_KEPT:
+            return None
         return size if type(size) is int and size >= 1 else None
 
     def encoding_format(self, url: str) -> str | None:
@@ -53,7 +64,7 @@ class EndpointState:
         def change(entry: dict) -> None:
             if not isinstance(entry.get("batch_size"), dict):
                 entry["batch_size"] = {}
-            entry["batch_size"][model] = size
+            entry["batch_size"][model] = {"size": size, "learned_at": round(time.time())}
 
         self._update(url, change)
 

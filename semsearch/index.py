@@ -561,12 +561,9 @@ class Index:
             vector = embedder.embed_query(query)
             self._sync_and_save()
             return vector
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(1, thread_name_prefix="semsearch-query") as pool:
-            embedding = pool.submit(embedder.embed_query, query)
-            self._sync_and_save()
-            return embedding.result()
+        embedding = _started(embedder.embed_query, query)
+        self._sync_and_save()
+        return embedding()
 
     def _sync_and_save(self) -> None:
         if self._sync_vectors():
@@ -725,6 +722,30 @@ class Index:
             index_memory_bytes=note.memory_bytes if note else 0,
             index_disk_bytes=cache_file.stat().st_size if note and cache_file.exists() else 0,
         )
+
+
+def _started(function: Callable, *args: Any) -> Callable[[], Any]:
+    """Run `function(*args)` in a daemon thread; returns what waits for its result (or
+    raises its error). A daemon, so that Ctrl-C ends the process at once even while the
+    thread waits on a service that does not answer (a pool's worker would be joined first)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="semsearch-query", daemon=True)
+    thread.start()
+
+    def result() -> Any:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    return result
 
 
 def _vector_settings(meta: dict[str, str]) -> VectorSettings:

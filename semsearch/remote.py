@@ -15,8 +15,10 @@ import json
 import logging
 import math
 import random
+import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -61,12 +63,48 @@ _TRY_LATER = "Nothing already embedded was lost; run the command again later to 
 
 
 class _Refused:
-    """A 4xx answer other than 401/403/429, for the caller to interpret (400/413: too big?)."""
+    """A 4xx answer other than 401/403/429, with the service's reason (token removed), for
+    the caller to interpret (400/413: too big?)."""
 
-    __slots__ = ("status",)
+    __slots__ = ("status", "reason")
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, reason: str = "") -> None:
         self.status = status
+        self.reason = reason
+
+    @property
+    def about_size(self) -> bool:
+        """Whether the refusal is about the request's size: a 413, or a reason that says so.
+        Any other 400 (a bad model id at a gateway, a malformed input) is not split: cutting
+        the request smaller cannot help, and would send thousands of requests."""
+        return self.status == 413 or bool(_ABOUT_SIZE.search(self.reason))
+
+    def explained(self) -> str:
+        return f"HTTP {self.status}: {self.reason}" if self.reason else f"HTTP {self.status}"
+
+
+_ABOUT_SIZE = re.compile(
+    r"too (long|large|big|many)|exceed|maximum|\bmax\b|max[ _-]?(tokens|length|input|batch|context)"
+    r"|context (length|window)|token limit|at most \d|length|payload",
+    re.IGNORECASE,
+)
+
+
+def _reason(body: str, secret: str | None) -> str:
+    """The service's own words from an error body (its `error.message`, `detail` or
+    `message`, else the text), short, with the API token and any bearer credential removed."""
+    payload = _json_or_none(body.encode())
+    text = body
+    if isinstance(payload, dict):
+        found = payload.get("error")
+        found = found.get("message") if isinstance(found, dict) else found
+        found = found or payload.get("detail") or payload.get("message")
+        if isinstance(found, str):
+            text = found
+    if secret:
+        text = text.replace(secret, "***")
+    text = re.sub(r"(?i)bearer\s+\S+", "Bearer ***", " ".join(text.split()))
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class _Stopped(Exception):
@@ -133,8 +171,19 @@ class RemoteEmbedder:
         self.query_prefix = info.query_prefix
         self.passage_prefix = info.passage_prefix
         self.vocabulary = info.vocabulary
-        self.base_url = (base_url or config.base_url()).rstrip("/")
-        self._api_key = _Secret(api_key if api_key is not None else config.api_token())
+        self.base_url = (base_url or config.base_url()).strip().rstrip("/")
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"The embedding endpoint {self.base_url!r} is not an http(s) URL: set SEMSEARCH_BASE_URL to "
+                f"one such as {config.DEFAULT_BASE_URL}."
+            )
+        token = (api_key if api_key is not None else config.api_token()) or None
+        if token and not (token.isascii() and token.isprintable() and " " not in token):
+            raise ConfigError(
+                f"The API token holds spaces or characters no HTTP header can carry: check {config.TOKEN_VARIABLE}."
+            )
+        self._api_key = _Secret(token)
         self.rps = float(rps) if rps is not None else config.float_setting("SEMSEARCH_RPS", DEFAULT_RPS)
         self.burst = int(burst if burst is not None else config.float_setting("SEMSEARCH_BURST", DEFAULT_BURST))
         if concurrency is None:
@@ -152,7 +201,7 @@ class RemoteEmbedder:
             ("rps", self.rps, 0), ("timeout", timeout, 0), ("burst", self.burst, 1),
             ("concurrency", self.concurrency, 1), ("batch_size", batch_size or 1, 1),
         ]:
-            if value < lowest or value <= 0:
+            if not (lowest <= value < math.inf) or value <= 0:  # nan fails too
                 raise ConfigError(f"{name} must be {'at least 1' if lowest else 'greater than zero'}, not {value}.")
         if self.max_retries < 0 or backoff < 0:
             raise ConfigError("max_retries and backoff cannot be negative.")
@@ -347,7 +396,7 @@ class RemoteEmbedder:
                 self._use_float()
                 continue
             if isinstance(outcome, _Refused):
-                if outcome.status in (400, 413):
+                if outcome.status in (400, 413) and outcome.about_size:
                     return outcome
                 if outcome.status == 404:
                     raise ModelNotFoundError(
@@ -355,7 +404,8 @@ class RemoteEmbedder:
                         "`semsearch models` to see the models it serves, or check SEMSEARCH_BASE_URL."
                     )
                 raise EmbeddingError(
-                    f"{self.base_url} refused to embed with model {self.model_id} (HTTP {outcome.status})."
+                    f"{self.base_url} refused to embed with model {self.model_id} ({outcome.explained()}). "
+                    "Check the model id (`semsearch models` lists those it serves) and the service's reason."
                 )
             matrix = self._parse_embeddings(outcome.http_response.content, len(texts), encoding)
             if matrix is not None:
@@ -393,6 +443,11 @@ class RemoteEmbedder:
             if self.dimensions is None:
                 self.dimensions = matrix.shape[1]
             dimensions = self.dimensions
+        if not np.isfinite(matrix).all():
+            # Not marked as a refused input: the service answered, with something unusable.
+            raise ServiceError(
+                f"{self.base_url} returned vectors holding NaN, infinite or missing values for model {self.model_id}."
+            )
         if matrix.shape[1] != dimensions:
             raise ServiceError(
                 f"{self.base_url} returned {matrix.shape[1]}-dimensional vectors for model "
@@ -445,13 +500,15 @@ class RemoteEmbedder:
                 raise _Stopped()
             status = problem = retry_after = None
             about_encoding = False
+            body = ""
             try:
                 response = call(client)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 retry_after = _retry_after(exc.response.headers.get("retry-after"))
+                body = exc.response.text
                 if encoding_sensitive and status in (400, 422):
-                    text = exc.response.text.lower()
+                    text = body.lower()
                     about_encoding = "encoding_format" in text or "base64" in text
             except openai.APITimeoutError:
                 problem = "timeout"
@@ -469,7 +526,7 @@ class RemoteEmbedder:
                     f"Set {config.TOKEN_VARIABLE} (in the environment or in .env) to a valid token."
                 )
             if status is not None and status < 500 and status not in (408, 429):
-                return _Refused(status)
+                return _Refused(status, _reason(body, self._api_key.value))
             if attempt >= self.max_retries:
                 raise self._gave_up(status, problem, attempt + 1)
             attempt += 1

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from semsearch.embedders import BGE_QUERY_INSTRUCTION, xlmr_token_count
-from semsearch.errors import AuthenticationError, ModelNotFoundError, RequestTooLargeError, ServiceError
+from semsearch.errors import AuthenticationError, EmbeddingError, ModelNotFoundError, RequestTooLargeError, ServiceError
 from semsearch.ratelimit import TokenBucket
 from semsearch.remote import RemoteEmbedder
 from tests.openai_server import OpenAIServer, token_count
@@ -298,13 +298,35 @@ def test_refused_batches_shrink_and_the_size_is_remembered(server, make, state_p
     assert sorted(server.texts) == sorted(texts)
     assert embedder.batch_size == 25
     saved = json.loads(state_path.read_text())
-    assert saved["endpoints"][server.url]["batch_size"] == {"BAAI/bge-m3": 25}
+    learned = saved["endpoints"][server.url]["batch_size"]["BAAI/bge-m3"]
+    assert learned["size"] == 25 and abs(learned["learned_at"] - time.time()) < 60
 
     server.reset_counters()
     again = make(server.url)
     assert again.batch_size == 25
     again.embed_documents(texts)
     assert set(server.statuses) == {200} and max(server.batch_sizes) == 25
+
+    # A day later the service may take full batches again: the default is tried anew.
+    learned["learned_at"] -= 2 * 24 * 3600
+    state_path.write_text(json.dumps(saved))
+    assert make(server.url).batch_size == 256
+
+
+def test_a_400_that_is_not_about_size_fails_at_once_with_the_services_reason(server, make):
+    server.script = [400] * 50
+    embedder = make(server.url)
+    with pytest.raises(EmbeddingError) as caught:
+        embedder.embed_documents(sample_texts(40))
+    assert server.requests == 1, "nothing was split or retried"
+    assert "HTTP 400: Scripted failure 400." in str(caught.value)
+
+
+def test_nan_from_the_service_is_a_service_error_not_a_rejected_input(server, make, monkeypatch):
+    embedder = make(server.url)
+    monkeypatch.setattr("tests.openai_server.vector_for", lambda text, dims: np.full(dims, np.nan, dtype=np.float32))
+    with pytest.raises(ServiceError, match="NaN"):
+        embedder.embed_documents(sample_texts(3))
 
 
 def test_a_too_long_input_is_split_and_still_gets_one_vector(server, make, state_path):
@@ -502,7 +524,7 @@ def test_a_corrupt_state_file_is_ignored_then_replaced(server, make, state_path)
     embedder = make(server.url)
     assert embedder.batch_size == 256
     embedder.embed_documents(sample_texts(8))
-    assert json.loads(state_path.read_text())["endpoints"][server.url]["batch_size"] == {"BAAI/bge-m3": 4}
+    assert json.loads(state_path.read_text())["endpoints"][server.url]["batch_size"]["BAAI/bge-m3"]["size"] == 4
 
 
 def test_an_unwritable_state_file_is_not_fatal(server, make, tmp_path):

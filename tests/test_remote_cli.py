@@ -264,3 +264,47 @@ def test_an_interrupted_run_keeps_what_was_paid_for_and_the_next_run_resumes(ser
     assert not set(server.texts) & set(first), "nothing committed is sent again"
     assert len(set(server.texts)) == len(server.texts) == 120 - len(first)
     assert json.loads(run("status", "--json").output)["documents"] == 120
+
+
+def test_ctrl_c_stops_a_search_waiting_on_a_service_that_does_not_answer(server, docs, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    assert run("index", str(docs)).exit_code == 0
+    server.reset_counters()
+    server.script = [("sleep", 60)] * 20
+    repo = Path(__file__).resolve().parent.parent
+    search = subprocess.Popen(
+        [sys.executable, "-m", "semsearch", "search", "night trains"], cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not server.embedding_requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.embedding_requests, "the search never asked the service"
+    started = time.monotonic()
+    search.send_signal(signal.SIGINT)
+    _, errors = search.communicate(timeout=90)
+    assert time.monotonic() - started < 5, "it waited for the hung request"
+    assert search.returncode == 130 and "Interrupted" in errors
+
+
+def test_settings_that_cannot_work_are_refused_before_anything_is_made(server, docs, tmp_path, monkeypatch):
+    index = tmp_path / "fresh"
+    result = CliRunner().invoke(cli, ["--index", str(index), "index", str(docs), "--rps", "nan"])
+    assert result.exit_code == 2 and "--rps" in result.output and not index.exists()
+    result = CliRunner().invoke(cli, ["embed", "", "--model", "BAAI/bge-m3"])
+    assert result.exit_code == 2 and "empty" in result.output and server.requests == 0
+    monkeypatch.setenv("SEMSEARCH_BASE_URL", "127.0.0.1:8080/v1")
+    result = CliRunner().invoke(cli, ["similarity", "a", "b", "--model", "BAAI/bge-m3"])
+    assert result.exit_code == 1 and "not an http(s) URL" in result.output and server.requests == 0
+    monkeypatch.setenv("SEMSEARCH_BASE_URL", server.url + " ")
+    monkeypatch.setenv("IONOS_API_TOKEN", TOKEN + " \n")
+    assert run("similarity", "a cat", "a dog", "--model", "BAAI/bge-m3").exit_code == 0, "spaces around them are dropped"
+    monkeypatch.setenv("IONOS_API_TOKEN", "two words")
+    result = CliRunner().invoke(cli, ["similarity", "a", "b", "--model", "BAAI/bge-m3"])
+    assert result.exit_code == 1 and "IONOS_API_TOKEN" in result.output and "two words" not in result.output
