@@ -32,6 +32,8 @@ from .walk import DEFAULT_MAX_FILE_SIZE, Skipped, resolve_roots
 log = logging.getLogger(__name__)
 # Chunks whose vectors `check` compares between the FAISS file and the database.
 CHECK_SAMPLE = 64
+# Seconds between saves of the vector cache during a long run.
+CACHE_SAVE_EVERY = 60.0
 
 if TYPE_CHECKING:
     from .vectors import VectorIndex, VectorSettings
@@ -108,6 +110,7 @@ class Index:
         self._remote_options = remote_options
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
+        self._saved_at = time.monotonic()
         self._lock = threading.RLock()
         self._closed = False
         meta = store.meta()
@@ -429,6 +432,14 @@ class Index:
         """This process applied its own commit to the cache (under the write lock), so the
         cache reflects the store's new generation without comparing ids again."""
         self._vectors_generation = self._store.generation()
+        # A long run saves the cache now and then: a search meanwhile (another process,
+        # which cannot save while this one holds the lock) then loads it and adds only
+        # what came since, instead of reading every vector from SQLite each time.
+        now = time.monotonic()
+        if self._vectors is not None and now - self._saved_at > CACHE_SAVE_EVERY:
+            self._saved_at = now
+            with suppress(StorageError):  # a full disk: the run's own commits matter more
+                self._vectors.save(self.path, self._vectors_generation)
 
     def _sync_vectors(self) -> bool:
         """Bring the cache up to the committed state of SQLite; True if it changed."""

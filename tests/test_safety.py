@@ -504,3 +504,19 @@ def test_check_finds_vectors_damaged_in_the_faiss_file(tmp_path, corpus):
         assert index.check(repair=True).ok
         assert index.check().problems == []
         assert index.search("glaciers item0x1", limit=1)[0].score <= 1.0
+
+
+def test_a_long_run_saves_the_vector_cache_now_and_then(tmp_path, corpus, monkeypatch):
+    """So that searches in other processes during the run need not rebuild it from SQLite."""
+    import semsearch.index as index_module
+    from semsearch.vectors import read_note
+
+    monkeypatch.setattr(index_module, "CACHE_SAVE_EVERY", 0.0)
+    index_dir = tmp_path / "ix"
+    embedder = FakeEmbedder()
+    embedder.batch_size = 4
+    seen = []
+    with Index.open(index_dir, embedder=embedder) as index:
+        index.add([corpus], progress=lambda event: seen.append(getattr(read_note(index_dir), "count", 0)))
+        final = index.status().chunks
+    assert any(0 < count < final for count in seen), seen
