@@ -103,7 +103,7 @@ def _with(options):
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped and ignored file with its reason.")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only files matching this gitignore-style pattern, e.g. '*.md' (repeatable).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out files and folders matching this pattern, e.g. 'drafts/' (repeatable).")
-@click.option("--max-file-size", default="20MB", show_default=True, metavar="SIZE", help="Skip larger files: 500KB, 20MB, 1GB; a bare number is MB (0: no limit).")
+@click.option("--max-file-size", metavar="SIZE", help="Skip larger files: 500KB, 20MB, 1GB; a bare number is MB (0: no limit). Remembered for the folders named; default 20MB.")
 @_with(rate_options)
 @click.pass_context
 def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, exclude, max_file_size, rps, burst):
@@ -118,7 +118,7 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
     """
     from .walk import parse_size, resolve_roots
 
-    limit = parse_size(max_file_size) or None
+    limit = "remembered" if max_file_size is None else parse_size(max_file_size) or None
     resolve_roots(list(paths))  # a mistyped folder is reported before any index is created
     # Without PATHS there is nothing to create an index for: only an existing one is updated.
     with _open(ctx, create=bool(paths), model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:

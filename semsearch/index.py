@@ -251,7 +251,7 @@ class Index:
         *,
         force: bool = False,
         progress: ProgressCallback | None = None,
-        max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+        max_file_size: int | None | str = "remembered",
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
     ) -> IndexStats:
@@ -263,7 +263,9 @@ class Index:
         `include` and `exclude` are gitignore-style patterns relative to each folder (only
         files matching an `include`; nothing matching an `exclude`). They are remembered
         for these folders: later updates apply them until other patterns are given. Files
-        larger than `max_file_size` bytes are skipped (None: no limit). Raises
+        larger than `max_file_size` bytes are skipped (None: no limit); a limit given is
+        remembered for these folders too, and "remembered" (the default) applies the one
+        each folder was last indexed with, else 20 MB. Raises
         SemsearchError for a path that does not exist, EmbeddingError when the model fails
         (what was committed before stays).
         """
@@ -278,6 +280,8 @@ class Index:
             # keeps its documents; the others are brought up to date all the same.
             paths = [root for root in known if os.path.lexists(root)]
             missing = [root for root in known if root not in paths]
+        if not (max_file_size is None or max_file_size == "remembered" or (isinstance(max_file_size, int) and max_file_size >= 0)):
+            raise SemsearchError(f'max_file_size must be a number of bytes, None (no limit) or "remembered", not {max_file_size!r}.')
         roots = resolve_roots(list(paths))
         everything = {str(root) for root in roots} >= set(self._store.roots())
         with self._writing(everything=everything):
@@ -285,13 +289,17 @@ class Index:
             if include or exclude:
                 for root in roots:
                     self._store.set_root_patterns(str(root), include, exclude)
-            remembered = self._store.root_patterns()
-            groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Path]] = {}
+            if max_file_size != "remembered":
+                for root in roots:
+                    self._store.set_root_size_limit(str(root), max_file_size)
+            remembered, limits = self._store.root_patterns(), self._store.root_size_limits()
+            groups: dict[tuple[tuple[str, ...], tuple[str, ...], int | None], list[Path]] = {}
             for root in roots:
-                groups.setdefault(remembered.get(str(root), ((), ())), []).append(root)
+                limit = limits.get(str(root), DEFAULT_MAX_FILE_SIZE)
+                groups.setdefault((*remembered.get(str(root), ((), ())), limit), []).append(root)
             pipeline = self._pipeline(force, progress)
-            for (included, excluded), group in groups.items():
-                pipeline.add_files(group, max_file_size=max_file_size, include=included, exclude=excluded)
+            for (included, excluded, limit), group in groups.items():
+                pipeline.add_files(group, max_file_size=limit, include=included, exclude=excluded)
             stats = pipeline.remove_gone()
             stats.missing = missing
             return stats

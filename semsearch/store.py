@@ -169,16 +169,33 @@ class Store(KeywordQueries):
 
     def set_root_patterns(self, root: str, include: Sequence[str], exclude: Sequence[str]) -> None:
         """Remember the include/exclude patterns for a folder (added with `add_roots`)."""
-        patterns = json.dumps({"include": list(include), "exclude": list(exclude)}) if include or exclude else None
-        self.db.execute("UPDATE roots SET patterns = ? WHERE path = ?", [patterns, root])
+        self._change_root_settings(root, include=list(include), exclude=list(exclude))
+
+    def set_root_size_limit(self, root: str, limit: int | None) -> None:
+        """Remember the file size limit a folder was indexed with (None: no limit)."""
+        self._change_root_settings(root, max_file_size=limit)
 
     def root_patterns(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """The remembered (include, exclude) patterns of each folder that has any."""
         found = {}
-        for path, patterns in self.db.execute("SELECT path, patterns FROM roots WHERE patterns IS NOT NULL"):
-            value = json.loads(patterns)
-            found[path] = (tuple(value.get("include", ())), tuple(value.get("exclude", ())))
+        for path, settings in self._root_settings().items():
+            if settings.get("include") or settings.get("exclude"):
+                found[path] = (tuple(settings.get("include", ())), tuple(settings.get("exclude", ())))
         return found
+
+    def root_size_limits(self) -> dict[str, int | None]:
+        """The remembered file size limit of each folder indexed with one given."""
+        return {path: settings["max_file_size"] for path, settings in self._root_settings().items() if "max_file_size" in settings}
+
+    def _root_settings(self) -> dict[str, dict[str, Any]]:
+        # Kept as JSON in the `patterns` column (migration m004), which began with the patterns.
+        return {path: json.loads(value) for path, value in self.db.execute("SELECT path, patterns FROM roots WHERE patterns IS NOT NULL")}
+
+    def _change_root_settings(self, root: str, **changes: Any) -> None:
+        row = self.db.execute("SELECT patterns FROM roots WHERE path = ?", [root]).fetchone()
+        settings = {**(json.loads(row[0]) if row and row[0] else {}), **changes}
+        kept = {key: value for key, value in settings.items() if key == "max_file_size" or value}
+        self.db.execute("UPDATE roots SET patterns = ? WHERE path = ?", [json.dumps(kept) if kept else None, root])
 
     # -- skipped files ----------------------------------------------------------------------
 

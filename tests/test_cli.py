@@ -212,3 +212,22 @@ def test_an_update_of_every_folder_keeps_a_missing_one_and_updates_the_rest(tmp_
     assert str(second / "z.txt") in found
     kept = run("--index", str(index), "search", "axolotl limbs", "--files", "--limit", "1").output.split()
     assert kept == [str(first / "x.txt")], "an unmounted drive's documents are not dropped"
+
+
+def test_max_file_size_is_remembered_per_folder(tmp_path, fake_model):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "big.txt").write_text("a long report about river otters " * 100)  # 3.3 KB
+    (docs / "small.txt").write_text("a note about herons")
+    index = tmp_path / "ix"
+    result = run("--index", str(index), "index", str(docs), "--model", "fake", "--max-file-size", "1KB")
+    assert "1 new" in result.output and "too large" in result.output
+    result = run("--index", str(index), "index")
+    assert "0 new" in result.output and "too large" in result.output, "the 1KB limit still holds"
+    result = run("--index", str(index), "index", str(docs), "--max-file-size", "10KB")
+    assert "1 new" in result.output
+    for again in ([], [str(docs)]):
+        result = run("--index", str(index), "index", *again)
+        assert result.exit_code == 0 and "0 removed" in result.output and "2 unchanged" in result.output, result.output
+    result = run("--index", str(index), "index", "--max-file-size", "1KB")
+    assert "1 removed" in result.output
