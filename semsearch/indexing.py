@@ -127,7 +127,9 @@ _DONE = object()
 # read by an older version are read again (their unchanged chunks keep their vectors).
 # 2: encoding detection, PDF, DOCX, code definitions as sections, HTML main content only.
 # 3: minified code skipped. 4: a PDF page starts a new chunk.
-READER_VERSION = 4
+# 5: HTML lines inside long text and <pre>, lone CR line ends, data: URI payloads left out,
+#    CRLF front matter, DOCX content controls and tracked insertions, AES PDFs, Latin codepages.
+READER_VERSION = 5
 
 
 def _current(state: DocumentState | None) -> bool:

@@ -10,6 +10,8 @@ from .encoding import decode
 
 __all__ = ["Document", "Section", "decode"]
 
+_LINE_END = re.compile(r"\r\n?|\n")
+
 
 @dataclass(frozen=True)
 class Section:
@@ -25,8 +27,10 @@ class Document:
     """Text extracted from one file, with offsets that chunks refer to.
 
     `line_anchors` maps offsets in `text` to lines of the source file, for formats whose
-    extracted text is not the file itself (HTML); without it, line numbers count the
-    newlines of `text`. `pages` holds the offset where each page starts (PDF).
+    extracted text is not the file itself (HTML): each (offset, line) says that the text
+    from `offset` on is on `line` until the next anchor. Without it, line numbers count the
+    line ends of `text` (LF, CRLF, or a lone CR as in classic Mac OS files, as editors do).
+    `pages` holds the offset where each page starts (PDF).
     """
 
     text: str
@@ -44,7 +48,9 @@ class Document:
             i = bisect.bisect_right(self.line_anchors, (offset, float("inf"))) - 1
             return self.line_anchors[max(i, 0)][1]
         if self._newlines is None:
-            self._newlines = [m.start() for m in re.finditer("\n", self.text)]
+            # The last character of each line end, so a CRLF counts once and its two
+            # characters stay on the line they end, as a lone LF does.
+            self._newlines = [m.end() - 1 for m in _LINE_END.finditer(self.text)]
         return bisect.bisect_left(self._newlines, offset) + 1
 
     def page_at(self, offset: int) -> int | None:

@@ -1,10 +1,14 @@
 """Word (.docx): body paragraphs and tables in order (python-docx); headings become sections.
 
-Headers, footers and comments are left out: they repeat on every page or are not the text.
+The text is what Word shows with tracked changes accepted: insertions are read, deletions
+are not, and content controls (the boxes of forms and templates) are read like the text
+around them. Headers, footers and comments are left out: they repeat on every page or are
+not the text.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import zipfile
@@ -21,6 +25,17 @@ _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título|titolo)\s*(
 # More than this unpacked is a zip bomb, not a document.
 _MAX_UNPACKED = 512 * 1024 * 1024
 
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_NAMESPACES = {"w": _W, "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006"}
+_PARAGRAPH, _TABLE, _ROW, _CELL = f"{{{_W}}}p", f"{{{_W}}}tbl", f"{{{_W}}}tr", f"{{{_W}}}tc"
+_CONTENT_CONTROL, _CONTENT, _CUSTOM_XML = f"{{{_W}}}sdt", f"{{{_W}}}sdtContent", f"{{{_W}}}customXml"
+# Runs inside a deletion or a move's old place are not shown once changes are accepted; a
+# text box's paragraphs are its own (and repeated in its fallback picture).
+_VISIBLE_RUNS = (
+    ".//w:r[not(ancestor::w:del) and not(ancestor::w:moveFrom) and not(ancestor::w:txbxContent)"
+    " and not(ancestor::mc:Fallback)]"
+)
+
 
 def read_docx(data: bytes, path: Path) -> Document:
     if data.startswith(_OLE_MAGIC):
@@ -33,10 +48,12 @@ def read_docx(data: bytes, path: Path) -> Document:
     if unpacked > _MAX_UNPACKED:
         raise DocumentError(f"corrupt DOCX (unpacks to {unpacked // 2**20} MB)")
     import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     try:
         document = docx.Document(io.BytesIO(data))
-        blocks = list(document.iter_inner_content())
+        blocks = list(_blocks(document.element.body))
     except Exception:  # python-docx and lxml raise many kinds of errors on damaged files
         raise DocumentError("corrupt DOCX") from None
 
@@ -45,12 +62,12 @@ def read_docx(data: bytes, path: Path) -> Document:
     offset = 0
     title = None
     for block in blocks:
-        if hasattr(block, "rows"):
-            text = _table_text(block)
+        if block.tag == _TABLE:
+            text = _table_text(Table(block, document._body))
             level = None
         else:
-            text = block.text.strip()
-            level = _heading_level(block)
+            text = _paragraph_text(block).strip()
+            level = _heading_level(Paragraph(block, document._body))
         if not text:
             continue
         if level == 0:
@@ -63,6 +80,35 @@ def read_docx(data: bytes, path: Path) -> Document:
     core_title = (document.core_properties.title or "").strip()
     title = core_title or title or (sections[0].title if sections else None)
     return Document("\n\n".join(parts), format="docx", title=title, sections=sections)
+
+
+def _blocks(container):
+    """The paragraphs and tables of a body or table cell, in order, including those inside
+    content controls (`w:sdt`) and custom XML, which python-docx does not look into."""
+    for child in container.iterchildren():
+        if child.tag in (_PARAGRAPH, _TABLE):
+            yield child
+        elif child.tag == _CONTENT_CONTROL:
+            content = child.find(_CONTENT)
+            if content is not None:
+                yield from _blocks(content)
+        elif child.tag == _CUSTOM_XML:
+            yield from _blocks(child)
+
+
+def _paragraph_text(paragraph) -> str:
+    """The visible text of a `w:p`: its runs at any depth (in hyperlinks, fields, inserted
+    text, inline content controls), but not deleted or moved-away text, and not the
+    paragraphs of text boxes anchored in it."""
+    # python-docx's element class for a run gives its text, with tabs and breaks.
+    return "".join(run.text for run in _visible_runs()(paragraph))
+
+
+@functools.cache
+def _visible_runs():
+    from lxml import etree
+
+    return etree.XPath(_VISIBLE_RUNS, namespaces=_NAMESPACES)
 
 
 def _heading_level(paragraph) -> int | None:
@@ -95,8 +141,18 @@ def _table_text(table) -> str:
             if id(cell._tc) in seen:
                 continue
             seen.add(id(cell._tc))
-            cells.append(" ".join(cell.text.split()))
+            cells.append(" ".join(_cell_text(cell._tc).split()))
         line = " | ".join(cells).strip(" |")
         if line:
             lines.append(line)
     return "\n".join(lines)
+
+
+def _cell_text(cell) -> str:
+    texts = []
+    for block in _blocks(cell):
+        if block.tag == _TABLE:
+            texts.extend(_cell_text(inner) for row in block.iterchildren(_ROW) for inner in row.iterchildren(_CELL))
+        else:
+            texts.append(_paragraph_text(block))
+    return "\n".join(texts)

@@ -1,10 +1,11 @@
 """Turning file bytes into text: which encoding, and whether it is text at all.
 
 Order of evidence, strongest first: a byte-order mark; the zero bytes of UTF-16 without
-one; valid UTF-8 (nearly all text today); Windows-1252 when the result reads like a
-Western European language; then charset-normalizer's guess, trusted only when the
-result reads like text. Detectors happily "decode" binary junk and short Latin-1 notes
-into some exotic codepage, so every guess is checked against what text looks like.
+one; valid UTF-8 (nearly all text today); the Latin-script Windows codepage in which the
+text reads most like one European language (see `latin`); then charset-normalizer's
+guess, trusted only when the result reads like text. Detectors happily "decode" binary
+junk and short Latin-1 notes into some exotic codepage, so every guess is checked against
+what text looks like.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ..errors import DocumentError
+from .latin import best_codepage
 
 _BOMS = [
     (b"\xef\xbb\xbf", "utf-8"),
@@ -23,7 +25,8 @@ _BOMS = [
 _SAMPLE = 8192
 # Control characters that never appear in text files (tab, newlines, form feed and escape do).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f-\x9f\ufffe\uffff]")
-_TOKEN = re.compile(r"\S+")
+_LONE_CR = re.compile(r"\r(?!\n)")
+_WIDE_RUN = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]+")
 # Among candidates a detector scores alike, the encodings people actually use win.
 _PREFERRED = [
     "cp1252", "iso8859_15", "latin_1", "cp1250", "iso8859_2", "cp1251", "koi8_r", "iso8859_5", "cp1253",
@@ -60,12 +63,17 @@ def decode(data: bytes, declared: str | None = None) -> str:
         if text is None and declared:
             text = _declared(data, declared)
         if text is None:
-            text = _western(data)
+            found = best_codepage(data)
+            text = found[1] if found else None
         if text is None:
             text = _detected(data)
     sample = text[:_SAMPLE]
     if len(_CONTROL.findall(sample)) > len(sample) / 100:
         raise DocumentError("binary file")
+    if "\r" in text:
+        # A lone CR ends a line (classic Mac OS files), as in editors. LF in its place keeps
+        # every offset and lets the chunker see the lines and paragraphs; CRLF stays as is.
+        text = _LONE_CR.sub("\n", text)
     return text
 
 
@@ -101,30 +109,6 @@ def _declared(data: bytes, encoding: str) -> str | None:
         return None
 
 
-def _western(data: bytes) -> str | None:
-    """Windows-1252 (a superset of Latin-1's printable characters), when the decoded words
-    look Western European: accented letters inside words of ASCII letters, never symbols
-    inside words. Cyrillic or Greek decoded this way gives words of accented letters only;
-    Central European gives symbols like ¹ ³ ¿ in the middle of words."""
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
-    mixed = foreign = 0
-    for match in _TOKEN.finditer(text):
-        token = match.group().strip(".,;:!?\"'()[]{}«»“”‘’-–—…")
-        if token.isascii() or not token:
-            continue
-        inner = token[1:-1]
-        if any(not c.isascii() and not c.isalpha() for c in inner):
-            return None
-        if any(c.isascii() and c.isalpha() for c in token):
-            mixed += 1
-        else:
-            foreign += 1
-    return text if mixed >= foreign else None
-
-
 def _detected(data: bytes) -> str:
     from charset_normalizer import from_bytes
 
@@ -139,9 +123,20 @@ def _detected(data: bytes) -> str:
         text = data.decode(encoding)
     except (LookupError, UnicodeDecodeError):
         raise DocumentError("unknown text encoding") from None
-    if best.chaos > 0.2 or not _reads_like_text(text):
+    if best.chaos > 0.2 or not _reads_like_text(text) or _stray_wide(text):
         raise DocumentError("unknown text encoding")
     return text
+
+
+def _stray_wide(text: str) -> bool:
+    """CJK characters only one at a time, each right after an ASCII letter: a two-byte codec
+    pairing a stray high byte with the letter after it ("I’m" in Windows-1252 read as
+    Shift-JIS gives "I知"). Chinese and Japanese write CJK characters in runs."""
+    runs = list(_WIDE_RUN.finditer(text[:_SAMPLE]))
+    before = [text[run.start() - 1] if run.start() else " " for run in runs]
+    return bool(runs) and all(
+        len(run.group()) == 1 and c.isascii() and c.isalpha() for run, c in zip(runs, before)
+    )
 
 
 def _reads_like_text(text: str) -> bool:

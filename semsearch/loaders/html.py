@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from .base import Document, Section, decode
+from .datauri import without_data_payloads
 
 EXTENSIONS = {".html", ".htm", ".xhtml"}
 
@@ -38,6 +39,9 @@ _BLOCKS = {
 _CELLS = {"td", "th"}
 _VOID = {"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
 _SPACES = re.compile(r"\s+")
+# Runs of white space other than newlines, except single spaces, which need no change
+# (and are most of them: matching those too doubles the time on a large page).
+_SPACES_BUT_NEWLINES = re.compile(r" [^\S\n]+|[^\S\n ][^\S\n]*")
 _MAIN = re.compile(r"<main[\s>]|role\s*=\s*[\"']?main\b", re.IGNORECASE)
 _CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
 
@@ -81,12 +85,17 @@ class _Extractor(HTMLParser):
     def silent(self) -> bool:
         return bool(self.hidden_depth) or (self.main_only and not self.main_depth)
 
-    def _emit(self, text: str) -> None:
+    def _emit(self, text: str, line: int) -> None:
         if not text:
             return
-        self.anchors.append((self.length, self.getpos()[0]))
+        self._anchor(self.length, line)
         self.parts.append(text)
         self.length += len(text)
+
+    def _anchor(self, offset: int, line: int) -> None:
+        # Only where the line changes: the text in between is on the line of the anchor before it.
+        if not self.anchors or self.anchors[-1][1] != line:
+            self.anchors.append((offset, line))
 
     def _break(self) -> None:
         # Blank line between blocks so the chunker sees paragraphs.
@@ -165,13 +174,43 @@ class _Extractor(HTMLParser):
             return
         if self.silent or (self.stack_has("head") and not self.stack_has("body")):
             return
-        if not self.pre_depth:
-            data = _SPACES.sub(" ", data)
-            if self.length == 0 or "".join(self.parts[-1:]).endswith(("\n", " ")):
-                data = data.lstrip()
+        data = without_data_payloads(data)
+        line = self.getpos()[0]  # where this text starts in the source
+        if self.pre_depth:
+            # Kept as written: each of its lines is anchored to its own source line.
+            if self.heading:
+                self.heading[2].append(data)
+            start = self.length
+            self._emit(data, line)
+            for match in re.finditer("\n", data):
+                line += 1
+                self._anchor(start + match.end(), line)
+            return
+        # Runs of white space collapse to one space, but a newline among them still moves
+        # the words after it to the next source line.
+        pieces: list[str] = []
+        length = self.length
+        spaced = length == 0 or "".join(self.parts[-1:]).endswith(("\n", " "))
+        for number, piece in enumerate(_SPACES_BUT_NEWLINES.sub(" ", data).split("\n")):
+            if number:
+                line += 1
+                if not spaced:
+                    pieces.append(" ")
+                    length += 1
+                    spaced = True
+            if spaced:
+                piece = piece.lstrip(" ")
+            if piece:
+                self._anchor(length, line)
+                pieces.append(piece)
+                length += len(piece)
+                spaced = piece.endswith(" ")
+        text = "".join(pieces)
         if self.heading:
-            self.heading[2].append(data)
-        self._emit(data)
+            self.heading[2].append(text)
+        if text:
+            self.parts.append(text)
+            self.length = length
 
 
 def read_html(data: bytes, path: Path) -> Document:

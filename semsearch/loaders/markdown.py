@@ -1,4 +1,7 @@
-"""Markdown: headings (ATX and setext) become sections; fenced code is not a heading."""
+"""Markdown: headings (ATX and setext) become sections; fenced code is not a heading.
+
+YAML front matter gives the title. Embedded images (`data:` URIs) are left out.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import re
 from pathlib import Path
 
 from .base import Document, Section, decode
+from .datauri import without_data_payloads
 
 EXTENSIONS = {".md", ".markdown", ".mdown", ".mkd", ".mdx"}
 
@@ -13,18 +17,20 @@ _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _FRONT_TITLE = re.compile(r"^title:\s*['\"]?(.+?)['\"]?\s*$", re.MULTILINE)
+# Front matter: between a first line "---" and the next line "---" (or YAML's "..."),
+# with whatever line ends the file uses.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(?:.*?\n)??(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
 def read_markdown(data: bytes, path: Path) -> Document:
-    text = decode(data)
+    text = without_data_payloads(decode(data))
     title = None
     body_start = 0
-    if text.startswith("---\n"):
-        end = text.find("\n---", 4)
-        if end != -1:
-            match = _FRONT_TITLE.search(text, 4, end)
-            title = match.group(1) if match else None
-            body_start = end + 4
+    front = _FRONT_MATTER.match(text)
+    if front:
+        match = _FRONT_TITLE.search(text, 0, front.end())
+        title = match.group(1) if match else None
+        body_start = front.end()
     sections = []
     fence = None
     offset = 0

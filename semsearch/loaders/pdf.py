@@ -2,7 +2,7 @@
 
 Each page's text starts at an offset recorded in `Document.pages`, so every chunk knows its
 page. A PDF that needs a password is skipped, never cracked; one that opens without a
-password (only its permissions are restricted) is read, as every viewer does.
+password (only its permissions are restricted, usually with AES) is read, as every viewer does.
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ def read_pdf(data: bytes, path: Path) -> Document:
         if reader.is_encrypted:
             try:
                 opened = reader.decrypt("")
-            except (DependencyError, NotImplementedError, PyPdfError):
-                opened = 0  # AES without `cryptography`, or an unknown scheme
+            except (NotImplementedError, PyPdfError):
+                opened = 0  # an unknown scheme
             if not opened:
                 raise DocumentError("encrypted PDF")
         pages = list(reader.pages)
     except DocumentError:
         raise
+    except DependencyError:
+        raise _missing_dependency() from None
     except FileNotDecryptedError:
         raise DocumentError("encrypted PDF") from None
     except Exception:  # pypdf raises many kinds of errors on damaged files
@@ -54,6 +56,8 @@ def read_pdf(data: bytes, path: Path) -> Document:
     for page in pages:
         try:
             texts.append(_clean(page.extract_text() or ""))
+        except DependencyError:
+            raise _missing_dependency() from None
         except Exception:  # one damaged page must not lose the others
             texts.append("")
             failed += 1
@@ -67,6 +71,13 @@ def read_pdf(data: bytes, path: Path) -> Document:
         offset += len(text) + 2
     full = "\n\n".join(texts)
     return Document(full, format="pdf", title=_title(reader), sections=_outline(reader, full, starts), pages=starts)
+
+
+def _missing_dependency() -> DocumentError:
+    # pypdf needs `cryptography` for AES, the encryption of most PDFs today (even those that
+    # open without a password). Without it the file is fine and semsearch is incomplete:
+    # saying "corrupt" would send the user after the wrong problem.
+    return DocumentError("encrypted PDF needs the 'cryptography' package")
 
 
 def _clean(text: str) -> str:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from .base import Document, Section, decode
+from .datauri import without_data_payloads
 
 EXTENSIONS = {".rst", ".rest"}
 
@@ -42,7 +43,7 @@ def underlined_sections(text: str) -> list[Section]:
 
 
 def read_rst(data: bytes, path: Path) -> Document:
-    text = decode(data)
+    text = without_data_payloads(decode(data))
     sections = underlined_sections(text)
     title = sections[0].title if sections else None
     return Document(text, format="rst", title=title, sections=sections)
