@@ -88,6 +88,8 @@ class _Piece:
     end: int
     strength: int
     tokens: int
+    # The first piece of a page (PDF): always starts a chunk, so a hit's page is its page.
+    page_start: bool = False
 
 
 def chunk_document(
@@ -133,9 +135,9 @@ def _pieces(document: Document, longest: int) -> list[_Piece]:
             blank_before = True
             continue
         strength = PARAGRAPH if blank_before else LINE
+        page_start = False
         while next_page < len(page_starts) and page_starts[next_page] < following:
-            # A new page starts a new chunk (unless the last one is tiny), so a hit's page is right.
-            strength = SECTION
+            strength, page_start = SECTION, True
             next_page += 1
         while next_section < len(section_starts) and section_starts[next_section] < following:
             strength = SECTION
@@ -147,6 +149,7 @@ def _pieces(document: Document, longest: int) -> list[_Piece]:
             pieces.extend(_split_long(text, start, line_end, strength, longest))
             continue
         piece_start = start + (len(line) - len(line.lstrip()))
+        first = len(pieces)
         for match in (_ASCII_SENTENCE_END if line.isascii() else _SENTENCE_END).finditer(line):
             cut = start + match.end()
             if cut >= line_end:
@@ -154,6 +157,8 @@ def _pieces(document: Document, longest: int) -> list[_Piece]:
             pieces.extend(_split_long(text, piece_start, cut, strength, longest))
             piece_start, strength = cut, SENTENCE
         pieces.extend(_split_long(text, piece_start, line_end, strength, longest))
+        if page_start and len(pieces) > first:
+            pieces[first].page_start = True
     return pieces
 
 
@@ -181,9 +186,10 @@ def _pack(pieces: list[_Piece], target: int, overlap: int) -> list[tuple[int, in
     current: list[_Piece] = []
     size = 0
     for piece in pieces:
-        if current and piece.strength == SECTION and size >= target // 4 and not _headings_only(current):
+        if current and piece.strength == SECTION and (size >= target // 4 or piece.page_start) and not _headings_only(current):
             # A new section starts a new chunk, unless the current one is too small to
-            # stand alone (a heading, or a two-line section), which joins the next.
+            # stand alone (a heading, or a two-line section), which joins the next. A new
+            # page always does (a slide of a few lines too), so that a hit's page is right.
             spans.append(_span(current))
             current, size = [], 0
         elif current and size + piece.tokens > target:

@@ -128,7 +128,8 @@ _DONE = object()
 # 2: encoding detection, PDF, DOCX, code definitions as sections, HTML main content only.
 # 3: minified code skipped. 4: a PDF page starts a new chunk.
 # 5: HTML lines inside long text and <pre>, lone CR line ends, data: URI payloads left out,
-#    CRLF front matter, DOCX content controls and tracked insertions, AES PDFs, Latin codepages.
+#    CRLF front matter, DOCX content controls and tracked insertions, AES PDFs, Latin codepages,
+#    every PDF page (a slide too) starts a chunk.
 READER_VERSION = 5
 
 

@@ -54,6 +54,17 @@ def test_pdf_text_per_page_with_bookmarks_as_sections(tmp_path):
     assert {chunk.page for chunk in chunks} == {1, 2, 3}
 
 
+def test_each_slide_of_a_deck_is_found_on_its_own_page(tmp_path):
+    """Short pages (slides) are not merged into one chunk: a hit's page is where its text is."""
+    topics = ["Customer churn analysis", "Quarterly revenue bridge", "Hiring plan for Berlin", "Cloud cost savings"]
+    slides = [[title, f"First point about {title.lower()}.", "A second point.", "A third point."] for title in topics]
+    document = read_document(write_pdf(tmp_path / "deck.pdf", slides))
+    chunks = chunk_document(document)
+    for number, title in enumerate(topics, 1):
+        holding = [chunk for chunk in chunks if title in document.text[chunk.start:chunk.end]]
+        assert [chunk.page for chunk in holding] == [number], (title, [(c.page, c.start) for c in holding])
+
+
 def test_pdf_bookmark_starts_at_its_heading_on_the_page(tmp_path):
     path = write_pdf(
         tmp_path / "two.pdf",
