@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -684,8 +685,8 @@ class Index:
             roots = self._store.roots()
         except sqlite3.DatabaseError:
             roots = []
-        folders = " ".join(roots) or "FOLDER..."
-        again = f"`semsearch --index {self.path}.new index --model {self.model} {folders}`"
+        folders = " ".join(shlex.quote(root) for root in roots if os.path.lexists(root)) or "FOLDER..."
+        again = f"`semsearch --index {shlex.quote(f'{self.path}.new')} index --model {shlex.quote(self.model)} {folders}`"
         return (
             f"The index database is damaged, which `check --repair` cannot mend. Index your folders again "
             f"into a new index ({again}), then replace {self.path} with it."
