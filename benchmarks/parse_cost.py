@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args()
 
-    from semsearch.remote import RemoteEmbedder
+    from semsearch.embedding.remote.client import RemoteEmbedder
 
     float_body, base64_body = bodies(args.inputs, args.dimensions)
     texts = [f"input {i}" for i in range(args.inputs)]

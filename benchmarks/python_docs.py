@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from semsearch import Index
-from semsearch.chunking import ChunkSettings, chunk_document
 from semsearch.errors import DocumentError
-from semsearch.indexing import READER_VERSION
-from semsearch.loaders import read_document
-from semsearch.snippets import best_snippet
-from semsearch.walk import FileEntry, walk
+from semsearch.indexing.plan import READER_VERSION
+from semsearch.readers import read_document
+from semsearch.readers.walk import FileEntry, walk
+from semsearch.settings import ChunkSettings, chunk_document
+from semsearch.text.snippets import best_snippet
 
 DOCS = Path("/usr/share/doc/python3.11/html")
 

@@ -98,9 +98,9 @@ class ServerProcess:
 
 def make_corpus(root: Path, chunks: int) -> tuple[int, int]:
     """Markdown files with at least `chunks` distinct chunks; (files, chunks) as the pipeline cuts them."""
-    from semsearch.chunking import ChunkSettings, chunk_document
-    from semsearch.loaders import read_document
-    from semsearch.remote import RemoteEmbedder
+    from semsearch.embedding.remote.client import RemoteEmbedder
+    from semsearch.readers import read_document
+    from semsearch.settings import ChunkSettings, chunk_document
 
     model = RemoteEmbedder(MODEL, api_key="unused")  # its input limit and token counter
     rng = random.Random(7)

@@ -35,9 +35,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from semsearch import Index, LocalEmbedder, search  # noqa: E402
-from semsearch.chunking import ChunkSettings  # noqa: E402
+from semsearch import Index, LocalEmbedder  # noqa: E402
 from semsearch.evaluation import Dataset, evaluate, load_dataset, mrr_at, ndcg_at, recall_at  # noqa: E402
+from semsearch.search import ranking as search  # noqa: E402
+from semsearch.settings import ChunkSettings  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 CACHE = Path(__file__).resolve().parent / ".cache"

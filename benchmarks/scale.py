@@ -37,7 +37,7 @@ import numpy as np
 import synthetic  # benchmarks/ is on sys.path when run as a script
 
 from semsearch import Index
-from semsearch.vectors import VectorIndex, VectorSettings, planned_layout, recall_at
+from semsearch.storage.faiss.vectors import VectorIndex, VectorSettings, planned_layout, recall_at
 
 
 def sizes(text: str) -> list[int]:

@@ -23,8 +23,8 @@ from pathlib import Path
 import synthetic  # benchmarks/ is on sys.path when run as a script
 
 from semsearch import Index, LocalEmbedder
-from semsearch.chunking import ChunkSettings, chunk_document
-from semsearch.loaders import read_document
+from semsearch.readers import read_document
+from semsearch.settings import ChunkSettings, chunk_document
 
 # Outside the repository: its .gitignore (benchmarks/.cache/) would keep the walker out.
 FOLDER = Path(tempfile.gettempdir()) / "semsearch-benchmarks" / "throughput"

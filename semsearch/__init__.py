@@ -18,15 +18,17 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Index": "index",
-    "IndexStatus": "index",
-    "IndexStats": "indexing",
-    "Progress": "indexing",
-    "SearchResult": "search",
-    "Embedder": "embedders",
-    "LocalEmbedder": "embedders",
-    "Usage": "embedders",
-    "ChunkSettings": "chunking",
-    "VectorSettings": "vectors",
+    "IndexStatus": "results",
+    "IndexStats": "results",
+    "Progress": "results",
+    "SearchResult": "results",
+    "CheckReport": "results",
+    "Embedder": "embedding.base",
+    "BaseEmbedder": "embedding.base",
+    "LocalEmbedder": "embedding.local",
+    "Usage": "embedding.base",
+    "ChunkSettings": "settings",
+    "VectorSettings": "settings",
     "embed": "api",
     "similarity": "api",
     "models": "api",
@@ -49,8 +51,8 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .api import embed, models, similarity
-    from .chunking import ChunkSettings
-    from .embedders import Embedder, LocalEmbedder, Usage
+    from .embedding.base import BaseEmbedder, Embedder, Usage
+    from .embedding.local import LocalEmbedder
     from .errors import (
         AuthenticationError,
         ConfigError,
@@ -66,10 +68,9 @@ if TYPE_CHECKING:
         ServiceError,
         StorageError,
     )
-    from .index import Index, IndexStatus
-    from .indexing import IndexStats, Progress
-    from .search import SearchResult
-    from .vectors import VectorSettings
+    from .index import Index
+    from .results import CheckReport, IndexStats, IndexStatus, Progress, SearchResult
+    from .settings import ChunkSettings, VectorSettings
 
 
 def __getattr__(name: str) -> Any:

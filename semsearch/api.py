@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import config, embedders
-from .embedders import KNOWN_MODELS, Embedder
+from . import config, embedding
+from .embedding.base import BaseEmbedder, conform
+from .embedding.catalogue import KNOWN_MODELS
 
 if TYPE_CHECKING:
     import numpy as np
 
-_shared: dict[tuple, Embedder] = {}
+_shared: dict[tuple, BaseEmbedder] = {}
 
 
-def get_embedder(model: str | None = None, remote_options: dict[str, Any] | None = None) -> Embedder:
+def get_embedder(model: str | None = None, remote_options: dict[str, Any] | None = None) -> BaseEmbedder:
     """The embedder for `model`, shared by every call in this process (one pacing, one usage count)."""
     import hashlib
 
@@ -28,7 +29,7 @@ def get_embedder(model: str | None = None, remote_options: dict[str, Any] | None
         for name, value in sorted(settings.items())
     )
     if key not in _shared:
-        _shared[key] = embedders.make_embedder(model_id, **remote_options)
+        _shared[key] = conform(embedding.make_embedder(model_id, **remote_options))
     return _shared[key]
 
 
@@ -79,7 +80,7 @@ def models(*, remote: bool = True, **remote_options: Any) -> list[ModelListing]:
     local = KNOWN_MODELS[config.LOCAL_MODEL]
     listings = [ModelListing(local.model_id, "local", local.dimensions, local.max_tokens, local.description)]
     if remote and (remote_options.get("api_key") or config.api_token()):
-        from .remote import RemoteEmbedder
+        from .embedding.remote.client import RemoteEmbedder
 
         client = RemoteEmbedder(config.DEFAULT_REMOTE_MODEL, **remote_options)
         base_url = remote_options.get("base_url") or config.base_url()

@@ -50,7 +50,7 @@ def api_token() -> str | None:
 
 def base_url() -> str:
     """The OpenAI-compatible endpoint for remote models."""
-    return setting("SEMSEARCH_BASE_URL", DEFAULT_BASE_URL).strip().rstrip("/")
+    return (setting("SEMSEARCH_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
 
 
 def float_setting(name: str, default: float) -> float:

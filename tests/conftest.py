@@ -69,7 +69,7 @@ def clean_environment(tmp_path, monkeypatch):
     work.mkdir()
     monkeypatch.chdir(work)
     from semsearch import api
-    from semsearch.ratelimit import forget_shared_buckets
+    from semsearch.embedding.remote.ratelimit import forget_shared_buckets
 
     # Embedders and rate limits shared within a process must not leak between tests.
     monkeypatch.setattr(api, "_shared", {})
@@ -84,15 +84,15 @@ def fake() -> FakeEmbedder:
 @pytest.fixture
 def fake_model(monkeypatch) -> FakeEmbedder:
     """Make model id "fake" resolve to one shared FakeEmbedder, for CLI tests."""
-    from semsearch import embedders
+    from semsearch import embedding
 
     embedder = FakeEmbedder()
-    original = embedders.make_embedder
+    original = embedding.make_embedder
 
     def make(model_id, **options):
         return embedder if model_id == "fake" else original(model_id, **options)
 
-    monkeypatch.setattr(embedders, "make_embedder", make)
+    monkeypatch.setattr(embedding, "make_embedder", make)
     return embedder
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from semsearch.chunking import ChunkSettings, chunk_document, estimate_tokens
-from semsearch.loaders.base import Document, Section
+from semsearch.readers.base import Document, Section
+from semsearch.settings import ChunkSettings
+from semsearch.text.chunking import chunk_document, estimate_tokens
 
 SENTENCES = [f"Sentence number {i} talks about topic {i % 7} in plain words." for i in range(200)]
 
@@ -153,7 +154,7 @@ def test_sentences_end_where_the_plain_definition_says():
     # The definition: after . ! ? ; (or their CJK forms), any closing quotes or brackets and
     # the spaces that follow; a CJK full stop needs no space. The chunker's own patterns
     # are written for speed, so they are checked against this one.
-    from semsearch.chunking import _pieces
+    from semsearch.text.chunking import _pieces
 
     reference = re.compile(r"(?<=[.!?;。！？；])[\"'”’»)\]]*\s+|(?<=[。！？])")
     lines = [

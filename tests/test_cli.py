@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from semsearch.cli import cli
+from semsearch.apps.cli import cli
 
 
 def run(*args: str, input: str | None = None):

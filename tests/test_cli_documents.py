@@ -7,7 +7,7 @@ import json
 
 from click.testing import CliRunner
 
-from semsearch.cli import cli
+from semsearch.apps.cli import cli
 from tests.makedocs import write_pdf
 
 

@@ -11,9 +11,9 @@ import random
 import pytest
 
 from semsearch import Index
-from semsearch.chunking import chunk_document
 from semsearch.errors import DocumentError
-from semsearch.loaders import read_document
+from semsearch.readers import read_document
+from semsearch.text.chunking import chunk_document
 from tests.makedocs import write_docx, write_pdf
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from semsearch.cli import cli
+from semsearch.apps.cli import cli
 from semsearch.errors import DatasetError
 from semsearch.evaluation import load_dataset, mrr_at, ndcg_at, recall_at
 

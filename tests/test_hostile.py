@@ -48,8 +48,8 @@ EXPECTED_SKIPS = {
 WORKER = """
 import json, sys
 from click.testing import CliRunner
-from semsearch import Index, embedders
-from semsearch.cli import cli
+from semsearch import Index, embedding
+from semsearch.apps.cli import cli
 from tests.conftest import FakeEmbedder
 
 root, index_dir, cli_index = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -61,7 +61,7 @@ with Index.open(index_dir, embedder=FakeEmbedder()) as index:
     out["skipped"] = [[item.path, item.reason] for item in stats.skipped]
     out["found"] = {name: [hit.path for hit in index.search(phrase, limit=1)] for name, phrase in phrases.items()}
 fake = FakeEmbedder()
-embedders.make_embedder = lambda model_id, **options: fake
+embedding.make_embedder = lambda model_id, **options: fake
 runner = CliRunner()
 out["index_cli"] = runner.invoke(cli, ["--index", cli_index, "index", root, "--model", "fake", "-v"]).output
 out["status_cli"] = runner.invoke(cli, ["--index", cli_index, "status"]).output

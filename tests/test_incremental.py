@@ -8,9 +8,9 @@ import pathlib
 import pytest
 
 from semsearch import Index
-from semsearch.chunking import ChunkSettings
 from semsearch.errors import AuthenticationError, ModelMismatchError
-from semsearch.walk import FileEntry
+from semsearch.readers.walk import FileEntry
+from semsearch.settings import ChunkSettings
 from tests.conftest import FakeEmbedder
 
 
@@ -194,7 +194,7 @@ def test_remove_is_immediate_and_forgets_the_folder(tmp_path, manual, fake):
 
 
 def test_documents_from_an_older_reader_are_read_again_without_embedding(tmp_path, manual, fake, monkeypatch):
-    from semsearch import indexing
+    from semsearch.indexing import plan as indexing
 
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add([manual])
@@ -249,7 +249,7 @@ def test_nested_folders_with_their_own_patterns_settle(tmp_path, fake):
 def test_a_folder_that_cannot_be_read_this_time_keeps_its_documents(tmp_path, fake, monkeypatch):
     import os as os_module
 
-    from semsearch import walk
+    from semsearch.readers import walk
 
     root = tmp_path / "docs"
     (root / "closed").mkdir(parents=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from semsearch.errors import DocumentError
-from semsearch.loaders import read_document
+from semsearch.readers import read_document
 
 
 def _read(tmp_path, name: str, content: str | bytes):

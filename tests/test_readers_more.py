@@ -10,10 +10,10 @@ import random
 import pytest
 
 from semsearch import Index
-from semsearch.chunking import chunk_document
 from semsearch.errors import DocumentError
-from semsearch.loaders import Document, read_document
-from semsearch.loaders.encoding import _detected
+from semsearch.readers import Document, read_document
+from semsearch.readers.encoding import _detected
+from semsearch.text.chunking import chunk_document
 from tests.makedocs import write_pdf
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.embedders import BGE_QUERY_INSTRUCTION, xlmr_token_count
+from semsearch.embedding.catalogue import BGE_QUERY_INSTRUCTION
+from semsearch.embedding.local import xlmr_token_count
+from semsearch.embedding.remote.client import RemoteEmbedder
+from semsearch.embedding.remote.ratelimit import TokenBucket
 from semsearch.errors import AuthenticationError, EmbeddingError, ModelNotFoundError, RequestTooLargeError, ServiceError
-from semsearch.ratelimit import TokenBucket
-from semsearch.remote import RemoteEmbedder
 from tests.openai_server import OpenAIServer, token_count
 
 TOKEN = "ionos-test-token-7f3a9c1e5b"
@@ -157,7 +158,7 @@ def test_slow_answers_do_not_slow_the_rate(server, make):
 
 
 def test_importing_the_module_does_not_import_openai():
-    code = "import sys, semsearch.remote; print('openai' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, semsearch.embedding.remote.client; print('openai' in sys.modules, 'numpy' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         cwd=Path(__file__).parent.parent,
@@ -281,7 +282,10 @@ def test_a_missing_token_fails_before_any_request(server, make, api_key):
 def test_an_unknown_model_is_not_retried(server, make):
     with pytest.raises(ModelNotFoundError) as caught:
         make(server.url, "acme/no-such-model").embed_documents(["hello"])
-    assert "acme/no-such-model" in str(caught.value) and "semsearch models" in str(caught.value)
+    from semsearch.apps.advice import message
+
+    # The library states the facts; the CLI's wording names the command to run.
+    assert "acme/no-such-model" in str(caught.value) and "semsearch models" in message(caught.value)
     assert server.requests == 1
 
 
@@ -540,7 +544,7 @@ def test_an_unwritable_state_file_is_not_fatal(server, make, tmp_path):
     [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("99999", 120.0), ("soon", None), (None, None)],
 )
 def test_retry_after_header_values(header, seconds):
-    from semsearch.remote import _retry_after
+    from semsearch.embedding.remote.client import _retry_after
 
     assert _retry_after(header) == seconds
 
@@ -548,6 +552,6 @@ def test_retry_after_header_values(header, seconds):
 def test_retry_after_as_an_http_date():
     from email.utils import formatdate
 
-    from semsearch.remote import _retry_after
+    from semsearch.embedding.remote.client import _retry_after
 
     assert 8 <= _retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10

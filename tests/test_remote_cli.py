@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import semsearch
-from semsearch.cli import cli
+from semsearch.apps.cli import cli
 from tests.openai_server import OpenAIServer, vector_for
 
 TOKEN = "ionos-secret-5d1c9e77a0"
@@ -194,7 +194,7 @@ def write_long_documents(folder) -> None:
     [("sentence-transformers/paraphrase-multilingual-mpnet-base-v2", 128), ("BAAI/bge-large-en-v1.5", 512)],
 )
 def test_no_input_over_the_models_limit_is_ever_sent(server, tmp_path, model, limit):
-    from semsearch.embedders import xlmr_token_count
+    from semsearch.embedding.local import xlmr_token_count
 
     # The server counts XLM-RoBERTa tokens, the vocabulary of mpnet; bge-large's BERT
     # vocabulary is not at hand, so for it the client's margin is checked as well.
@@ -237,7 +237,7 @@ def test_an_input_the_service_still_refuses_is_split_and_one_bad_chunk_does_not_
 
 
 def test_an_interrupted_run_keeps_what_was_paid_for_and_the_next_run_resumes(server, tmp_path, monkeypatch):
-    from semsearch.endpoints import EndpointState
+    from semsearch.embedding.remote.endpoints import EndpointState
 
     folder = tmp_path / "notes"
     folder.mkdir()

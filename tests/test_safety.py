@@ -384,7 +384,7 @@ def test_check_reports_a_damaged_database_and_does_not_claim_to_repair_it(tmp_pa
 
 
 def test_check_sees_one_snapshot_while_another_process_commits(tmp_path, corpus, monkeypatch):
-    from semsearch.store import Store
+    from semsearch.storage.sqlite.store import Store
 
     index_dir = tmp_path / "ix"
     reading = Store.keyword_ids
@@ -423,7 +423,7 @@ def test_processes_creating_one_index_at_once_all_succeed(tmp_path):
 
 def test_an_index_filled_while_waiting_to_switch_models_is_kept(tmp_path, corpus, monkeypatch):
     """Opening an empty index with another model switches it, unless a run fills it first."""
-    import semsearch.index as index_module
+    import semsearch.storage.local as index_module
 
     index_dir = tmp_path / "ix"
     Index.open(index_dir, embedder=FakeEmbedder()).close()
@@ -447,7 +447,7 @@ def test_an_index_filled_while_waiting_to_switch_models_is_kept(tmp_path, corpus
 
 
 def test_a_rebuild_stopped_before_its_commit_leaves_the_index_as_it_was(tmp_path, corpus, monkeypatch):
-    from semsearch.store import Store
+    from semsearch.storage.sqlite.store import Store
 
     index_dir = tmp_path / "ix"
     with Index.open(index_dir, embedder=FakeEmbedder()) as index:
@@ -469,7 +469,7 @@ def test_a_rebuild_stopped_before_its_commit_leaves_the_index_as_it_was(tmp_path
 
 def test_a_failed_tidy_up_after_a_removal_still_reports_the_removal(tmp_path, corpus, monkeypatch, caplog):
     from semsearch.errors import StorageError
-    from semsearch.store import Store
+    from semsearch.storage.sqlite.store import Store
 
     def full(store, candidates=None):
         raise StorageError("Index database: database or disk is full: the disk is full.")
@@ -508,10 +508,10 @@ def test_check_finds_vectors_damaged_in_the_faiss_file(tmp_path, corpus):
 
 def test_a_long_run_saves_the_vector_cache_now_and_then(tmp_path, corpus, monkeypatch):
     """So that searches in other processes during the run need not rebuild it from SQLite."""
-    import semsearch.index as index_module
-    from semsearch.vectors import read_note
+    from semsearch.storage.faiss import cache
+    from semsearch.storage.faiss.vectors import read_note
 
-    monkeypatch.setattr(index_module, "CACHE_SAVE_EVERY", 0.0)
+    monkeypatch.setattr(cache, "SAVE_EVERY", 0.0)
     index_dir = tmp_path / "ix"
     embedder = FakeEmbedder()
     embedder.batch_size = 4

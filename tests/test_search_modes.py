@@ -10,10 +10,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from semsearch import Index, search
-from semsearch.cli import _explanation, cli
+from semsearch import Index
+from semsearch.apps.cli import _explanation, cli
 from semsearch.errors import SemsearchError
-from semsearch.keywords import keyword_text, match_expression, query_terms
+from semsearch.search import ranking as search
+from semsearch.text.keywords import keyword_text, match_expression, query_terms
 
 
 @pytest.fixture
@@ -232,12 +233,12 @@ def test_keyword_counts_follow_changes_by_another_connection(tmp_path, library, 
     with Index.open(tmp_path / "ix", embedder=fake) as searcher:
         with Index.open(tmp_path / "ix", embedder=fake) as writer:
             writer.add([library])
-        assert searcher._store.keyword_search(["zeppelin"], 10)[0] == []
-        assert len(searcher._store.keyword_search(["minutes", "zeppelin"], 10)[0]) == 1
+        assert searcher._backend.store.keyword_search(["zeppelin"], 10)[0] == []
+        assert len(searcher._backend.store.keyword_search(["minutes", "zeppelin"], 10)[0]) == 1
         (library / "zeppelin.txt").write_text("The zeppelin flight took ninety minutes.\n")
         with Index.open(tmp_path / "ix", embedder=fake) as writer:
             writer.add([library])
-        assert len(searcher._store.keyword_search(["zeppelin"], 10)[0]) == 1
+        assert len(searcher._backend.store.keyword_search(["zeppelin"], 10)[0]) == 1
         assert searcher.search("zeppelin minutes", mode="keyword")[0].path.endswith("zeppelin.txt")
 
 
@@ -291,7 +292,7 @@ def test_explain_in_one_mode_shows_that_retriever_alone():
 
 
 def test_snippets_are_worked_out_when_first_read(tmp_path, library, fake, monkeypatch):
-    from semsearch import snippets
+    from semsearch.text import snippets
 
     calls = []
     real = snippets.best_snippet

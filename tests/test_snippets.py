@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from semsearch.snippets import best_snippet, query_terms, segments
+from semsearch.text.snippets import best_snippet, query_terms, segments
 
 MANUAL = """Regaining access to your account
 --------------------------------
@@ -83,7 +83,7 @@ def test_finding_the_stems_agrees_with_comparing_every_word():
     # also where stems overlap, start a camelCase part, or fold from other letters.
     import random
 
-    from semsearch.snippets import _Query
+    from semsearch.text.snippets import _Query
 
     rng = random.Random(5)
     alphabets = ("abAB1 .", "esES_ \n", "ingsING ", "xyXY9 .!?", "sSß äÄ.", "kK\u212a é\u0301", "東京 。a", "aA½⑴ ")
@@ -96,7 +96,7 @@ def test_finding_the_stems_agrees_with_comparing_every_word():
 
 
 def test_sentences_end_at_the_mark_before_closing_quotes_but_not_after_abbreviations():
-    from semsearch.snippets import _units
+    from semsearch.text.snippets import _units
 
     text = 'He said "stop." Then he left (quickly.) See e.g. the log. No. 5 is open! 東京です。大阪'
     assert [text[a:b] for a, b, _ in _units(text)] == [
@@ -118,7 +118,7 @@ def test_the_listed_combining_marks_are_this_pythons():
     import sys
     import unicodedata
 
-    from semsearch import marks
+    from semsearch.text import scripts as marks
 
     listed = re.compile(f"[{marks.MARKS}]")
     matched = [char for char in map(chr, range(sys.maxunicode + 1)) if listed.match(char)]

@@ -7,10 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from semsearch import Index, keyword_store
-from semsearch.chunking import Chunk, ChunkSettings
-from semsearch.migrations import needs_upgrade
-from semsearch.store import DocumentRecord, Store
+from semsearch import Index
+from semsearch.settings import ChunkSettings
+from semsearch.storage.base import DocumentRecord
+from semsearch.storage.sqlite import keywords as keyword_store
+from semsearch.storage.sqlite.migrations import needs_upgrade
+from semsearch.storage.sqlite.store import Store
+from semsearch.text.chunking import Chunk
 
 
 def _chunk(text: str) -> Chunk:
@@ -76,10 +79,10 @@ def test_chunk_ids_are_never_reused(tmp_path, fake):
     # A chunk id is its FAISS id: one given again could meet a stale copy in a cache.
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         index.add_texts(["a", "b"], ["Kittens drink milk.", "Rockets fly to orbit."])
-        highest = int(index._store.chunk_ids().max())
+        highest = int(index._backend.store.chunk_ids().max())
         index.remove(["b"])
         index.add_texts(["c"], ["Glaciers carve valleys."])
-        assert int(index._store.chunk_ids().max()) > highest
+        assert int(index._backend.store.chunk_ids().max()) > highest
         assert index.search("glaciers valleys", limit=1)[0].path == "c"
         assert index.check().problems == []
 
@@ -147,7 +150,7 @@ def test_an_index_from_the_first_releases_opens_and_is_brought_up_to_date(tmp_pa
         assert index.check().ok
     with Index.open(tmp_path / "ix", embedder=fake, chunking=ChunkSettings()) as index:
         assert index.add_texts(["r1", "r2"], texts, [{"title": "Rivers"}, None]).unchanged == 2
-        assert not needs_upgrade(index._store.db)  # a read-only copy opens
+        assert not needs_upgrade(index._backend.store.db)  # a read-only copy opens
 
 
 def test_an_index_that_cut_words_at_combining_marks_is_rebuilt_on_open(tmp_path, fake, monkeypatch):
@@ -164,9 +167,9 @@ def test_an_index_that_cut_words_at_combining_marks_is_rebuilt_on_open(tmp_path,
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         assert [hit.path for hit in index.search("दिल्ली", mode="keyword")] == ["delhi"]
         assert [hit.path for hit in index.search("दिल", mode="keyword")] == ["heart"]
-        sql = index._store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
+        sql = index._backend.store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
         assert keyword_store.KEYWORD_TOKENIZER in sql, "the index is cut into words as queries are"
-        assert json.loads(index._store.meta()["common_terms"]) == {"chunks": 2, "terms": {"है": 2}}
+        assert json.loads(index._backend.store.meta()["common_terms"]) == {"chunks": 2, "terms": {"है": 2}}
         assert index.check().ok
 
 
@@ -185,10 +188,10 @@ def test_an_index_without_common_word_counts_records_them_on_its_next_run(tmp_pa
     store.close()
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         assert [hit.path for hit in index.search("salt sea", mode="keyword")][0] == "b"
-        assert "common_terms" not in index._store.meta()  # searches only read
+        assert "common_terms" not in index._backend.store.meta()  # searches only read
         stats = index.add_texts(["a", "b", "c"], texts)
         assert stats.unchanged == 3
-        recorded = json.loads(index._store.meta()["common_terms"])
+        recorded = json.loads(index._backend.store.meta()["common_terms"])
     assert recorded == {"chunks": 3, "terms": {"sea": 2, "the": 2}}
 
 

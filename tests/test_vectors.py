@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from semsearch import Index
-from semsearch.vectors import Layout, VectorIndex, VectorSettings, planned_layout, read_note, recall_at
+from semsearch.settings import VectorSettings
+from semsearch.storage.faiss.calibration import recall_at
+from semsearch.storage.faiss.layout import Layout, planned_layout
+from semsearch.storage.faiss.vectors import VectorIndex, read_note
 
 DIMENSIONS = 32
 
@@ -116,7 +119,7 @@ def test_saved_ivf_is_mapped_and_copied_into_memory_before_a_change(tmp_path, iv
 @pytest.mark.parametrize("settings", [VectorSettings(), VectorSettings(approximate_above=1000), VectorSettings(approximate_above=1000, encoding="sq8")])
 def test_a_mapped_file_is_searched_like_the_index_in_memory(tmp_path, corpus, settings, monkeypatch):
     # A mapped file is searched with its cells read ahead; the answers must not change.
-    from semsearch import readahead
+    from semsearch.storage.faiss import readahead
 
     advised, refused = [], []
     real = readahead.read_ahead
@@ -143,7 +146,7 @@ def test_a_mapped_file_is_searched_like_the_index_in_memory(tmp_path, corpus, se
 
 
 def test_read_ahead_advises_each_part_once_in_a_while(monkeypatch):
-    from semsearch import readahead
+    from semsearch.storage.faiss import readahead
 
     now = [100.0]
     advised = []
@@ -161,7 +164,7 @@ def test_read_ahead_advises_each_part_once_in_a_while(monkeypatch):
 def test_read_ahead_of_real_mapped_memory_is_harmless(tmp_path):
     import mmap
 
-    from semsearch.readahead import read_ahead
+    from semsearch.storage.faiss.readahead import read_ahead
 
     path = tmp_path / "data"
     path.write_bytes(bytes(range(256)) * 1000)
@@ -205,7 +208,7 @@ def texts(count: int, seed: int = 0) -> list[str]:
 
 def exact_ranking(index: Index, query: str, k: int) -> list[int]:
     """Brute force over the vectors in SQLite, through the same embedder."""
-    stored = list(index._store.chunk_vectors(index.dimensions))
+    stored = list(index._backend.store.chunk_vectors(index.dimensions))
     ids = np.concatenate([i for i, _ in stored])
     matrix = np.concatenate([m for _, m in stored])
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)

@@ -10,7 +10,7 @@ import pytest
 
 from semsearch import Index
 from semsearch.errors import SemsearchError
-from semsearch.walk import FileEntry, Ignored, Skipped, format_size, parse_size, walk
+from semsearch.readers.walk import FileEntry, Ignored, Skipped, format_size, parse_size, walk
 
 
 def tree(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -170,7 +170,7 @@ def test_sizes():
 
 def test_skipped_files_are_remembered_and_not_read_again(tmp_path, fake, monkeypatch):
     root = tree(tmp_path / "docs", {"good.md": "# Good\n\nFine text.", "junk.txt": b"\x00\x01binary"})
-    import semsearch.indexing as indexing
+    import semsearch.indexing.reading as indexing
 
     reads: list[str] = []
     original = indexing.read_document

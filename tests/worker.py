@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from semsearch import Index
-from semsearch.store import Store
-from semsearch.vectors import VectorIndex
+from semsearch.storage.faiss.vectors import VectorIndex
+from semsearch.storage.sqlite.store import Store
 from tests.conftest import FakeEmbedder
 
 

@@ -1,0 +1,502 @@
+"""The `semsearch` command: parse options, call the library, print. No indexing or search logic here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..search.ranking import MODES
+
+
+class _Group(click.Group):
+    """Turns semsearch's errors into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ..errors import SemsearchError
+
+        try:
+            return super().invoke(ctx)
+        except SemsearchError as exc:
+            from .advice import message
+
+            raise click.ClickException(message(exc)) from None
+        except KeyboardInterrupt:
+            writing = ctx.invoked_subcommand in ("index", "remove", "check")
+            more = " Everything committed so far is kept; run the command again to continue." if writing else ""
+            click.echo(f"\nInterrupted.{more}", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--index", "index_path", type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder.",
+)
+@click.version_option(__version__, prog_name="semsearch")
+@click.pass_context
+def cli(ctx: click.Context, index_path: Path | None) -> None:
+    """Semantic search over your documents: index folders, then ask in plain words."""
+    ctx.obj = index_path
+
+
+def _open(ctx: click.Context | None, *, create: bool = False, path: Path | None = None, **options: Any):
+    from ..index import Index
+
+    return Index.open(path or (ctx.obj if ctx else None), create=create, **options)
+
+
+def _remote_options(rps: float | None, burst: int | None) -> dict[str, Any]:
+    # Checked before anything is created (an index, a client).
+    if rps is not None and not (0 < rps < float("inf")):
+        raise click.BadParameter(f"must be a number greater than zero, not {rps}.", param_hint="--rps")
+    if burst is not None and burst < 1:
+        raise click.BadParameter(f"must be at least 1, not {burst}.", param_hint="--burst")
+    return {key: value for key, value in (("rps", rps), ("burst", burst)) if value is not None}
+
+
+def _show_path(path: str) -> str:
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return _visible(path)
+    return _visible(path if relative.startswith("..") else relative)
+
+
+# Control characters in documents or file names, shown escaped: printed raw, an escape
+# sequence in a file could retitle, clear or recolour the terminal, or fake a line of output.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n"}
+
+
+def _visible(text: str) -> str:
+    return text.translate(_CONTROLS)
+
+
+def _json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+rate_options = [
+    click.option("--rps", type=float, help="Requests per second allowed by your contract (default 5)."),
+    click.option("--burst", type=int, help="Burst size allowed by your contract (default 10)."),
+]
+
+
+def _with(options):
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--model", help="Embedding model for a new index: 'local' or a remote model id.")
+@click.option("--force", is_flag=True, help="Embed everything again, changed or not.")
+@click.option("--rebuild", is_flag=True, help="Empty the index and index its folders again (to change --model).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--verbose", "-v", is_flag=True, help="List every skipped and ignored file with its reason.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files matching this gitignore-style pattern, e.g. '*.md' (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out files and folders matching this pattern, e.g. 'drafts/' (repeatable).")
+@click.option("--max-file-size", metavar="SIZE", help="Skip larger files: 500KB, 20MB, 1GB; a bare number is MB (0: no limit). Remembered for the folders named; default 20MB.")
+@_with(rate_options)
+@click.pass_context
+def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, exclude, max_file_size, rps, burst):
+    """Index the documents in PATHS (folders or files).
+
+    Run it again to pick up changes: only new and changed files are embedded, and files
+    that are gone are dropped. Without PATHS, every folder already in the index is updated.
+    Hidden files, dependency and build folders, and whatever .gitignore and .semsearchignore
+    files rule out are left alone. --include and --exclude are remembered for the folders
+    named, and later runs apply them until other patterns are given (giving either replaces
+    both; --include '*' takes every file again).
+    """
+    from ..readers.walk import parse_size, resolve_roots
+
+    limit = "remembered" if max_file_size is None else parse_size(max_file_size) or None
+    resolve_roots(list(paths))  # a mistyped folder is reported before any index is created
+    # Without PATHS there is nothing to create an index for: only an existing one is updated.
+    with _open(ctx, create=bool(paths), model=model, rebuild=rebuild, **_remote_options(rps, burst)) as index:
+        if index.created and not as_json:
+            click.echo(f"New index at {index.path} using model {index.model} ({index.model_reason}).", err=True)
+        if index.dropped_records:
+            click.echo(
+                f"The rebuild dropped {index.dropped_records} records added with add_texts: add them again.", err=True
+            )
+        try:
+            with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+                stats = index.add(
+                    list(paths), force=force, progress=progress, max_file_size=limit, include=include, exclude=exclude
+                )
+        except KeyboardInterrupt:
+            if not rebuild:
+                raise
+            # Running --rebuild again would empty the index again and lose what this run paid for.
+            click.echo(
+                "\nInterrupted. Everything committed so far is kept; run `semsearch index` (without --rebuild) to continue.",
+                err=True,
+            )
+            sys.exit(130)
+        if as_json:
+            _json(stats.to_dict())
+            return
+        _print_stats(stats, verbose)
+
+
+class _progress:
+    """A progress bar on stderr when it is a terminal; a no-op otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.shown = 0
+
+    def __enter__(self):
+        return self if self.enabled else None
+
+    def __call__(self, event) -> None:
+        if self.bar is None:
+            if event.total == 0:
+                return
+            self.bar = click.progressbar(length=event.total, label="Indexing", file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(event.done - self.shown)
+        self.shown = event.done
+
+    def __exit__(self, *exc_info) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
+
+
+def _print_stats(stats, verbose: bool) -> None:
+    files = stats.new + stats.changed + stats.unchanged
+    click.echo(
+        f"Indexed {files} file{'s' if files != 1 else ''} in {stats.seconds:.1f} s: {stats.new} new, {stats.changed} changed, "
+        f"{stats.unchanged} unchanged, {stats.removed} removed, {len(stats.skipped)} skipped."
+    )
+    click.echo(f"Chunks: {stats.chunks_added} written ({stats.chunks_embedded} embedded, {stats.chunks_reused} reused), {stats.chunks_removed} removed.")
+    if stats.skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in stats.skipped_by_reason.items())
+        click.echo(f"Skipped: {reasons}.")
+        if verbose:
+            for item in sorted(stats.skipped, key=lambda item: (item.reason, item.path)):
+                click.echo(f"  {_show_path(item.path)}: {item.reason}")
+    if stats.ignored:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in stats.ignored_by_reason.items())
+        click.echo(f"Ignored: {reasons}.")
+        if verbose:
+            for item in stats.ignored:
+                click.echo(f"  {_show_path(item.path)}: {item.reason}")
+    for root in stats.missing:
+        import shlex
+
+        click.echo(
+            f"Not found: {_show_path(root)}. Its documents are kept as they were; "
+            f"`semsearch remove {shlex.quote(_show_path(root))}` drops them.",
+            err=True,
+        )
+    usage = stats.usage
+    if usage and usage.requests:
+        click.echo(
+            f"Remote usage: {usage.requests} requests, {usage.inputs} inputs, {usage.prompt_tokens} tokens, "
+            f"{usage.retries} retries, {usage.rate_limited} rate-limited, {usage.seconds:.1f} s in requests."
+        )
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=10, show_default=True, help="Most results to show.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="Meaning and keywords fused, meaning only, or keywords only (BM25).")
+@click.option("--per-file", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Most results from one file (0: no limit).")
+@click.option("--path", "paths", multiple=True, help="Only files matching this glob (repeatable): '*.md', 'notes/2024/*', 'drafts/' (in a folder of that name).")
+@click.option("--ext", "extensions", multiple=True, help="Only these extensions: --ext md,pdf.")
+@click.option("--after", help="Only files modified on or after this date (YYYY-MM-DD).")
+@click.option("--before", help="Only files modified before this date (YYYY-MM-DD).")
+@click.option("--explain", is_flag=True, help="Show each hit's dense and keyword ranks and scores.")
+@click.option("--files", "files_only", is_flag=True, help="Print only the matching files, one per line, best first.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
+@click.pass_context
+def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, files_only, as_json):
+    """Find the passages that answer QUERY."""
+    with _open(ctx) as index:
+        results = index.search(
+            query, limit=limit, mode=mode, per_file=1 if files_only else per_file or None, path=list(paths),
+            ext=list(extensions), after=after, before=before, explain=explain,
+        )
+        empty = not results and index.status().documents == 0
+    if files_only:
+        # One best hit per file, so --limit counts files.
+        files = [_show_path(result.path) for result in results]
+        if as_json:
+            _json(files)
+        else:
+            for path in files:
+                click.echo(path)
+    elif as_json:
+        _json([result.to_dict() for result in results])
+    else:
+        _print_results(results)
+    if not results and empty:
+        click.echo(f"The index at {index.path} holds no documents yet: add some with `semsearch index FOLDER`.", err=True)
+
+
+def _print_results(results) -> None:
+    if not results:
+        click.echo("No results.")
+        return
+    for rank, hit in enumerate(results, 1):
+        # Lines of a PDF's or Word file's extracted text would send an editor nowhere.
+        where = _show_path(hit.path) if hit.format in ("pdf", "docx") else f"{_show_path(hit.path)}:{hit.start_line}-{hit.end_line}"
+        if hit.page:
+            where += f" (page {hit.page})"
+        if hit.section:
+            where += f" › {_visible(hit.section)}"
+        click.echo(click.style(f"{rank}. {where}", bold=True) + f"  score {hit.score:.3f}")
+        click.echo(_indent(_snippet(hit) if hit.snippet else _trim(hit.text)))
+        if hit.explain:
+            click.echo(_indent(_explanation(hit.explain)))
+        click.echo()
+
+
+def _explanation(facts: dict) -> str:
+    lines = []
+    for name, measure in (("dense", "cosine"), ("keyword", "BM25")):
+        if f"{name}_rank" in facts:
+            rank, score = facts[f"{name}_rank"], facts[f"{name}_score"]
+            found = f"{name} rank {rank}, {measure} {score:.4f}" if rank else f"{name}: not in its top results"
+            if name == "keyword" and rank:
+                found += f", share of the query {facts['keyword_share']:.3f}"
+            lines.append(found)
+    if "fusion" in facts:
+        lines.append(f"hybrid score {facts['fusion']}")
+    return "\n".join(lines)
+
+
+def _snippet(hit) -> str:
+    """The hit's snippet with the query's words highlighted (click drops the styling when
+    stdout is not a terminal), marked with … where the passage goes on."""
+    from ..text.snippets import segments
+
+    shown = "".join(
+        click.style(_visible(piece), fg="yellow", bold=True) if marked else _visible(piece)
+        for piece, marked in segments(hit.text, hit.snippet, hit.highlights or [])
+    )
+    body = hit.text.strip()
+    if not body.startswith(hit.snippet):
+        shown = "… " + shown
+    if not body.endswith(hit.snippet):
+        shown += " …"
+    return shown
+
+
+def _trim(text: str, limit: int = 600) -> str:
+    text = _visible(text.strip())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
+@click.pass_context
+def status(ctx, as_json, verbose):
+    """Show the index's model, size, folders and the files it could not index."""
+    with _open(ctx) as index:
+        info = index.status()
+    if as_json:
+        _json(info.to_dict())
+        return
+    dimensions = f"{info.dimensions} dimensions" if info.dimensions else "dimensions not known yet"
+    click.echo(f"Index:      {info.path}")
+    click.echo(f"Model:      {info.model} ({dimensions})")
+    click.echo(f"Documents:  {info.documents}")
+    click.echo(f"Chunks:     {info.chunks} ({info.vectors} distinct vectors)")
+    if info.index_type == "none":
+        click.echo("Vectors:    none yet")
+    else:
+        click.echo(f"Vectors:    {info.index_vectors}, {info.index_type} index")
+    click.echo(
+        f"            {info.index_disk_bytes / 1e6:.1f} MB on disk, {info.index_memory_bytes / 1e6:.1f} MB in memory"
+        " when loaded (a search maps the file and reads what it probes)"
+    )
+    click.echo(f"Disk:       {info.disk_bytes / 1e6:.1f} MB")
+    for i, root in enumerate(info.roots):
+        click.echo(f"{'Folders:' if i == 0 else '':<12}{root}")
+    if info.skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in info.skipped_by_reason.items())
+        click.echo(f"Skipped:    {len(info.skipped)} files: {reasons}" + ("" if verbose else " (-v lists them)"))
+        if verbose:
+            for item in info.skipped:
+                click.echo(f"  {_show_path(item['path'])}: {item['reason']}")
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which qrels/SPLIT.tsv to score.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("--model", help="Embedding model (default: as for a new index).")
+@click.option("--queries", type=click.Path(exists=True, path_type=Path), help="Another dataset's queries and qrels, e.g. German queries against an English corpus.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_with(rate_options)
+@click.pass_context
+def eval_command(ctx, dataset, split, mode, model, queries, as_json, rps, burst):
+    """Measure search quality on a BEIR-layout DATASET folder.
+
+    Builds a temporary index of the corpus (or uses --index, reusing what it holds) and
+    prints nDCG@10, MRR@10, Recall@10/100, indexing time and query latency.
+    """
+    import tempfile
+
+    from ..evaluation import evaluate, load_dataset
+
+    data = load_dataset(dataset, split, queries)
+    with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as scratch:
+        location = ctx.obj or Path(scratch) / "index"
+        with _open(None, create=True, model=model, path=location, **_remote_options(rps, burst)) as index:
+            with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+                report = evaluate(index, data, mode=mode, index_progress=progress)
+    if as_json:
+        _json(report.to_dict())
+        return
+    click.echo(f"{dataset} ({split}, {report.queries} queries), model {report.model}, mode {report.mode}")
+    click.echo(f"nDCG@10     {report.ndcg_10:.4f}")
+    click.echo(f"MRR@10      {report.mrr_10:.4f}")
+    click.echo(f"Recall@10   {report.recall_10:.4f}")
+    click.echo(f"Recall@100  {report.recall_100:.4f}")
+    click.echo(f"Indexing    {report.index_seconds:.1f} s")
+    click.echo(f"Latency     p50 {report.latency_p50_ms:.1f} ms, p95 {report.latency_p95_ms:.1f} ms")
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Fix what can be fixed.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def check(ctx, repair, as_json):
+    """Verify the index (and with --repair, fix it)."""
+    with _open(ctx) as index:
+        report = index.check(repair=repair)
+    if as_json:
+        _json(report.to_dict())
+    else:
+        for problem in report.problems:
+            click.echo(f"Problem: {problem}")
+        for fix in report.repaired:
+            click.echo(f"Repaired: {fix}")
+        for note in report.notes:
+            click.echo(f"Note: {note}")
+        if not report.problems:
+            click.echo("The index is sound.")
+        elif report.advice_code == "damaged_database":
+            from .advice import damaged_index
+
+            click.echo(damaged_index(report.advice_details))
+        elif report.advice:
+            click.echo(report.advice)
+        elif not report.repaired:
+            click.echo("Run `semsearch check --repair` to fix this.")
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.pass_context
+def remove(ctx, paths):
+    """Remove files or folders (or add_texts ids) from the index."""
+    with _open(ctx) as index:
+        count = index.remove(list(paths))
+        roots = index.status().roots
+    click.echo(f"Removed {count} document{'s' if count != 1 else ''}.")
+    if not count:
+        click.echo("Nothing in the index is at or under " + ", ".join(paths) + ".", err=True)
+    for path in paths:
+        # Removed from the index, but the folder above it is still indexed.
+        target = str(Path(path).expanduser().resolve())
+        above = next((root for root in roots if target.startswith(root.rstrip("/") + "/")), None)
+        if count and above:
+            inside = Path(target).relative_to(above).as_posix()
+            click.echo(
+                f"{path} lies inside the indexed folder {above}: the next `semsearch index` adds it back. "
+                f"To leave it out, run `semsearch index {above} --exclude '{inside}'`.",
+                err=True,
+            )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def models(as_json):
+    """List the embedding models you can use."""
+    from ..api import models as list_models
+
+    listings = list_models()
+    if as_json:
+        _json([listing.__dict__ for listing in listings])
+        return
+    for listing in listings:
+        facts = ", ".join(
+            part for part in (
+                f"{listing.dimensions} dims" if listing.dimensions else "",
+                f"{listing.max_tokens} tokens" if listing.max_tokens else "",
+                listing.description,
+            ) if part
+        )
+        click.echo(f"{listing.model_id:<62} {listing.where}" + (f"  ({facts})" if facts else ""))
+    if len(listings) == 1:
+        click.echo("Set IONOS_API_TOKEN to list the IONOS embedding models too.", err=True)
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--model", help="Model to use (default: as for a new index).")
+@click.option("--query", is_flag=True, help="Embed as search queries (with the model's query prefix).")
+def embed(texts, model, query):
+    """Print the embedding vectors of TEXTS as JSON."""
+    from ..api import embed as embed_texts
+    from ..api import get_embedder
+
+    _not_blank(*texts)
+
+    embedder = get_embedder(model)
+    usage = embedder.usage
+    before = usage.copy() if usage is not None else None
+    vectors = embed_texts(list(texts), model=embedder.model_id, query=query)
+    spent = usage.since(before).__dict__ if usage is not None else None
+    _json(
+        {
+            "model": embedder.model_id,
+            "dimensions": int(vectors.shape[1]),
+            "data": [{"text": text, "embedding": [round(float(x), 7) for x in vector]} for text, vector in zip(texts, vectors)],
+            "usage": spent,
+        }
+    )
+
+
+@cli.command()
+@click.argument("first")
+@click.argument("second")
+@click.option("--model", help="Model to use (default: as for a new index).")
+def similarity(first, second, model):
+    """Print the cosine similarity of two texts."""
+    from ..api import similarity as compare
+
+    _not_blank(first, second)
+
+    click.echo(f"{compare(first, second, model):.4f}")
+
+
+def _not_blank(*texts: str) -> None:
+    # A service refuses blank input, and a vector of nothing would compare as noise.
+    if any(not text.strip() for text in texts):
+        raise click.UsageError("A text is empty: give words to embed.")

@@ -1,0 +1,177 @@
+"""What the library hands back: search results, the report of an indexing run, an index's
+status and the findings of a check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .embedding.base import Usage
+    from .readers.walk import Ignored, Skipped
+
+
+@dataclass
+class SearchResult:
+    """One passage that answers a query: where it is, how well it matched, what it says."""
+
+    path: str
+    score: float
+    text: str
+    start_line: int
+    end_line: int
+    chunk_id: int
+    title: str | None = None
+    section: str | None = None
+    page: int | None = None
+    start_char: int = 0
+    end_char: int = 0
+    metadata: dict[str, Any] | None = None
+    # The reader that read the document: "markdown", "pdf", "docx", "code", ...; for PDF and
+    # Word files, lines count the extracted text, which no editor shows (pages do).
+    format: str | None = None
+    # With explain=True: each ranking's rank and score for this chunk, and how they fused.
+    explain: dict[str, Any] | None = None
+    # The query this result answers. `snippet` and `highlights` are worked out from it on
+    # first use: a caller that reads only paths or texts does not pay for them (about
+    # 60 µs a result, more than a dense search at 100k chunks takes; benchmarks/README.md).
+    query: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def snippet(self) -> str | None:
+        """The best sentence or two of `text` for the query (see `text.snippets.best_snippet`)."""
+        return self._snippet()[0]
+
+    @property
+    def highlights(self) -> list[list[int]] | None:
+        """[start, end] offsets into `text` of the query's words, in order."""
+        return self._snippet()[1]
+
+    def _snippet(self) -> tuple[str | None, list[list[int]] | None]:
+        # Worked out again if the query or the text was changed since.
+        found = self.__dict__.get("_snippet_for")
+        if found is None or found[0] != self.query or found[1] is not self.text:
+            from .text.snippets import best_snippet
+
+            worked_out = best_snippet(self.text, self.query) if self.query else (None, None)
+            found = self.__dict__["_snippet_for"] = (self.query, self.text, worked_out)
+        return found[2]
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        del values["query"]
+        values["snippet"], values["highlights"] = self._snippet()
+        return values
+
+
+@dataclass
+class IndexStats:
+    """What an `add` run did."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    # Left out on purpose (hidden, dependency folders, ignore rules): counted, not a problem.
+    ignored: list[Ignored] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+    usage: Usage | None = None
+    # Indexed folders (or files) not found by an update of every folder (an unmounted drive,
+    # a moved folder): their documents are kept as they were.
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        return by_reason(self.skipped)
+
+    @property
+    def ignored_by_reason(self) -> dict[str, int]:
+        return by_reason(self.ignored)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
+            "removed": self.removed, "skipped": len(self.skipped),
+            "skipped_by_reason": self.skipped_by_reason,
+            "ignored": len(self.ignored), "ignored_by_reason": self.ignored_by_reason,
+            "chunks_added": self.chunks_added, "chunks_removed": self.chunks_removed,
+            "chunks_embedded": self.chunks_embedded, "chunks_reused": self.chunks_reused,
+            "seconds": round(self.seconds, 3),
+            "usage": self.usage.__dict__ if self.usage else None,
+            "missing": self.missing,
+        }
+
+
+def by_reason(items: Iterable[Skipped | Ignored]) -> dict[str, int]:
+    """How many items per reason, most common first."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.reason] = counts.get(item.reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after each commit: documents finished out of those to read, chunks embedded."""
+
+    done: int
+    total: int
+    chunks_embedded: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class IndexStatus:
+    """What an index holds and what it costs on disk."""
+
+    path: str
+    model: str
+    dimensions: int | None
+    documents: int
+    chunks: int
+    vectors: int
+    roots: list[str]
+    disk_bytes: int
+    index_type: str
+    chunking: dict[str, Any] = field(default_factory=dict)
+    # Files the last run over each folder could not index: {"path", "reason"} each.
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    # The FAISS cache as last saved: vectors it holds, layout parameters, bytes it takes in
+    # memory when fully loaded (a search maps the file and reads only what it probes) and on disk.
+    index_vectors: int = 0
+    index_layout: dict[str, Any] = field(default_factory=dict)
+    index_memory_bytes: int = 0
+    index_disk_bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CheckReport:
+    """What `Index.check` found, and what it repaired."""
+
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # What to do about problems that `repair` cannot fix (a damaged database file), with a
+    # code and the values it names, for front ends that word it themselves.
+    advice: str | None = None
+    advice_code: str | None = None
+    advice_details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems or bool(self.repaired)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": self.problems, "repaired": self.repaired, "notes": self.notes, "advice": self.advice}

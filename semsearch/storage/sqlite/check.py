@@ -1,0 +1,43 @@
+"""The local index's own consistency checks, as queries: what `check` compares."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .database import Database
+
+
+class CheckQueries(Database):
+    """SQLite's integrity check and the rows that should not exist; mixed into `Store`."""
+
+    def integrity_problems(self) -> list[str]:
+        """What SQLite's own quick check reports (empty when the file is sound)."""
+        try:
+            rows = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself stops
+            return [str(exc)]
+        return [] if rows == ["ok"] else rows
+
+    def chunks_without_vectors(self) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT chunks.id FROM chunks LEFT JOIN vectors ON vectors.id = chunks.vector_id WHERE vectors.id IS NULL"
+        )]
+
+    def chunks_without_documents(self) -> list[int]:
+        return [row[0] for row in self.db.execute(
+            "SELECT chunks.id FROM chunks LEFT JOIN documents ON documents.id = chunks.document_id"
+            " WHERE documents.id IS NULL"
+        )]
+
+    def vectors_of_wrong_size(self, dimensions: int) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT id FROM vectors WHERE length(vector) != ?", [dimensions * 4])]
+
+    def unused_vector_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)").fetchone()[0]
+
+    def documents_with_missing_chunks(self) -> list[int]:
+        """Documents holding fewer chunks than they were written with."""
+        return [row[0] for row in self.db.execute(
+            "SELECT documents.id FROM documents LEFT JOIN chunks ON chunks.document_id = documents.id"
+            " GROUP BY documents.id HAVING count(chunks.id) != documents.chunk_count"
+        )]
