@@ -31,7 +31,8 @@ from semsearch.errors import DocumentError
 from semsearch.indexing.plan import READER_VERSION
 from semsearch.readers import read_document
 from semsearch.readers.walk import FileEntry, walk
-from semsearch.settings import ChunkSettings, chunk_document
+from semsearch.settings import ChunkSettings
+from semsearch.text.chunking import chunk_document
 from semsearch.text.snippets import best_snippet
 
 DOCS = Path("/usr/share/doc/python3.11/html")

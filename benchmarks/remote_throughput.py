@@ -100,7 +100,8 @@ def make_corpus(root: Path, chunks: int) -> tuple[int, int]:
     """Markdown files with at least `chunks` distinct chunks; (files, chunks) as the pipeline cuts them."""
     from semsearch.embedding.remote.client import RemoteEmbedder
     from semsearch.readers import read_document
-    from semsearch.settings import ChunkSettings, chunk_document
+    from semsearch.settings import ChunkSettings
+    from semsearch.text.chunking import chunk_document
 
     model = RemoteEmbedder(MODEL, api_key="unused")  # its input limit and token counter
     rng = random.Random(7)

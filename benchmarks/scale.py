@@ -37,7 +37,10 @@ import numpy as np
 import synthetic  # benchmarks/ is on sys.path when run as a script
 
 from semsearch import Index
-from semsearch.storage.faiss.vectors import VectorIndex, VectorSettings, planned_layout, recall_at
+from semsearch.settings import VectorSettings
+from semsearch.storage.faiss.calibration import recall_at
+from semsearch.storage.faiss.layout import planned_layout
+from semsearch.storage.faiss.vectors import VectorIndex
 
 
 def sizes(text: str) -> list[int]:

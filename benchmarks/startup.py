@@ -1,12 +1,15 @@
 """Start-up time: `semsearch --help` and `semsearch status` against a bare `import click`.
 
-    python benchmarks/startup.py [--runs 20] [--index DIR]
+    python benchmarks/startup.py [--runs 20] [--index DIR] [--against PYTHON]
 
 Each command runs as a fresh process, `--runs` times, interleaved so that a busy moment
 on the machine hits all of them alike; the median and the best wall times are printed,
 with the ratio to `python -c "import click"` run by the same interpreter. `status` runs
 on `--index` (default: the 10k-chunk synthetic index of benchmarks/scale.py, built if
-missing). Also lists which heavy modules each command imported. Prints; asserts nothing.
+missing). Also lists which heavy modules each command imported. `--against` names the
+interpreter of another checkout (a virtualenv whose `semsearch` is an earlier commit): its
+commands run interleaved with these, as `python -m semsearch`, and so do these. Prints;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--index", type=Path)
+    parser.add_argument("--against", help="another interpreter whose semsearch to time beside this one")
     args = parser.parse_args()
     if args.index is None:
         args.index = synthetic.build(10_000)
@@ -59,6 +63,11 @@ def main() -> None:
         "semsearch --version": [script, "--version"],
         "semsearch status": [script, "status"],
     }
+    if args.against:
+        # Both checkouts the same way, so that only the code differs.
+        for label, python in (("this", sys.executable), ("other", args.against)):
+            for name in ("--help", "--version", "status"):
+                commands[f"{label}: -m semsearch {name}"] = [python, "-m", "semsearch", name]
     for command in commands.values():  # warm the file cache
         timed(command, env)
     times: dict[str, list[float]] = {name: [] for name in commands}
@@ -72,6 +81,8 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values)
         heavy = heavy_imports(commands[name][1:], env) if name.startswith("semsearch") else []
+        if name.startswith(("this:", "other:")):
+            heavy = heavy_imports(commands[name][3:], env) if name.startswith("this:") else ["(not inspected)"]
         print(f"{name:<28} {median * 1e3:7.1f} ms {min(values) * 1e3:6.1f} ms {median / base:7.2f}×  {', '.join(heavy) or '-'}")
 
 

@@ -24,7 +24,8 @@ import synthetic  # benchmarks/ is on sys.path when run as a script
 
 from semsearch import Index, LocalEmbedder
 from semsearch.readers import read_document
-from semsearch.settings import ChunkSettings, chunk_document
+from semsearch.settings import ChunkSettings
+from semsearch.text.chunking import chunk_document
 
 # Outside the repository: its .gitignore (benchmarks/.cache/) would keep the walker out.
 FOLDER = Path(tempfile.gettempdir()) / "semsearch-benchmarks" / "throughput"

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 from . import config, embedding, settings
 from .embedding.base import BaseEmbedder, conform
 from .errors import SemsearchError
-from .indexing.pipeline import Pipeline
-from .readers.walk import Skipped, resolve_roots
-from .results import CheckReport, IndexStats, IndexStatus, ProgressCallback, SearchResult, by_reason
+from .results import CheckReport, IndexStats, IndexStatus, ProgressCallback, SearchResult, count_reasons
+from .search import MODES
 from .search.filters import DateLike, Filters
-from .search.ranking import MODES, Ranking, for_query, rank
+from .search.ranking import Ranking, for_query, rank
 from .settings import ChunkSettings, IndexSettings, VectorSettings
 from .storage import open_backend
 from .text.keywords import query_terms
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .embedding.base import Embedder
+    from .indexing.pipeline import Pipeline
     from .storage.base import Backend
 
 
@@ -190,6 +190,8 @@ class Index:
             missing = [root for root in known if root not in paths]
         if not (max_file_size is None or max_file_size == "remembered" or (isinstance(max_file_size, int) and max_file_size >= 0)):
             raise SemsearchError(f'max_file_size must be a number of bytes, None (no limit) or "remembered", not {max_file_size!r}.')
+        from .readers.walk import resolve_roots
+
         roots = resolve_roots(list(paths))
         everything = {str(root) for root in roots} >= set(self._backend.roots())
         with self._backend.writer(self.lock_timeout, everything=everything) as writer:
@@ -240,6 +242,9 @@ class Index:
         return len(documents)
 
     def _pipeline(self, writer, force: bool, progress: ProgressCallback | None) -> Pipeline:
+        # Imported here: the readers and the chunker are for indexing, not for searching.
+        from .indexing.pipeline import Pipeline
+
         return Pipeline(
             self._backend, writer, self.embedder, self.chunking,
             force=force, progress=progress, exclusions=self._backend.walk_exclusions(),
@@ -338,7 +343,6 @@ class Index:
     def status(self) -> IndexStatus:
         """Model, dimensions, counts and size on disk."""
         found = self._backend.status()
-        skipped = [Skipped(path, reason) for path, reason in found.skipped]
         return IndexStatus(
             path=str(self.path),
             model=self.model,
@@ -350,8 +354,8 @@ class Index:
             disk_bytes=found.disk_bytes,
             index_type=found.index_type,
             chunking=self.chunking.to_dict(),
-            skipped=[{"path": item.path, "reason": item.reason} for item in skipped],
-            skipped_by_reason=by_reason(skipped),
+            skipped=[{"path": path, "reason": reason} for path, reason in found.skipped],
+            skipped_by_reason=count_reasons(reason for _, reason in found.skipped),
             index_vectors=found.index_vectors,
             index_layout=found.index_layout,
             index_memory_bytes=found.index_memory_bytes,

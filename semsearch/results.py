@@ -110,9 +110,14 @@ class IndexStats:
 
 def by_reason(items: Iterable[Skipped | Ignored]) -> dict[str, int]:
     """How many items per reason, most common first."""
+    return count_reasons(item.reason for item in items)
+
+
+def count_reasons(reasons: Iterable[str]) -> dict[str, int]:
+    """How many times each reason occurs, most common first."""
     counts: dict[str, int] = {}
-    for item in items:
-        counts[item.reason] = counts.get(item.reason, 0) + 1
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

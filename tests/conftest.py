@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "sample_docs"
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DOCS = REPO / "sample_docs"
 
 _WORD = re.compile(r"\w+")
 
@@ -128,3 +129,28 @@ def sample_docs(tmp_path) -> Path:
     target = tmp_path / "sample_docs"
     shutil.copytree(SAMPLE_DOCS, target)
     return target
+
+
+@pytest.fixture
+def library(tmp_path):
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "errors.md").write_text("# Error codes\n\nError KX-4471 means the sync token expired; sign in again.\n")
+    (folder / "tea.txt").write_text("Green tea should steep for two minutes in water below boiling.\n")
+    (folder / "koeln.txt").write_text("Grüße aus Köln: the cathedral took six centuries to finish.\n")
+    (folder / "beijing.txt").write_text("北京是中国的首都，有很多历史悠久的建筑。\n")
+    (folder / "tokyo.txt").write_text("東京の地下鉄はとても便利です。\n")
+    return folder
+
+
+@pytest.fixture
+def crowded(tmp_path):
+    """Many strong matches in one folder, a few weak ones in another."""
+    root = tmp_path / "crowded"
+    (root / "main").mkdir(parents=True)
+    (root / "side").mkdir()
+    for i in range(40):
+        (root / "main" / f"apple{i}.md").write_text(f"Apples apples apples: orchard report {i}.")
+    for i in range(3):
+        (root / "side" / f"fruit{i}.txt").write_text(f"A note that mentions apples once, number {i}.")
+    return root

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..search.ranking import MODES
+from ..search import MODES
 
 
 class _Group(click.Group):

@@ -39,7 +39,6 @@ def for_query(results: list[SearchResult], query: str) -> list[SearchResult]:
     return results
 
 
-MODES = ("hybrid", "dense", "keyword")
 # Hybrid search adds to a chunk's cosine similarity KEYWORD_WEIGHT times the share of the
 # query's keyword evidence it holds (BM25 over the query's ceiling), cubed; see `fuse`.
 # Tuned on SciFact train (benchmarks/retrieval.py) with the bundled model, among the

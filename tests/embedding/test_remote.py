@@ -21,6 +21,7 @@ from semsearch.embedding.local import xlmr_token_count
 from semsearch.embedding.remote.client import RemoteEmbedder
 from semsearch.embedding.remote.ratelimit import TokenBucket
 from semsearch.errors import AuthenticationError, EmbeddingError, ModelNotFoundError, RequestTooLargeError, ServiceError
+from tests.conftest import REPO
 from tests.openai_server import OpenAIServer, token_count
 
 TOKEN = "ionos-test-token-7f3a9c1e5b"
@@ -161,7 +162,7 @@ def test_importing_the_module_does_not_import_openai():
     code = "import sys, semsearch.embedding.remote.client; print('openai' in sys.modules, 'numpy' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=REPO,
     )
     assert result.stdout.split() == ["False", "False"]
 

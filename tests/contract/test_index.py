@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import sqlite3
 
 import numpy as np
 import pytest
@@ -15,8 +14,8 @@ from semsearch.errors import IndexNotFoundError, ModelMismatchError, SemsearchEr
 from tests.conftest import FakeEmbedder
 
 
-def test_add_and_search_finds_the_right_document(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_add_and_search_finds_the_right_document(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         stats = index.add([docs])
         hits = index.search("what do kittens eat", limit=3)
     assert stats.new == 4
@@ -25,8 +24,8 @@ def test_add_and_search_finds_the_right_document(tmp_path, docs, fake):
     assert hits[0].score > hits[-1].score or len(hits) == 1
 
 
-def test_skips_binaries_unsupported_hidden_and_dependency_folders(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_skips_binaries_unsupported_hidden_and_dependency_folders(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         stats = index.add([docs])
         indexed = {os.path.basename(hit.path) for hit in index.search("cats", limit=20, per_file=0)}
     assert stats.skipped_by_reason == {"binary file": 1, "unsupported file type": 1}
@@ -34,8 +33,8 @@ def test_skips_binaries_unsupported_hidden_and_dependency_folders(tmp_path, docs
     assert not any("hidden cats" in text for text in fake.embedded)
 
 
-def test_html_is_indexed_as_visible_text(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_html_is_indexed_as_visible_text(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
         hit = index.search("night trains vienna", limit=1)[0]
     assert hit.path.endswith("travel.html")
@@ -44,8 +43,8 @@ def test_html_is_indexed_as_visible_text(tmp_path, docs, fake):
     assert hit.title == "Travel"
 
 
-def test_result_lines_point_at_the_passage(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_result_lines_point_at_the_passage(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
         hit = index.search("pruning roses spring", limit=1)[0]
     lines = (docs / "garden.rst").read_text().splitlines()
@@ -55,14 +54,14 @@ def test_result_lines_point_at_the_passage(tmp_path, docs, fake):
     assert source[hit.start_char : hit.end_char] == hit.text
 
 
-def test_results_match_brute_force_cosine(tmp_path, fake):
+def test_results_match_brute_force_cosine(tmp_path, location, fake):
     folder = tmp_path / "many"
     folder.mkdir()
     rng = np.random.default_rng(7)
     words = [f"word{i}" for i in range(200)]
     for i in range(60):
         (folder / f"doc{i}.txt").write_text(" ".join(rng.choice(words, 12)))
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([folder])
         hits = index.search("word3 word17 word42", limit=10, per_file=0, mode="dense")
     texts = [(folder / f"doc{i}.txt").read_text() for i in range(60)]
@@ -72,13 +71,13 @@ def test_results_match_brute_force_cosine(tmp_path, fake):
     assert np.allclose([hit.score for hit in hits], expected, atol=1e-5)
 
 
-def test_per_file_cap(tmp_path, fake):
+def test_per_file_cap(tmp_path, location, fake):
     folder = tmp_path / "long"
     folder.mkdir()
     paragraphs = "\n\n".join(f"Paragraph {i} is about apples and pears. " * 30 for i in range(8))
     (folder / "fruit.txt").write_text(paragraphs)
     (folder / "other.txt").write_text("Pears grow on trees.")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([folder])
         assert index.status().chunks > 3
         capped = index.search("apples and pears", limit=5)
@@ -89,13 +88,13 @@ def test_per_file_cap(tmp_path, fake):
 
 
 @pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
-def test_per_file_cap_takes_each_documents_best_chunks_in_order(tmp_path, fake, mode):
+def test_per_file_cap_takes_each_documents_best_chunks_in_order(tmp_path, location, fake, mode):
     # Rows are read a few at a time as the cap passes chunks over; the answer is the
     # uncapped order with each document's chunks past the cap left out.
     words = "apples pears plums cherries figs dates limes".split()
     texts = ["\n\n".join(f"Part {part} of {name}: {words[(n + part) % 7]} and {words[part % 7]} " * 25 for part in range(6))
              for n, name in enumerate("abcdefg")]
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add_texts(list("abcdefg"), texts)
         everything = index.search("apples and plums", limit=1000, per_file=0, mode=mode)
         for per_file, limit in ((1, 5), (1, 7), (2, 7), (3, 4)):
@@ -109,58 +108,53 @@ def test_per_file_cap_takes_each_documents_best_chunks_in_order(tmp_path, fake, 
             assert [hit.chunk_id for hit in hits] == expected[:limit]
 
 
-def test_model_is_recorded_and_search_uses_it(tmp_path, docs, fake_model):
-    with Index.open(tmp_path / "ix", model="fake") as index:
+def test_model_is_recorded_and_search_uses_it(tmp_path, location, docs, fake_model):
+    with Index.open(location, model="fake") as index:
         index.add([docs])
         assert index.created and index.model_reason == "--model"
-    with Index.open(tmp_path / "ix") as index:
+    with Index.open(location) as index:
         assert index.model == "fake" and index.dimensions == 64
         assert index.search("kittens", limit=1)[0].path.endswith("cats.md")
     assert fake_model.queries == ["kittens"]
 
 
-def test_adding_with_another_model_is_refused(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_adding_with_another_model_is_refused(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
     with pytest.raises(ModelMismatchError, match="built with model fake, not local"):
-        Index.open(tmp_path / "ix", model="local")
+        Index.open(location, model="local")
     with pytest.raises(ModelMismatchError, match=r"rebuild=True"):  # the library's terms; the CLI names --rebuild
-        Index.open(tmp_path / "ix", embedder=FakeEmbedder("other-model"))
+        Index.open(location, embedder=FakeEmbedder("other-model"))
 
 
-def test_other_dimensions_from_the_same_model_id_are_refused(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_other_dimensions_from_the_same_model_id_are_refused(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs / "garden.rst"])
-    with Index.open(tmp_path / "ix", embedder=FakeEmbedder(dimensions=32)) as index:
+    with Index.open(location, embedder=FakeEmbedder(dimensions=32)) as index:
         with pytest.raises(ModelMismatchError, match="32-dimensional"):
             index.add([docs])
         assert index.status().documents == 1
 
 
-def test_default_model_without_a_token_is_local(tmp_path):
-    with Index.open(tmp_path / "ix") as index:
+def test_default_model_without_a_token_is_local(tmp_path, location):
+    with Index.open(location) as index:
         assert index.model == "local"
         assert index.model_reason == "no IONOS_API_TOKEN is set"
         assert index.dimensions == 384
 
 
-def test_default_model_with_a_token_is_bge_m3(tmp_path, monkeypatch):
+def test_default_model_with_a_token_is_bge_m3(tmp_path, location, monkeypatch):
     monkeypatch.setenv("IONOS_API_TOKEN", "secret-token")
-    with Index.open(tmp_path / "ix") as index:
+    with Index.open(location) as index:
         assert index.model == "BAAI/bge-m3"
         assert index.model_reason == "IONOS_API_TOKEN is set"
 
 
-def test_semsearch_model_variable_and_dotenv(tmp_path, monkeypatch):
+def test_semsearch_model_variable_and_dotenv(tmp_path, location, monkeypatch):
     (tmp_path / "work" / ".env").write_text("SEMSEARCH_MODEL=BAAI/bge-large-en-v1.5\n")
-    with Index.open(tmp_path / "ix") as index:
+    with Index.open(location) as index:
         assert index.model == "BAAI/bge-large-en-v1.5"
         assert index.model_reason == "SEMSEARCH_MODEL"
-
-
-def test_index_location_from_environment(tmp_path, fake):
-    with Index.open(embedder=fake) as index:
-        assert index.path == tmp_path / "index"
 
 
 def test_missing_index_is_a_clear_error(tmp_path):
@@ -168,21 +162,21 @@ def test_missing_index_is_a_clear_error(tmp_path):
         Index.open(tmp_path / "nowhere", create=False)
 
 
-def test_missing_path_is_a_clear_error(tmp_path, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_missing_path_is_a_clear_error(tmp_path, location, fake):
+    with Index.open(location, embedder=fake) as index:
         with pytest.raises(SemsearchError, match="no such file or folder"):
             index.add([tmp_path / "typo"])
 
 
-def test_empty_query_is_refused(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_empty_query_is_refused(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
         with pytest.raises(SemsearchError, match="empty"):
             index.search("   ")
 
 
-def test_negative_limits_are_refused(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_negative_limits_are_refused(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
         with pytest.raises(SemsearchError, match="0 or more"):
             index.search("kittens", limit=-1)
@@ -191,8 +185,8 @@ def test_negative_limits_are_refused(tmp_path, docs, fake):
         assert len(index.search("kittens", limit=3, per_file=0)) == 3
 
 
-def test_empty_index_returns_no_results(tmp_path, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_empty_index_returns_no_results(tmp_path, location, fake):
+    with Index.open(location, embedder=fake) as index:
         assert index.search("anything") == []
         index.add_texts(["a"], ["Sailing boats need wind."])
         assert index.search("boats", mode="dense")[0].text == "Sailing boats need wind."
@@ -201,11 +195,11 @@ def test_empty_index_returns_no_results(tmp_path, fake):
         assert index.search("boats", mode="dense") == [] and fake.queries == ["boats", "boats"]
 
 
-def test_one_index_holds_several_folders(tmp_path, docs, fake):
+def test_one_index_holds_several_folders(tmp_path, location, docs, fake):
     other = tmp_path / "other"
     other.mkdir()
     (other / "boats.txt").write_text("Sailing boats need wind.")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
         index.add([other])
         status = index.status()
@@ -215,16 +209,16 @@ def test_one_index_holds_several_folders(tmp_path, docs, fake):
         assert index.search("kittens", limit=1)[0].path.endswith("cats.md")
 
 
-def test_remove(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_remove(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
         assert index.remove([docs / "pets"]) == 2
         assert all("pets" not in hit.path for hit in index.search("cats kittens dogs", limit=10, per_file=0))
         assert index.status().documents == 2
 
 
-def test_add_texts_records(tmp_path, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_add_texts_records(tmp_path, location, fake):
+    with Index.open(location, embedder=fake) as index:
         stats = index.add_texts(["a", "b"], ["Kittens drink milk.", "Rockets fly to orbit."], [{"title": "Cats"}, None])
         hits = index.search("rockets orbit", limit=1)
         assert stats.new == 2
@@ -234,8 +228,8 @@ def test_add_texts_records(tmp_path, fake):
         assert index.search("kittens milk", limit=1)[0].title == "Cats"
 
 
-def test_add_texts_tells_new_changed_and_unchanged_records_apart(tmp_path, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_add_texts_tells_new_changed_and_unchanged_records_apart(tmp_path, location, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add_texts(["a", "b"], ["Kittens drink milk.", "Rockets fly to orbit."])
         embedded = len(fake.embedded)
         stats = index.add_texts(["a", "b", "c"], ["Kittens drink milk.", "Rockets fly to the moon.", "Glaciers carve valleys."])
@@ -245,85 +239,20 @@ def test_add_texts_tells_new_changed_and_unchanged_records_apart(tmp_path, fake)
         assert index.status().documents == 3 and index.check().problems == []
 
 
-def test_faiss_file_is_rebuilt_from_sqlite(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
-        index.add([docs])
-        before = [(h.chunk_id, round(h.score, 5)) for h in index.search("cats", limit=5, per_file=0)]
-    (tmp_path / "ix" / "vectors.faiss").unlink()
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
-        after = [(h.chunk_id, round(h.score, 5)) for h in index.search("cats", limit=5, per_file=0)]
-        assert not (tmp_path / "ix" / "vectors.faiss").exists(), "a search never writes"
-        # The next writer saves what the search rebuilt, though it changed nothing.
-        assert index.add([docs]).unchanged == 4
-    assert after == before
-    assert (tmp_path / "ix" / "vectors.faiss").exists()
-
-
-def test_a_stale_faiss_file_is_brought_up_to_date(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
-        index.add([docs / "garden.rst"])
-    saved = (tmp_path / "ix" / "vectors.faiss").read_bytes(), (tmp_path / "ix" / "vectors.json").read_bytes()
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
-        index.add([docs / "pets"])
-    # Put back the cache from before the second run: it lacks the pets chunks.
-    (tmp_path / "ix" / "vectors.faiss").write_bytes(saved[0])
-    (tmp_path / "ix" / "vectors.json").write_bytes(saved[1])
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
-        assert index.search("kittens", limit=1)[0].path.endswith("cats.md")
-
-
-def test_an_open_index_sees_what_another_writer_committed(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as reader, Index.open(tmp_path / "ix", embedder=fake) as writer:
+def test_an_open_index_sees_what_another_writer_committed(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as reader, Index.open(location, embedder=fake) as writer:
         writer.add([docs / "garden.rst"])
         assert reader.search("tomatoes", limit=1)[0].path.endswith("garden.rst")
         writer.add([docs / "pets"])
         assert reader.search("kittens", limit=1)[0].path.endswith("cats.md")
 
 
-def test_vectors_are_float32_blobs_in_sqlite(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
-        index.add([docs / "garden.rst"])
-    connection = sqlite3.connect(tmp_path / "ix" / "index.db")
-    blob, text = connection.execute(
-        "SELECT vectors.vector, chunks.text FROM chunks JOIN vectors ON vectors.id = chunks.vector_id LIMIT 1"
-    ).fetchone()
-    vector = np.frombuffer(blob, dtype="<f4")
-    assert vector.shape == (64,)
-    meta = dict(connection.execute("SELECT key, value FROM meta"))
-    assert meta["model"] == "fake" and meta["dimensions"] == "64"
-
-
 def test_embedder_protocol_is_exported(fake):
     assert isinstance(fake, semsearch.Embedder)
 
 
-def test_batches_finished_together_are_committed_in_one_transaction(tmp_path, fake, monkeypatch):
-    from concurrent.futures import Future
-
-    from semsearch.errors import EmbeddingError
-    from semsearch.storage.sqlite.store import Store
-
-    with Index.open(tmp_path / "ix", embedder=fake) as index, index._backend.writer(10) as writer:
-        pipeline = index._pipeline(writer, False, None)
-        batches = [[(text.encode().ljust(16), text)] for text in ("one", "two", "three")]
-        futures = [Future() for _ in batches]
-        futures[0].set_result(list(fake.embed_documents(["one"])))
-        futures[1].set_exception(EmbeddingError("The service is down."))
-        futures[2].set_result(list(fake.embed_documents(["three"])))
-        in_flight = dict(zip(futures, batches))
-        transactions = []
-        original = Store.transaction
-        monkeypatch.setattr(Store, "transaction", lambda self: transactions.append(1) or original(self))
-        pipeline._collect(in_flight, block=False)
-        assert len(transactions) == 1 and index._backend.store.counts()["vectors"] == 2
-        # The failure is raised once nothing that succeeded waits to be committed.
-        assert list(in_flight) == [futures[1]]
-        with pytest.raises(EmbeddingError, match="down"):
-            pipeline._collect(in_flight, block=False)
-
-
-def test_add_texts_stores_changed_metadata_without_embedding_again(tmp_path, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_add_texts_stores_changed_metadata_without_embedding_again(tmp_path, location, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add_texts(["r1"], ["Cats purr softly."], [{"lang": "en", "status": "draft"}])
         stats = index.add_texts(["r1"], ["Cats purr softly."], [{"lang": "fr", "status": "published"}])
         assert (stats.changed, stats.chunks_embedded) == (1, 0)
@@ -340,8 +269,8 @@ def test_add_texts_stores_changed_metadata_without_embedding_again(tmp_path, fak
         (["ok"] * 150, ["not a dict"] * 150, "metadata must be a dict"),
     ],
 )
-def test_add_texts_refuses_records_it_cannot_store_before_writing_any(tmp_path, fake, texts, metadata, message):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_add_texts_refuses_records_it_cannot_store_before_writing_any(tmp_path, location, fake, texts, metadata, message):
+    with Index.open(location, embedder=fake) as index:
         with pytest.raises(SemsearchError, match=message):
             index.add_texts([f"r{i}" for i in range(150)], texts, metadata)
         assert index.status().documents == 0
@@ -349,20 +278,20 @@ def test_add_texts_refuses_records_it_cannot_store_before_writing_any(tmp_path, 
             index.add_texts("r1", "one text")
 
 
-def test_searching_with_a_model_of_another_size_is_a_model_mismatch(tmp_path):
-    with Index.open(tmp_path / "ix", embedder=FakeEmbedder("fake", 64)) as index:
+def test_searching_with_a_model_of_another_size_is_a_model_mismatch(tmp_path, location):
+    with Index.open(location, embedder=FakeEmbedder("fake", 64)) as index:
         index.add_texts(["a"], ["Sailing boats need wind."])
-    with Index.open(tmp_path / "ix", embedder=FakeEmbedder("fake", 32)) as index:
+    with Index.open(location, embedder=FakeEmbedder("fake", 32)) as index:
         with pytest.raises(ModelMismatchError, match="32-dimensional"):
             index.search("boats", mode="dense")
         assert [hit.path for hit in index.search("boats", mode="keyword")] == ["a"]
 
 
-def test_arguments_of_the_wrong_kind_are_clear_errors(tmp_path, docs, fake):
+def test_arguments_of_the_wrong_kind_are_clear_errors(tmp_path, location, docs, fake):
     with pytest.raises(SemsearchError, match="Unknown option craete"):
-        Index.open(tmp_path / "ix", embedder=fake, craete=False)
-    assert not (tmp_path / "ix").exists()
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        Index.open(location, embedder=fake, craete=False)
+    assert not (location).exists()
+    with Index.open(location, embedder=fake) as index:
         assert index.add(str(docs)).new == 4, "one path given as a string is one path"
         for bad in ({"query": 5}, {"query": "cats", "limit": 2.5}, {"query": "cats", "per_file": "2"}):
             with pytest.raises(SemsearchError):
@@ -392,31 +321,31 @@ def test_what_an_embedder_returns_is_checked(tmp_path):
         assert index.status().documents == 0 and index.check().ok
 
 
-def test_a_closed_index_says_so(tmp_path, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_a_closed_index_says_so(tmp_path, location, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add_texts(["a"], ["Sailing boats need wind."])
     with pytest.raises(SemsearchError, match="closed"):
         index.search("boats")
     index.close()  # closing again is harmless
 
 
-def test_an_index_without_documents_takes_the_model_asked_for(tmp_path):
+def test_an_index_without_documents_takes_the_model_asked_for(tmp_path, location):
     class Failing(FakeEmbedder):
         def embed_documents(self, texts):
             raise semsearch.EmbeddingError("no token")
 
-    with Index.open(tmp_path / "ix", embedder=Failing("remote-model", 32)) as index:
+    with Index.open(location, embedder=Failing("remote-model", 32)) as index:
         with pytest.raises(semsearch.EmbeddingError):
             index.add_texts(["a"], ["Sailing boats need wind."])
-    with Index.open(tmp_path / "ix", embedder=FakeEmbedder("fake", 64)) as index:
+    with Index.open(location, embedder=FakeEmbedder("fake", 64)) as index:
         assert index.model == "fake" and "held no documents with remote-model" in index.model_reason
         index.add_texts(["a"], ["Sailing boats need wind."])
     with pytest.raises(ModelMismatchError):
-        Index.open(tmp_path / "ix", embedder=FakeEmbedder("remote-model", 32))
+        Index.open(location, embedder=FakeEmbedder("remote-model", 32))
 
 
-def test_a_record_id_may_not_be_the_path_of_an_indexed_file(tmp_path, docs, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_a_record_id_may_not_be_the_path_of_an_indexed_file(tmp_path, location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
         with pytest.raises(SemsearchError, match="path of an indexed file"):
             index.add_texts([str(docs / "pets" / "cats.md")], ["my own record about zebras"])

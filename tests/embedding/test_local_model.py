@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 
 import semsearch
-from tests.conftest import SAMPLE_DOCS
+from tests.conftest import REPO, SAMPLE_DOCS
 
-REPO = Path(__file__).resolve().parent.parent
 QUERIES = json.loads((REPO / "tests" / "sample_queries.json").read_text())
 
 

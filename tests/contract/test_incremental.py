@@ -34,8 +34,8 @@ def manual(tmp_path):
     return folder
 
 
-def test_unchanged_files_are_not_read_again(tmp_path, manual, fake, monkeypatch):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_unchanged_files_are_not_read_again(tmp_path, location, manual, fake, monkeypatch):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         reads = []
         original = pathlib.Path.read_bytes
@@ -48,8 +48,8 @@ def test_unchanged_files_are_not_read_again(tmp_path, manual, fake, monkeypatch)
     assert reads == [] and len(fake.calls) == calls
 
 
-def test_touched_but_identical_file_is_read_not_embedded(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_touched_but_identical_file_is_read_not_embedded(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         embedded = len(fake.embedded)
         path = manual / "notes.txt"
@@ -61,8 +61,8 @@ def test_touched_but_identical_file_is_read_not_embedded(tmp_path, manual, fake)
         assert index.add([manual]).unchanged == 3
 
 
-def test_only_changed_chunks_are_embedded(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_only_changed_chunks_are_embedded(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         first = index.add([manual])
         assert first.chunks_added >= 6
         before = len(fake.embedded)
@@ -78,8 +78,8 @@ def test_only_changed_chunks_are_embedded(tmp_path, manual, fake):
         assert not any("Section 3 explains" in h.text for h in index.search("Section 3 explains topic", limit=20, per_file=0))
 
 
-def test_deleted_files_disappear(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_deleted_files_disappear(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         (manual / "faq.md").unlink()
         stats = index.add([manual])
@@ -89,8 +89,8 @@ def test_deleted_files_disappear(tmp_path, manual, fake):
         assert index.check().problems == []
 
 
-def test_moved_file_is_not_embedded_again(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_moved_file_is_not_embedded_again(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         embedded = len(fake.embedded)
         (manual / "archive").mkdir()
@@ -102,26 +102,26 @@ def test_moved_file_is_not_embedded_again(tmp_path, manual, fake):
         assert index.check().problems == []
 
 
-def test_file_moved_out_of_the_folder_disappears(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_file_moved_out_of_the_folder_disappears(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         (manual / "notes.txt").rename(tmp_path / "notes.txt")
         assert index.add([manual]).removed == 1
         assert all(not h.path.endswith("notes.txt") for h in index.search("coffee machine", limit=5, per_file=0))
 
 
-def test_indexing_a_subfolder_does_not_remove_its_siblings(tmp_path, manual, fake):
+def test_indexing_a_subfolder_does_not_remove_its_siblings(tmp_path, location, manual, fake):
     (manual / "sub").mkdir()
     (manual / "sub" / "a.txt").write_text("alpha text")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         stats = index.add([manual / "sub"])
         assert stats.unchanged == 1 and stats.removed == 0
         assert index.status().documents == 4
 
 
-def test_force_embeds_everything_again(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_force_embeds_everything_again(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         first = index.add([manual])
         before = len(fake.embedded)
         stats = index.add([manual], force=True)
@@ -131,37 +131,37 @@ def test_force_embeds_everything_again(tmp_path, manual, fake):
         assert index.check().problems == []
 
 
-def test_update_all_known_folders_without_paths(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_update_all_known_folders_without_paths(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         (manual / "new.txt").write_text("A fresh note about bicycles.")
         stats = index.add()
         assert stats.new == 1 and stats.unchanged == 3
 
 
-def test_duplicate_texts_share_one_vector(tmp_path, fake):
+def test_duplicate_texts_share_one_vector(tmp_path, location, fake):
     folder = tmp_path / "dupes"
     folder.mkdir()
     for name in ("a.txt", "b.txt", "c.txt"):
         (folder / name).write_text("The same licence header text.")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         stats = index.add([folder])
         status = index.status()
     assert stats.chunks_embedded == 1 and status.chunks == 3 and status.vectors == 1
 
 
-def test_other_chunk_settings_are_refused(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_other_chunk_settings_are_refused(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
     with pytest.raises(ModelMismatchError, match="chunk settings"):
-        Index.open(tmp_path / "ix", embedder=fake, chunking=ChunkSettings(target_tokens=100))
+        Index.open(location, embedder=fake, chunking=ChunkSettings(target_tokens=100))
 
 
-def test_rebuild_switches_model(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_rebuild_switches_model(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
     other = FakeEmbedder("other-model", dimensions=32)
-    with Index.open(tmp_path / "ix", embedder=other, rebuild=True) as index:
+    with Index.open(location, embedder=other, rebuild=True) as index:
         assert index.model == "other-model" and index.dimensions == 32
         assert index.status().documents == 0
         stats = index.add()
@@ -170,22 +170,22 @@ def test_rebuild_switches_model(tmp_path, manual, fake):
         assert index.check().problems == []
 
 
-def test_rebuild_with_a_failing_model_deletes_nothing(tmp_path, manual, fake):
+def test_rebuild_with_a_failing_model_deletes_nothing(tmp_path, location, manual, fake):
     class Refused(FakeEmbedder):
         def embed_documents(self, texts):
             raise AuthenticationError("The API token was rejected.")
 
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
     with pytest.raises(AuthenticationError):
-        Index.open(tmp_path / "ix", embedder=Refused("remote-model"), rebuild=True)
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        Index.open(location, embedder=Refused("remote-model"), rebuild=True)
+    with Index.open(location, embedder=fake) as index:
         assert index.status().documents == 3
         assert index.search("coffee", limit=1)[0].path.endswith("notes.txt")
 
 
-def test_remove_is_immediate_and_forgets_the_folder(tmp_path, manual, fake):
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+def test_remove_is_immediate_and_forgets_the_folder(tmp_path, location, manual, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         assert index.remove([manual]) == 3
         status = index.status()
@@ -193,10 +193,10 @@ def test_remove_is_immediate_and_forgets_the_folder(tmp_path, manual, fake):
         assert index.search("coffee") == []
 
 
-def test_documents_from_an_older_reader_are_read_again_without_embedding(tmp_path, manual, fake, monkeypatch):
+def test_documents_from_an_older_reader_are_read_again_without_embedding(tmp_path, location, manual, fake, monkeypatch):
     from semsearch.indexing import plan as indexing
 
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([manual])
         embedded = len(fake.embedded)
         monkeypatch.setattr(indexing, "READER_VERSION", indexing.READER_VERSION + 1)
@@ -205,10 +205,10 @@ def test_documents_from_an_older_reader_are_read_again_without_embedding(tmp_pat
         assert index.add([manual]).unchanged == 3
 
 
-def test_include_and_exclude_are_remembered_per_folder(tmp_path, manual, fake):
+def test_include_and_exclude_are_remembered_per_folder(tmp_path, location, manual, fake):
     (manual / "drafts").mkdir()
     (manual / "drafts" / "wip.md").write_text("# Draft\n\nUnfinished thoughts about coffee.\n")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         first = index.add([manual], exclude=["drafts/"])
         assert first.new == 3
         assert index.add().unchanged == 3, "an update without patterns keeps the folder's exclude"
@@ -219,24 +219,24 @@ def test_include_and_exclude_are_remembered_per_folder(tmp_path, manual, fake):
         assert paths == ["faq.md", "manual.md", "wip.md"]
 
 
-def test_removing_a_folder_of_skipped_files_forgets_them(tmp_path, fake):
+def test_removing_a_folder_of_skipped_files_forgets_them(tmp_path, location, fake):
     folder = tmp_path / "junk"
     folder.mkdir()
     (folder / "a.txt").write_bytes(b"\x00\x01 binary")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([folder])
         assert index.status().skipped
         assert index.remove([folder]) == 0
         assert index.status().skipped == [] and index.status().roots == []
 
 
-def test_nested_folders_with_their_own_patterns_settle(tmp_path, fake):
+def test_nested_folders_with_their_own_patterns_settle(tmp_path, location, fake):
     root = tmp_path / "nest"
     (root / "manual").mkdir(parents=True)
     (root / "faq.md").write_text("Questions people ask about herons.")
     (root / "manual" / "guide.md").write_text("Guide to wading birds.")
     (root / "manual" / "extra.rst").write_text("Extra notes on egrets\\n=====================\\n\\nThey nest in colonies.")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         index.add([root])
         index.add([root / "manual"], include=["*.md"])
         for _ in range(2):
@@ -246,7 +246,7 @@ def test_nested_folders_with_their_own_patterns_settle(tmp_path, fake):
         assert index.check().ok
 
 
-def test_a_folder_that_cannot_be_read_this_time_keeps_its_documents(tmp_path, fake, monkeypatch):
+def test_a_folder_that_cannot_be_read_this_time_keeps_its_documents(tmp_path, location, fake, monkeypatch):
     import os as os_module
 
     from semsearch.readers import walk
@@ -255,7 +255,7 @@ def test_a_folder_that_cannot_be_read_this_time_keeps_its_documents(tmp_path, fa
     (root / "closed").mkdir(parents=True)
     (root / "open.md").write_text("Herons wade in shallow water.")
     (root / "closed" / "inside.md").write_text("Egrets nest in colonies.")
-    with Index.open(tmp_path / "ix", embedder=fake) as index:
+    with Index.open(location, embedder=fake) as index:
         assert index.add([root]).new == 2
         real = os_module.scandir
 

@@ -272,12 +272,11 @@ def test_ctrl_c_stops_a_search_waiting_on_a_service_that_does_not_answer(server,
     import subprocess
     import sys
     import time
-    from pathlib import Path
 
     assert run("index", str(docs)).exit_code == 0
     server.reset_counters()
     server.script = [("sleep", 60)] * 20
-    repo = Path(__file__).resolve().parent.parent
+    from tests.conftest import REPO as repo
     search = subprocess.Popen(
         [sys.executable, "-m", "semsearch", "search", "night trains"], cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

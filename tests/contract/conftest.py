@@ -1,0 +1,19 @@
+"""The contract suite: Index-level behaviour every storage backend must show.
+
+Each test here opens its index at `location`, which names a fresh, empty index on each
+backend in turn; a new backend joins by adding itself to `BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+BACKENDS = ["local"]
+
+
+@pytest.fixture(params=BACKENDS)
+def location(request, tmp_path):
+    """Where a test's index lives: a fresh one on each backend."""
+    if request.param == "local":
+        return tmp_path / "ix"
+    raise AssertionError(f"no such backend {request.param}")

@@ -1,0 +1,106 @@
+"""Fusion of the dense and keyword rankings, and how `--explain` shows it (no index needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from semsearch.apps.cli import _explanation
+from semsearch.results import SearchResult
+from semsearch.search import ranking as search
+from semsearch.text.keywords import keyword_text, match_expression, query_terms
+
+
+def test_query_terms_and_match_expression():
+    assert query_terms('Tea AND "green" tea (NEAR) -x*') == ["tea", "and", "green", "near", "x"]
+    assert match_expression(["a\"b", "c"]) == '"a""b" OR "c"'
+    assert keyword_text("数据库 and text") == " 数据 据库  and text"
+    assert query_terms("数据库") == ["数据", "据库"]
+
+
+def _dense(*scores: float) -> search.Ranking:
+    return search.Ranking(list(range(1, len(scores) + 1)), list(scores))
+
+
+def test_fusion_lifts_a_chunk_that_matches_the_rare_words_of_the_query():
+    # Dense sees five similar chunks; chunk 5 alone holds the query's error code.
+    dense = _dense(0.86, 0.855, 0.85, 0.845, 0.84, *[0.80] * 45)
+    keyword = search.Ranking([5], [9.0], ceiling=10.0)
+    assert search.fuse(dense, keyword)[0][0] == 5
+
+
+def test_fusion_leaves_dense_alone_when_keywords_match_only_common_words():
+    # A paraphrase: the keyword hits share a common word or two with the query.
+    dense = _dense(0.86, 0.855, 0.85, 0.845, 0.84, *[0.80] * 45)
+    keyword = search.Ranking([4, 3], [1.0, 0.8], ceiling=10.0)
+    assert [chunk for chunk, _ in search.fuse(dense, keyword)[:5]] == [1, 2, 3, 4, 5]
+
+
+def test_fusion_lets_keywords_decide_only_where_the_vectors_are_close():
+    # Chunk 2 matches every word of the query in both cases. Where the vectors can hardly
+    # tell the two apart (0.80 against 0.79) the keywords decide; where they are sure (0.9
+    # against 0.5) they do not. Scaled per query between best and worst, both cases would
+    # look the same to fusion, and come out the same.
+    keyword = search.Ranking([2], [10.0], ceiling=10.0)
+    assert [chunk for chunk, _ in search.fuse(_dense(0.80, 0.79), keyword)] == [2, 1]
+    assert [chunk for chunk, _ in search.fuse(_dense(0.9, 0.5), keyword)] == [1, 2]
+
+
+def test_fusion_counts_a_keyword_only_hit_at_the_dense_floor():
+    dense = _dense(0.9, 0.8, 0.7)
+    fused = dict(search.fuse(dense, search.Ranking([99], [10.0], ceiling=10.0)))
+    assert fused[99] == pytest.approx((0.7 + search.KEYWORD_WEIGHT) / (1 + search.KEYWORD_WEIGHT))
+
+
+def test_fusion_scores_do_not_depend_on_how_deep_the_dense_list_was_read():
+    # Chunk 200 holds the query's words and lies at dense rank 120: a search that read
+    # 100 dense candidates sees it as keyword-only, one that read 500 sees its cosine.
+    scores = [0.9 - 0.001 * rank for rank in range(500)]
+    keyword = search.Ranking([200, 7], [10.0, 4.0], ceiling=10.0)
+    shallow = dict(search.fuse(search.Ranking(list(range(81, 181)), scores[:100]), keyword))
+    deep = dict(search.fuse(search.Ranking(list(range(81, 581)), scores), keyword))
+    assert shallow[200] == pytest.approx(deep[200])
+
+    def best(fused):
+        return sorted(fused, key=lambda chunk: -fused[chunk])[:10]
+
+    assert best(shallow) == best(deep)
+
+
+def test_fusion_without_keyword_hits_is_the_dense_order():
+    dense = _dense(0.9, 0.8, 0.7)
+    fused = search.fuse(dense, search.Ranking([], [], ceiling=3.0))
+    assert [chunk for chunk, _ in fused] == [1, 2, 3]
+    assert fused[0][1] == pytest.approx(0.9 / (1 + search.KEYWORD_WEIGHT))
+
+
+def test_explain_of_a_keyword_only_hit_shows_the_dense_floor_it_counted():
+    dense = _dense(0.9, 0.8, 0.7)
+    keyword = search.Ranking([99], [5.0], ceiling=10.0)
+    score = dict(search.fuse(dense, keyword))[99]
+    hit = SearchResult(path="notes.md", score=score, text="", start_line=1, end_line=1, chunk_id=99)
+    search._explain([hit], dense, keyword)
+    weight = search.KEYWORD_WEIGHT
+    counted = 0.5**search.KEYWORD_POWER
+    fusion = f"(0.700 + {weight:g} × {counted:.3f}) / {1 + weight:g} = {score:.4f}"
+    assert hit.explain == {
+        "dense_rank": None, "dense_score": None,
+        "keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5,
+        "dense_counted": 0.7, "keyword_counted": round(counted, 4), "fusion": fusion,
+    }
+    assert score == pytest.approx((0.7 + weight * counted) / (1 + weight))
+    assert _explanation(hit.explain) == (
+        "dense: not in its top results\n"
+        "keyword rank 1, BM25 5.0000, share of the query 0.500\n"
+        f"hybrid score {fusion}"
+    )
+
+
+def test_explain_in_one_mode_shows_that_retriever_alone():
+    dense_hit = SearchResult(path="a.md", score=0.8, text="", start_line=1, end_line=1, chunk_id=2)
+    search._explain([dense_hit], _dense(0.9, 0.8), None)
+    assert dense_hit.explain == {"dense_rank": 2, "dense_score": 0.8}
+    assert _explanation(dense_hit.explain) == "dense rank 2, cosine 0.8000"
+    keyword_hit = SearchResult(path="b.md", score=5.0, text="", start_line=1, end_line=1, chunk_id=7)
+    search._explain([keyword_hit], None, search.Ranking([7], [5.0], ceiling=10.0))
+    assert keyword_hit.explain == {"keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5}
+    assert _explanation(keyword_hit.explain) == "keyword rank 1, BM25 5.0000, share of the query 0.500"
