@@ -4,7 +4,6 @@ FAISS cache matching it; and repairing what can be repaired."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -102,16 +101,8 @@ def mend(store: Store, cache: VectorCache, writer: LocalWriter, report: CheckRep
 
 
 def _advise_new_index(store: Store, location: str, report: CheckReport) -> None:
-    try:
-        roots = store.roots()
-    except sqlite3.DatabaseError:
-        roots = []
+    roots, model = store.roots_and_model()
     folders = [root for root in roots if os.path.lexists(root)]
-    model = ""
-    try:
-        model = store.meta().get("model", "")
-    except sqlite3.DatabaseError:
-        pass
     named = ", ".join(folders) if folders else "its folders"
     report.advice = (
         f"The index database is damaged, which a repair cannot mend. Index {named} again into a new index "

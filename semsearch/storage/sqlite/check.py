@@ -10,6 +10,18 @@ from .database import Database
 class CheckQueries(Database):
     """SQLite's integrity check and the rows that should not exist; mixed into `Store`."""
 
+    def roots_and_model(self) -> tuple[list[str], str]:
+        """The folders and the model, as far as a damaged database still gives them."""
+        try:
+            roots = [row[0] for row in self.db.execute("SELECT path FROM roots ORDER BY path")]
+        except sqlite3.DatabaseError:
+            roots = []
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        return roots, row[0] if row else ""
+
     def integrity_problems(self) -> list[str]:
         """What SQLite's own quick check reports (empty when the file is sound)."""
         try:
