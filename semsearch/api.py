@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from . import config, embedding
 from .embedding.base import BaseEmbedder, conform
 from .embedding.catalogue import KNOWN_MODELS
+from .errors import SemsearchError
+from .text.checks import check_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +41,13 @@ def embed(texts: list[str] | str, model: str | None = None, *, query: bool = Fal
     Returns a float32 array of shape (len(texts), dimensions); a single string gives
     shape (dimensions,). `model` defaults as for a new index (local without a token).
     """
+    for position, text in enumerate([texts] if isinstance(texts, str) else texts):
+        if not isinstance(text, str):
+            raise SemsearchError(f"Text {position} is a {type(text).__name__}, not a string.", code="not_text")
+        if not text.strip():
+            # A service refuses blank input, and a vector of nothing would compare as noise.
+            raise SemsearchError(f"Text {position} is empty: give words to embed.", code="empty_text")
+        check_text(text, f"Text {position}")
     embedder = get_embedder(model, remote_options)
     if isinstance(texts, str):
         return embedder.embed_query(texts) if query else embedder.embed_documents([texts])[0]

@@ -20,6 +20,7 @@ from .search.filters import DateLike, Filters
 from .search.ranking import Ranking, for_query, rank
 from .settings import ChunkSettings, IndexSettings, VectorSettings
 from .storage import open_backend
+from .text.checks import check_path, check_text, undecodable
 from .text.keywords import query_terms
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from .embedding.base import Embedder
     from .indexing.pipeline import Pipeline
     from .storage.base import Backend
+
+
+# The most results one search returns: more is a dump of the index, not a ranking (and the
+# candidates each retriever reads grow with it).
+MAX_RESULTS = 10_000
 
 
 def _one_at_a_time(method: Callable) -> Callable:
@@ -107,7 +113,9 @@ class Index:
         if remote_options:
             embedding.check_remote_options(remote_options)
         conformed = conform(embedder) if embedder is not None else None
-        backend = open_backend(path if path is not None else config.default_index_path(), create=create)
+        location = path if path is not None else config.default_index_path()
+        check_path(location, "The index location")
+        backend = open_backend(location, create=create)
         try:
             setup = _set_up(
                 backend, model, conformed, chunking, rebuild=rebuild, timeout=lock_timeout,
@@ -179,6 +187,8 @@ class Index:
         """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        for given in paths or ():
+            check_path(given)
         missing: list[str] = []
         if not paths:
             known = self._backend.roots()
@@ -232,6 +242,8 @@ class Index:
         """Remove documents at or under `paths` (files need not exist any more); returns how many."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        for given in paths:
+            check_path(given)
         # A path names files; a plain string may also be the id of an `add_texts` record.
         targets = sorted({str(p) for p in paths} | {str(Path(p).expanduser().resolve()) for p in paths})
         with self._backend.writer(self.lock_timeout) as writer:
@@ -284,12 +296,17 @@ class Index:
             raise SemsearchError(f"The query must be a string, not {type(query).__name__}.")
         if not query.strip():
             raise SemsearchError("The query is empty: say what you are looking for.", code="empty_query")
+        check_text(query, "The query")
+        for pattern in [path] if isinstance(path, str) else (path or []):
+            check_text(pattern, "A path filter")
         if not isinstance(limit, int) or not (per_file is None or isinstance(per_file, int)):
             raise SemsearchError("limit must be a whole number, and per_file a whole number or None.")
         if mode not in MODES:
             raise SemsearchError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.", code="unknown_mode")
         if limit < 0 or (per_file or 0) < 0:
             raise SemsearchError(f"limit and per_file must be 0 or more (per_file None: no cap), not {limit} and {per_file}.")
+        if limit > MAX_RESULTS:
+            raise SemsearchError(f"limit may be at most {MAX_RESULTS:,}, not {limit:,}.", code="limit_too_large", limit=limit)
         backend = self._backend
         if not backend.has_chunks():
             return []
@@ -402,6 +419,8 @@ def _checked_records(ids, texts, metadata) -> list[tuple[str, str, dict[str, Any
         problem = None
         if not isinstance(key, str) or not isinstance(text, str):
             problem = "ids and texts must be strings"
+        elif undecodable(key) or undecodable(text):
+            problem = "ids and texts must be valid UTF-8 (this one holds bytes that are not)"
         elif values is not None and not isinstance(values, dict):
             problem = "metadata must be a dict or None"
         elif values is not None and not isinstance(values.get("title", ""), str):

@@ -212,7 +212,7 @@ def _print_stats(stats, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=10, show_default=True, help="Most results to show.")
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, help="Most results to show.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="Meaning and keywords fused, meaning only, or keywords only (BM25).")
 @click.option("--per-file", type=click.IntRange(min=0), default=2, show_default=True,

@@ -39,6 +39,9 @@ SKIP_DIRECTORIES = {
     "build", "dist", "target", "_build", "out", "htmlcov", "coverage", "__pypackages__", "CVS",
 }
 IGNORE_FILES = (".gitignore", ".semsearchignore")
+# Folders deeper than this below an indexed folder are skipped (a generated or hostile tree;
+# no document collection nests so deep).
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,11 @@ class Ignored:
 
 def resolve_roots(paths: list[str | os.PathLike]) -> list[Path]:
     """Absolute, resolved roots; raises SemsearchError naming any that does not exist."""
+    from ..text.checks import check_path
+
     roots = []
     for raw in paths:
+        check_path(raw)
         path = Path(raw).expanduser()
         if not path.exists():
             raise SemsearchError(f"{raw}: no such file or folder.")
@@ -218,6 +224,20 @@ def _repository_rules(root: Path) -> _Rules:
     return rules
 
 
+@dataclass(frozen=True)
+class _Folder:
+    """A folder to walk into: the walk keeps these on a stack of its own, not Python's."""
+
+    path: Path
+    info: os.stat_result
+    rules: _Rules
+    root: Path
+    depth: int
+
+
+_Found = FileEntry | Skipped | Ignored
+
+
 class _Walker:
     def __init__(self, roots: list[Path], max_file_size: int | None, include, exclude, ignore_files: bool) -> None:
         self.roots = roots
@@ -238,9 +258,24 @@ class _Walker:
             return
         if stat.S_ISDIR(info.st_mode):
             rules = _repository_rules(root) if self.ignore_files else _Rules()
-            yield from self._directory(root, info, rules, root)
+            yield from self._depth_first(iter([_Folder(root, info, rules, root, 0)]))
         elif self._first_visit(info):
             yield self._entry(root, info)
+
+    def _depth_first(self, start: Iterator[_Found | _Folder]) -> Iterator[_Found]:
+        """What `start` yields, with each folder it names walked in its place, depth first,
+        on an explicit stack: a tree thousands of folders deep must not exhaust Python's."""
+        stack = [start]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+            elif not isinstance(item, _Folder):
+                yield item
+            elif item.depth > MAX_DEPTH:
+                yield Skipped(str(item.path), f"too deep: more than {MAX_DEPTH} folders below {item.root}")
+            else:
+                stack.append(self._directory(item))
 
     def _first_visit(self, info: os.stat_result) -> bool:
         key = (info.st_dev, info.st_ino)
@@ -249,8 +284,9 @@ class _Walker:
         self.seen.add(key)
         return True
 
-    def _directory(self, folder: Path, info: os.stat_result, rules: _Rules, root: Path) -> Iterator[FileEntry | Skipped | Ignored]:
-        if not self._first_visit(info):
+    def _directory(self, found: _Folder) -> Iterator[_Found | _Folder]:
+        folder, rules, root = found.path, found.rules, found.root
+        if not self._first_visit(found.info):
             return
         try:
             with os.scandir(folder) as scan:
@@ -281,15 +317,15 @@ class _Walker:
             except OSError as exc:
                 yield Skipped(str(path), f"unreadable: {exc.strerror}")
                 continue
-            yield from self._visit(path, entry_info, rules, root)
+            yield from self._visit(path, entry_info, rules, root, found.depth + 1)
 
-    def _visit(self, path: Path, info: os.stat_result, rules: _Rules, root: Path) -> Iterator[FileEntry | Skipped | Ignored]:
+    def _visit(self, path: Path, info: os.stat_result, rules: _Rules, root: Path, depth: int) -> Iterator[_Found | _Folder]:
         is_dir = stat.S_ISDIR(info.st_mode)
         reason = self._ignored(path, is_dir, rules, root)
         if reason:
             yield Ignored(str(path), reason)
         elif is_dir:
-            yield from self._directory(path, info, rules, root)
+            yield _Folder(path, info, rules, root, depth)
         elif not stat.S_ISREG(info.st_mode):
             yield Skipped(str(path), "not a regular file")
         elif self.include is not None and not self.include.match_file(path.relative_to(root).as_posix()):
@@ -332,7 +368,7 @@ class _Walker:
             if (info.st_dev, info.st_ino) in self.seen:
                 yield Ignored(str(path), "duplicate path")
                 continue
-            yield from self._visit(path, info, rules, root)
+            yield from self._depth_first(self._visit(path, info, rules, root, len(path.relative_to(root).parts)))
 
     def _entry(self, path: Path, info: os.stat_result) -> FileEntry | Skipped:
         if reader_for(path) is None:

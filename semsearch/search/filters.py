@@ -120,7 +120,7 @@ def _epoch_ns(value: DateLike | None, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        return int(value * 1e9)
+        return _clamped(value * 1e9)
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.strip())
@@ -130,5 +130,19 @@ def _epoch_ns(value: DateLike | None, name: str) -> int | None:
             ) from None
     if not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
-    return int(value.timestamp() * 1e9)  # naive datetimes are local time, like file times
+    try:
+        seconds = value.timestamp()  # naive datetimes are local time, like file times
+    except (ValueError, OverflowError, OSError):
+        # The platform's local time does not reach so far (year 1, year 9999): such a bound
+        # is before or after every file, and the hours of a time zone change nothing.
+        seconds = value.replace(tzinfo=value.tzinfo or dt.timezone.utc).timestamp()
+    return _clamped(seconds * 1e9)
+
+
+def _clamped(nanoseconds: float) -> int:
+    """Nanoseconds within what a 64-bit integer (and so a database) holds: 1677 to 2262,
+    wider than any file's modification time."""
+    if nanoseconds != nanoseconds:  # nan
+        raise SemsearchError("A date bound is not a number.", code="bad_date", name="date", value="nan")
+    return int(max(min(nanoseconds, 2**63 - 1), -(2**63)))
 

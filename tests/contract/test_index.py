@@ -350,3 +350,56 @@ def test_a_record_id_may_not_be_the_path_of_an_indexed_file(tmp_path, location, 
         with pytest.raises(SemsearchError, match="path of an indexed file"):
             index.add_texts([str(docs / "pets" / "cats.md")], ["my own record about zebras"])
         assert "Cats purr" in index.search("cats purr", mode="keyword")[0].text
+
+
+def test_an_object_that_is_not_an_embedder_is_a_clear_error(location):
+    with pytest.raises(SemsearchError, match="lacks model_id, dimensions, embed_documents, embed_query"):
+        Index.open(location, embedder=object())
+
+    class HalfAnEmbedder:
+        model_id, dimensions = "half", 8
+
+        def embed_documents(self, texts):
+            return np.zeros((len(texts), 8), np.float32)
+
+    with pytest.raises(SemsearchError, match="lacks embed_query"):
+        Index.open(location, embedder=HalfAnEmbedder())
+
+
+def test_the_library_refuses_empty_texts_as_the_cli_does(fake_model):
+    for texts in ("", "   ", ["cats", ""]):
+        with pytest.raises(SemsearchError, match="empty"):
+            semsearch.embed(texts, model="fake")
+    with pytest.raises(SemsearchError, match="empty"):
+        semsearch.similarity("", "x", model="fake")
+    assert semsearch.similarity("cats purr", "cats purr", model="fake") == pytest.approx(1.0)
+
+
+def test_texts_and_paths_that_are_not_utf8_are_refused_by_the_library(location, docs, fake):
+    broken = os.fsdecode(b"caf\xe9")
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs / "garden.rst"])
+        for call in (
+            lambda: index.search(broken),
+            lambda: index.search("roses", path=[broken]),
+            lambda: index.add([broken]),
+            lambda: index.remove([broken]),
+            lambda: index.add_texts(["r1"], [broken]),
+        ):
+            with pytest.raises(SemsearchError, match="UTF-8"):
+                call()
+        assert index.status().documents == 1
+
+
+def test_a_limit_beyond_any_ranking_is_refused_and_extreme_dates_work(location, docs, fake):
+    import datetime as dt
+
+    from semsearch.index import MAX_RESULTS
+
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs])
+        with pytest.raises(SemsearchError, match="at most"):
+            index.search("cats", limit=2**63 - 1)
+        assert len(index.search("cats", limit=MAX_RESULTS, per_file=0)) > 0
+        assert index.search("cats", after=dt.date(1, 1, 1), before="9999-12-31")
+        assert index.search("cats", after="9999-12-31") == []

@@ -249,3 +249,23 @@ def test_an_index_kept_in_the_folder_it_indexes_leaves_itself_out(tmp_path, fake
             stats = index.add([root])
             assert stats.new + stats.unchanged == 1 and stats.changed == 0 and not stats.skipped
         assert [hit.path for hit in index.search("generation layout nlist index", limit=5)] == [str(root / "faq.md")]
+
+
+def test_a_tree_deeper_than_the_stack_is_walked_and_its_depths_skipped_with_a_reason(tmp_path, fake):
+    from semsearch.readers.walk import MAX_DEPTH
+
+    root = tmp_path / "deep"
+    deepest = root.joinpath(*["d"] * 600)  # several times Python's recursion limit in frames
+    deepest.mkdir(parents=True)
+    (deepest / "bottom.txt").write_text("A lantern at the very bottom.")
+    (root / "top.txt").write_text("Otters hold hands while they sleep.")
+    (root / "d" / "d" / "middle.txt").write_text("Badgers dig long tunnels.")
+    found = list(walk([root]))
+    assert sorted(Path(entry.path).name for entry in found if isinstance(entry, FileEntry)) == ["middle.txt", "top.txt"]
+    [skipped] = [entry for entry in found if isinstance(entry, Skipped)]
+    assert skipped.reason.startswith(f"too deep: more than {MAX_DEPTH} folders below")
+    assert len(Path(skipped.path).relative_to(root).parts) == MAX_DEPTH + 1
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        stats = index.add([root])
+        assert stats.new == 2 and [item.reason.split(":")[0] for item in stats.skipped] == ["too deep"]
+        assert index.search("otters sleeping", limit=1)[0].path.endswith("top.txt")
