@@ -36,12 +36,8 @@ def check_text(text: str, what: str) -> None:
 
 def check_path(path: str | os.PathLike, what: str = "The path") -> None:
     """Refuse a path whose name holds bytes that are not UTF-8: the index stores paths as text."""
-    text = os.fspath(path)
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            text = text.decode("utf-8", "surrogateescape")
+    given = os.fspath(path)
+    text = given.decode("utf-8", "surrogateescape") if isinstance(given, bytes) else given
     if _SURROGATE.search(text):
         raise SemsearchError(
             f"{what} {shown(text)} holds bytes that are not valid UTF-8: rename it, or name it another way.",
