@@ -3,6 +3,7 @@ status and the findings of a check."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -94,7 +95,12 @@ class IndexStats:
     def ignored_by_reason(self) -> dict[str, int]:
         return by_reason(self.ignored)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, files: bool = False) -> dict[str, Any]:
+        """As JSON; with `files`, the skipped and ignored files too, each with its reason."""
+        listed = {
+            "skipped_files": [{"path": item.path, "reason": item.reason} for item in self.skipped],
+            "ignored_files": [{"path": item.path, "reason": item.reason} for item in self.ignored],
+        } if files else {}
         return {
             "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
             "removed": self.removed, "skipped": len(self.skipped),
@@ -105,20 +111,27 @@ class IndexStats:
             "seconds": round(self.seconds, 3),
             "usage": self.usage.__dict__ if self.usage else None,
             "missing": self.missing,
-        }
+        } | listed
 
 
 def by_reason(items: Iterable[Skipped | Ignored]) -> dict[str, int]:
-    """How many items per reason, most common first."""
+    """How many items per kind of reason, most common first."""
     return count_reasons(item.reason for item in items)
 
 
 def count_reasons(reasons: Iterable[str]) -> dict[str, int]:
-    """How many times each reason occurs, most common first."""
+    """How many times each kind of reason occurs, most common first."""
     counts: dict[str, int] = {}
     for reason in reasons:
-        counts[reason] = counts.get(reason, 0) + 1
+        kind = reason_kind(reason)
+        counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without the particulars that follow it: "too large (25 MB, limit 20 MB)" and
+    "unreadable: Permission denied" are "too large" and "unreadable", so files group by kind."""
+    return re.split(r" \(|: ", reason, maxsplit=1)[0]
 
 
 @dataclass(frozen=True)

@@ -33,16 +33,33 @@ class _Group(click.Group):
             sys.exit(130)
 
 
+_INDEX_HELP = "Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder."
+
+
 @click.group(cls=_Group)
-@click.option(
-    "--index", "index_path", type=click.Path(file_okay=False, path_type=Path),
-    help="Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder.",
-)
+@click.option("--index", "index_path", type=click.Path(file_okay=False, path_type=Path), help=_INDEX_HELP)
 @click.version_option(__version__, prog_name="semsearch")
 @click.pass_context
 def cli(ctx: click.Context, index_path: Path | None) -> None:
     """Semantic search over your documents: index folders, then ask in plain words."""
     ctx.obj = index_path
+    if os.environ.get("NO_COLOR"):
+        # https://no-color.org: any value turns colour off, also on a terminal.
+        ctx.color = False
+
+
+def _index_option(function):
+    """`--index` after the command name too (`semsearch search --index DIR QUERY`); it wins
+    over one given before it."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+        if value is not None:
+            ctx.obj = value
+
+    return click.option(
+        "--index", "index_path", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+        callback=remember, is_eager=True, help=_INDEX_HELP,
+    )(function)
 
 
 def _open(ctx: click.Context | None, *, create: bool = False, path: Path | None = None, **options: Any):
@@ -60,21 +77,28 @@ def _remote_options(rps: float | None, burst: int | None) -> dict[str, Any]:
     return {key: value for key, value in (("rps", rps), ("burst", burst)) if value is not None}
 
 
-def _show_path(path: str) -> str:
+def _relative(path: str) -> str:
+    """`path` relative to the working folder when it lies below it, else as it is."""
     try:
         relative = os.path.relpath(path)
     except ValueError:
-        return _visible(path)
-    return _visible(path if relative.startswith("..") else relative)
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def _show_path(path: str) -> str:
+    return _visible(_relative(path), newlines=True)
 
 
 # Control characters in documents or file names, shown escaped: printed raw, an escape
 # sequence in a file could retitle, clear or recolour the terminal, or fake a line of output.
 _CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n"}
+# In a name, a newline or tab would also break the line the name is on.
+_NAME_CONTROLS = {**_CONTROLS, ord("\n"): "\\n", ord("\t"): "\\t"}
 
 
-def _visible(text: str) -> str:
-    return text.translate(_CONTROLS)
+def _visible(text: str, *, newlines: bool = False) -> str:
+    return text.translate(_NAME_CONTROLS if newlines else _CONTROLS)
 
 
 def _json(value: Any) -> None:
@@ -97,6 +121,7 @@ def _with(options):
 
 
 @cli.command("index")
+@_index_option
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--model", help="Embedding model for a new index: 'local' or a remote model id.")
 @click.option("--force", is_flag=True, help="Embed everything again, changed or not.")
@@ -145,7 +170,7 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
             )
             sys.exit(130)
         if as_json:
-            _json(stats.to_dict())
+            _json(stats.to_dict(files=verbose))
             return
         _print_stats(stats, verbose)
 
@@ -211,6 +236,7 @@ def _print_stats(stats, verbose: bool) -> None:
 
 
 @cli.command()
+@_index_option
 @click.argument("query")
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=10_000), default=10, show_default=True, help="Most results to show.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
@@ -223,10 +249,12 @@ def _print_stats(stats, verbose: bool) -> None:
 @click.option("--before", help="Only files modified before this date (YYYY-MM-DD).")
 @click.option("--explain", is_flag=True, help="Show each hit's dense and keyword ranks and scores.")
 @click.option("--files", "files_only", is_flag=True, help="Print only the matching files, one per line, best first.")
+@click.option("-0", "--null", "null", is_flag=True, help="With --files (implied): end each path with a NUL byte, not a newline, for xargs -0.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
 @click.pass_context
-def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, files_only, as_json):
+def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, files_only, null, as_json):
     """Find the passages that answer QUERY."""
+    files_only = files_only or null
     with _open(ctx) as index:
         results = index.search(
             query, limit=limit, mode=mode, per_file=1 if files_only else per_file or None, path=list(paths),
@@ -234,25 +262,31 @@ def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, 
         )
         empty = not results and index.status().documents == 0
     if files_only:
-        # One best hit per file, so --limit counts files.
-        files = [_show_path(result.path) for result in results]
+        # One best hit per file, so --limit counts files. For programs, the paths exactly as
+        # stored; for a person, shown with any control character (a newline) escaped.
         if as_json:
-            _json(files)
+            _json([result.path for result in results])
+        elif null:
+            sys.stdout.buffer.write(b"".join(os.fsencode(_relative(result.path)) + b"\0" for result in results))
+            sys.stdout.flush()
         else:
-            for path in files:
-                click.echo(path)
+            for result in results:
+                click.echo(_visible(_relative(result.path), newlines=True))
     elif as_json:
         _json([result.to_dict() for result in results])
     else:
-        _print_results(results)
+        _print_results(results, mode)
     if not results and empty:
         click.echo(f"The index at {index.path} holds no documents yet: add some with `semsearch index FOLDER`.", err=True)
 
 
-def _print_results(results) -> None:
+def _print_results(results, mode: str = "hybrid") -> None:
     if not results:
         click.echo("No results.")
         return
+    # Each mode's scores are on a scale of their own: a fused score from 0 to 1, a cosine
+    # similarity, or BM25 (unbounded, comparable only within one query).
+    scale = {"hybrid": "score", "dense": "cosine", "keyword": "BM25"}[mode]
     for rank, hit in enumerate(results, 1):
         # Lines of a PDF's or Word file's extracted text would send an editor nowhere.
         where = _show_path(hit.path) if hit.format in ("pdf", "docx") else f"{_show_path(hit.path)}:{hit.start_line}-{hit.end_line}"
@@ -260,7 +294,7 @@ def _print_results(results) -> None:
             where += f" (page {hit.page})"
         if hit.section:
             where += f" › {_visible(hit.section)}"
-        click.echo(click.style(f"{rank}. {where}", bold=True) + f"  score {hit.score:.3f}")
+        click.echo(click.style(f"{rank}. {where}", bold=True) + f"  {scale} {hit.score:.3f}")
         click.echo(_indent(_snippet(hit) if hit.snippet else _trim(hit.text)))
         if hit.explain:
             click.echo(_indent(_explanation(hit.explain)))
@@ -268,15 +302,29 @@ def _print_results(results) -> None:
 
 
 def _explanation(facts: dict) -> str:
+    """The ranks and scores of a hit, each with its scale, and for hybrid search the sum
+    that makes its score (the keyword share is raised to a power before it counts)."""
     lines = []
-    for name, measure in (("dense", "cosine"), ("keyword", "BM25")):
-        if f"{name}_rank" in facts:
-            rank, score = facts[f"{name}_rank"], facts[f"{name}_score"]
-            found = f"{name} rank {rank}, {measure} {score:.4f}" if rank else f"{name}: not in its top results"
-            if name == "keyword" and rank:
-                found += f", share of the query {facts['keyword_share']:.3f}"
+    fused = "fusion" in facts
+    if "dense_rank" in facts:
+        if facts["dense_rank"]:
+            lines.append(f"dense rank {facts['dense_rank']}, cosine {facts['dense_score']:.4f}")
+        elif fused:
+            lines.append(f"dense: not in its top results (counts the cosine at its floor, {facts['dense_counted']:.4f})")
+        else:
+            lines.append("dense: not in its top results")
+    if "keyword_rank" in facts:
+        if facts["keyword_rank"]:
+            found = (
+                f"keyword rank {facts['keyword_rank']}, BM25 {facts['keyword_score']:.4f} of "
+                f"{facts['keyword_ceiling']:.4f} for every word of the query: share {facts['keyword_share']:.3f}"
+            )
+            if fused:
+                found += f", ^{facts['keyword_power']:g} = {facts['keyword_counted']:.6f}"
             lines.append(found)
-    if "fusion" in facts:
+        else:
+            lines.append("keyword: not in its top results (counts a share of 0)" if fused else "keyword: not in its top results")
+    if fused:
         lines.append(f"hybrid score {facts['fusion']}")
     return "\n".join(lines)
 
@@ -308,6 +356,7 @@ def _indent(text: str) -> str:
 
 
 @cli.command()
+@_index_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
 @click.pass_context
@@ -343,6 +392,7 @@ def status(ctx, as_json, verbose):
 
 
 @cli.command("eval")
+@_index_option
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--split", default="test", show_default=True, help="Which qrels/SPLIT.tsv to score.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
@@ -380,6 +430,7 @@ def eval_command(ctx, dataset, split, mode, model, queries, as_json, rps, burst)
 
 
 @cli.command()
+@_index_option
 @click.option("--repair", is_flag=True, help="Fix what can be fixed.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
@@ -411,6 +462,7 @@ def check(ctx, repair, as_json):
 
 
 @cli.command()
+@_index_option
 @click.argument("paths", nargs=-1, required=True)
 @click.pass_context
 def remove(ctx, paths):

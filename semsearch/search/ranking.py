@@ -182,12 +182,16 @@ def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Rankin
             parts[f"{name}_score"] = ranking.scores[position - 1] if position else None
             if name == "keyword":
                 parts["keyword_share"] = round(shares.get(result.chunk_id, 0.0), 4)
+                # BM25 of a chunk holding every word of the query once: what the share is of.
+                parts["keyword_ceiling"] = round(ranking.ceiling or 0.0, 4)
         if counted and dense is not None:
             # A chunk missing from a list counted the dense floor, or no keyword evidence.
             parts["dense_counted"] = round(counted[0].get(result.chunk_id, dense.floor()), 4)
-            parts["keyword_counted"] = round(counted[1].get(result.chunk_id, 0.0), 4)
+            parts["keyword_counted"] = round(counted[1].get(result.chunk_id, 0.0), 6)
+            parts["keyword_power"] = KEYWORD_POWER
+            parts["keyword_weight"] = KEYWORD_WEIGHT
             parts["fusion"] = (
-                f"({parts['dense_counted']:.3f} + {KEYWORD_WEIGHT:g} × {parts['keyword_counted']:.3f})"
-                f" / {1 + KEYWORD_WEIGHT:g} = {result.score:.4f}"
+                f"(cosine {parts['dense_counted']:.4f} + {KEYWORD_WEIGHT:g} × share^{KEYWORD_POWER:g} "
+                f"{parts['keyword_counted']:.6f}) / {1 + KEYWORD_WEIGHT:g} = {result.score:.4f}"
             )
         result.explain = parts

@@ -70,3 +70,38 @@ def test_dates_at_the_ends_of_the_calendar_are_accepted(indexed, option, date):
     result = run("search", "cats", option, date, "--json")
     assert result.exit_code == 0, result.output
     assert (result.output.strip() == "[]") == ((option, date) in {("--after", "9999-12-31"), ("--before", "0001-01-01")})
+
+
+def test_the_index_may_be_named_after_the_command_too(tmp_path, docs, fake_model):
+    elsewhere = tmp_path / "elsewhere"
+    assert run("index", "--index", str(elsewhere), str(docs), "--model", "fake").exit_code == 0
+    assert not (tmp_path / "index").exists() and elsewhere.is_dir()
+    result = run("search", "--index", str(elsewhere), "kittens", "--files")
+    assert result.exit_code == 0 and result.output.splitlines()[0].endswith("cats.md")
+    # After the command it wins over one before it.
+    result = run("--index", str(tmp_path / "nowhere"), "status", "--index", str(elsewhere), "--json")
+    assert result.exit_code == 0 and '"documents": 4' in result.output
+
+
+def test_no_color_turns_the_highlighting_off_on_a_terminal(indexed, monkeypatch):
+    styled = CliRunner().invoke(cli, ["search", "kittens", "--limit", "1"], color=True).output
+    assert "\x1b[" in styled
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = CliRunner().invoke(cli, ["search", "kittens", "--limit", "1"], color=True).output
+    assert "\x1b[" not in plain and "kittens" in plain.lower()
+
+
+def test_files_escape_a_newline_for_people_and_keep_it_for_programs(tmp_path, fake_model):
+    import json
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "two\nlines.txt").write_text("Hedgehogs hibernate through the winter.")
+    (folder / "plain.txt").write_text("Tortoises also hibernate, in boxes.")
+    assert run("index", str(folder), "--model", "fake").exit_code == 0
+    shown = run("search", "hibernate", "--files").output.splitlines()
+    assert len(shown) == 2 and any(line.endswith("two\\nlines.txt") for line in shown)
+    listed = json.loads(run("search", "hibernate", "--files", "--json").output)
+    assert str(folder / "two\nlines.txt") in listed
+    raw = CliRunner().invoke(cli, ["search", "hibernate", "-0"]).stdout_bytes
+    assert sorted(raw.split(b"\0")) == sorted([b"", os.fsencode(str(folder / "plain.txt")), os.fsencode(str(folder / "two\nlines.txt"))])

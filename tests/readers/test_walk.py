@@ -203,7 +203,8 @@ def test_include_exclude_and_size_through_the_index(tmp_path, fake):
     root = tree(tmp_path / "docs", {"a.md": "alpha", "b.txt": "bravo", "c.md": "x" * 5000})
     with Index.open(tmp_path / "ix", embedder=fake) as index:
         stats = index.add([root], include=["*.md"], max_file_size=4000)
-        assert stats.new == 1 and stats.skipped_by_reason == {"too large (4.9 KB, limit 3.9 KB)": 1}
+        assert stats.new == 1 and stats.skipped_by_reason == {"too large": 1}
+        assert [item.reason for item in stats.skipped] == ["too large (4.9 KB, limit 3.9 KB)"]
         assert stats.ignored_by_reason == {"not matched by --include": 1}
         stats = index.add([root], exclude=["a.md"], max_file_size=None)
         assert (stats.new, stats.removed) == (2, 1)

@@ -79,18 +79,19 @@ def test_explain_of_a_keyword_only_hit_shows_the_dense_floor_it_counted():
     score = dict(search.fuse(dense, keyword))[99]
     hit = SearchResult(path="notes.md", score=score, text="", start_line=1, end_line=1, chunk_id=99)
     search._explain([hit], dense, keyword)
-    weight = search.KEYWORD_WEIGHT
-    counted = 0.5**search.KEYWORD_POWER
-    fusion = f"(0.700 + {weight:g} × {counted:.3f}) / {1 + weight:g} = {score:.4f}"
+    weight, power = search.KEYWORD_WEIGHT, search.KEYWORD_POWER
+    counted = 0.5**power
+    fusion = f"(cosine 0.7000 + {weight:g} × share^{power:g} {counted:.6f}) / {1 + weight:g} = {score:.4f}"
     assert hit.explain == {
         "dense_rank": None, "dense_score": None,
-        "keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5,
-        "dense_counted": 0.7, "keyword_counted": round(counted, 4), "fusion": fusion,
+        "keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5, "keyword_ceiling": 10.0,
+        "dense_counted": 0.7, "keyword_counted": round(counted, 6), "keyword_power": power, "keyword_weight": weight,
+        "fusion": fusion,
     }
     assert score == pytest.approx((0.7 + weight * counted) / (1 + weight))
     assert _explanation(hit.explain) == (
-        "dense: not in its top results\n"
-        "keyword rank 1, BM25 5.0000, share of the query 0.500\n"
+        "dense: not in its top results (counts the cosine at its floor, 0.7000)\n"
+        f"keyword rank 1, BM25 5.0000 of 10.0000 for every word of the query: share 0.500, ^{power:g} = {counted:.6f}\n"
         f"hybrid score {fusion}"
     )
 
@@ -102,5 +103,19 @@ def test_explain_in_one_mode_shows_that_retriever_alone():
     assert _explanation(dense_hit.explain) == "dense rank 2, cosine 0.8000"
     keyword_hit = SearchResult(path="b.md", score=5.0, text="", start_line=1, end_line=1, chunk_id=7)
     search._explain([keyword_hit], None, search.Ranking([7], [5.0], ceiling=10.0))
-    assert keyword_hit.explain == {"keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5}
-    assert _explanation(keyword_hit.explain) == "keyword rank 1, BM25 5.0000, share of the query 0.500"
+    assert keyword_hit.explain == {"keyword_rank": 1, "keyword_score": 5.0, "keyword_share": 0.5, "keyword_ceiling": 10.0}
+    assert _explanation(keyword_hit.explain) == "keyword rank 1, BM25 5.0000 of 10.0000 for every word of the query: share 0.500"
+
+
+def test_the_explanation_of_a_fused_score_adds_up_to_it():
+    # A small share, which the power makes smaller still: the explanation must show the
+    # number that was added, not 0.000.
+    dense = _dense(0.81, 0.80, 0.79)
+    keyword = search.Ranking([2], [0.71], ceiling=10.0)
+    hit = SearchResult(path="a.md", score=dict(search.fuse(dense, keyword))[2], text="", start_line=1, end_line=1, chunk_id=2)
+    search._explain([hit], dense, keyword)
+    facts = hit.explain
+    assert facts["keyword_counted"] == pytest.approx(0.071**search.KEYWORD_POWER, rel=1e-3) and facts["keyword_counted"] > 0
+    total = (facts["dense_counted"] + facts["keyword_weight"] * facts["keyword_counted"]) / (1 + facts["keyword_weight"])
+    assert total == pytest.approx(hit.score, abs=1e-4)
+    assert "share^3 0.000358" in facts["fusion"] and "^3 = 0.000358" in _explanation(facts)
