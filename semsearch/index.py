@@ -6,7 +6,9 @@ import functools
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,10 +206,8 @@ class Index:
 
         roots = resolve_roots(list(paths))
         everything = {str(root) for root in roots} >= set(self._backend.roots())
-        with self._backend.writer(self.lock_timeout, everything=everything) as writer:
-            stats = self._pipeline(writer, force, progress).add_folders(
-                roots, include=include, exclude=exclude, max_file_size=max_file_size
-            )
+        with self._indexing(force, progress, everything=everything) as pipeline:
+            stats = pipeline.add_folders(roots, include=include, exclude=exclude, max_file_size=max_file_size)
         stats.missing = missing
         return stats
 
@@ -234,8 +234,8 @@ class Index:
         files = [key for key, state in states.items() if state.size is not None]
         if files:
             raise SemsearchError(f"add_texts id {files[0]!r} is the path of an indexed file: use ids that are not file paths.")
-        with self._backend.writer(self.lock_timeout) as writer:
-            return self._pipeline(writer, False, progress).add_texts(records)
+        with self._indexing(False, progress) as pipeline:
+            return pipeline.add_texts(records)
 
     @_one_at_a_time
     def remove(self, paths: Sequence[str | os.PathLike] | str | os.PathLike) -> int:
@@ -252,6 +252,23 @@ class Index:
                 writer.remove_documents([document.id for document in documents])
                 writer.remove_roots(targets)
         return len(documents)
+
+    @contextmanager
+    def _indexing(self, force: bool, progress: ProgressCallback | None, *, everything: bool = False) -> Iterator[Pipeline]:
+        """A pipeline holding the write lock; its stats count the whole run, the storage's
+        last steps after the writes too (a vector index built, the cache saved), which
+        `progress` hears of as steps."""
+        started = time.monotonic()
+        pipelines: list[Pipeline] = []
+
+        def step(what: str) -> None:
+            if progress and pipelines:
+                progress(pipelines[0].progress_at(what))
+
+        with self._backend.writer(self.lock_timeout, everything=everything, step=step) as writer:
+            pipelines.append(self._pipeline(writer, force, progress))
+            yield pipelines[0]
+        pipelines[0].stats.seconds = time.monotonic() - started
 
     def _pipeline(self, writer, force: bool, progress: ProgressCallback | None) -> Pipeline:
         # Imported here: the readers and the chunker are for indexing, not for searching.

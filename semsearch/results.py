@@ -136,11 +136,14 @@ def reason_kind(reason: str) -> str:
 
 @dataclass(frozen=True)
 class Progress:
-    """Reported after each commit: documents finished out of those to read, chunks embedded."""
+    """Reported after each commit: documents finished out of those to read, chunks embedded;
+    and once every document is done, each further step that may take a while ("saving the
+    vector cache"), as `step`."""
 
     done: int
     total: int
     chunks_embedded: int
+    step: str | None = None
 
 
 ProgressCallback = Callable[[Progress], None]

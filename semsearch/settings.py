@@ -132,8 +132,13 @@ def check_dimensions(location: str, expected: int, got: int) -> None:
     """Refuse vectors of another size than those the index holds."""
     if got != expected:
         raise ModelMismatchError(
-            f"The model returned {got}-dimensional vectors, but the index at {location} holds {expected}-dimensional ones.",
-            hint="Use the model the index was built with, or rebuild it (rebuild=True) for this one.",
+            f"The model returned {got}-dimensional vectors, but the index at {location} holds {expected}-dimensional "
+            "ones from a model of the same name.",
+            hint=(
+                "The model behind that name has changed (another version at the endpoint, or an embedder "
+                "configured otherwise): use the one the index was built with; an embedder of your own that "
+                "changed should take another model_id."
+            ),
             code="other_dimensions", index=location, expected=expected, got=got,
         )
 

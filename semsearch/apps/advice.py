@@ -19,7 +19,10 @@ _ADVICE: dict[str, Callable[[dict], str]] = {
         f"`semsearch index --rebuild --model {d['requested']}`."
     ),
     "other_chunking": lambda d: "Keep its settings, or rebuild it with `semsearch index --rebuild`.",
-    "other_dimensions": lambda d: "Rebuild it with `semsearch index --rebuild FOLDER`.",
+    "other_dimensions": lambda d: (
+        "The model behind that name has changed (check SEMSEARCH_BASE_URL: another endpoint may serve another "
+        "version of it). If it changed for good, rebuild the index with `semsearch index --rebuild`."
+    ),
     "disk_full": lambda d: "The disk is full; free some space and run the command again (nothing committed was lost).",
     "not_writable": lambda d: "The index folder is not writable; check its permissions or choose another with --index.",
     "damaged": lambda d: (

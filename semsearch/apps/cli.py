@@ -187,6 +187,12 @@ class _progress:
         return self if self.enabled else None
 
     def __call__(self, event) -> None:
+        if event.step:
+            # The documents are done; what follows gets a line of its own, so that a bar
+            # standing at its end does not look like a run that hangs.
+            self._close()
+            click.echo(f"{event.step[:1].upper()}{event.step[1:]}…", err=True)
+            return
         if self.bar is None:
             if event.total == 0:
                 return
@@ -195,9 +201,13 @@ class _progress:
         self.bar.update(event.done - self.shown)
         self.shown = event.done
 
-    def __exit__(self, *exc_info) -> None:
+    def _close(self, *exc_info) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc_info)
+            self.bar.__exit__(*(exc_info or (None, None, None)))
+            self.bar = None
+
+    def __exit__(self, *exc_info) -> None:
+        self._close(*exc_info)
 
 
 def _print_stats(stats, verbose: bool) -> None:

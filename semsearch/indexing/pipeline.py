@@ -153,6 +153,8 @@ class Pipeline:
         ] + self._stale
         self._missing, self._stale = {}, []
         if gone:
+            if self.progress:
+                self.progress(self.progress_at(f"removing {len(gone):,} documents that are gone"))
             self.stats.chunks_removed += self.writer.remove_documents(gone)
             self.stats.removed += len(gone)
         self._finish()
@@ -382,6 +384,10 @@ class Pipeline:
         self._ready_count = 0
         if self.progress:
             self.progress(Progress(self._done, self._total, self.stats.chunks_embedded))
+
+    def progress_at(self, step: str) -> Progress:
+        """Where the run is, at a step after its documents (see `Progress.step`)."""
+        return Progress(self._done, self._total, self.stats.chunks_embedded, step)
 
     def _finish(self) -> None:
         # A pipeline may run several walks (folders with different patterns): one total.

@@ -16,7 +16,7 @@ backend, so a backend is proven by passing them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,10 +278,14 @@ class Backend(Catalogue, Retrieval, Maintenance):
         """The size of the index's vectors, once known (the first vectors set it)."""
 
     @abstractmethod
-    def writer(self, timeout: float, *, everything: bool = False) -> AbstractContextManager[Writer]:
+    def writer(
+        self, timeout: float, *, everything: bool = False, step: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[Writer]:
         """Hold the write lock (waiting up to `timeout` seconds: IndexLockedError) and give
         the writer. `everything`: the run covers every folder, so vectors no chunk uses
-        afterwards are garbage rather than an interrupted run's work in waiting."""
+        afterwards are garbage rather than an interrupted run's work in waiting. `step` is
+        told of each step the storage takes after the writes that may take a while (saving a
+        cache, building an index), as a short phrase."""
 
     @abstractmethod
     def close(self) -> None:

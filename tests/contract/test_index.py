@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 
 import numpy as np
 import pytest
@@ -403,3 +404,46 @@ def test_a_limit_beyond_any_ranking_is_refused_and_extreme_dates_work(location, 
         assert len(index.search("cats", limit=MAX_RESULTS, per_file=0)) > 0
         assert index.search("cats", after=dt.date(1, 1, 1), before="9999-12-31")
         assert index.search("cats", after="9999-12-31") == []
+
+
+def test_library_errors_speak_in_library_terms_and_the_cli_in_its_own(tmp_path, location, docs, fake):
+    from semsearch.apps.advice import message
+    from semsearch.settings import ChunkSettings
+
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs / "garden.rst"])
+    caught = []
+    for attempt in (
+        lambda: Index.open(location, embedder=FakeEmbedder("hash-embedder-v1")),
+        lambda: Index.open(location, embedder=fake, chunking=ChunkSettings(target_tokens=99)),
+        lambda: Index.open(tmp_path / "nowhere", create=False),
+    ):
+        with pytest.raises(SemsearchError) as error:
+            attempt()
+        caught.append(error.value)
+    with Index.open(location, embedder=FakeEmbedder(dimensions=32)) as index:
+        with pytest.raises(ModelMismatchError) as error:
+            index.add([docs])
+        caught.append(error.value)
+    for error in caught:
+        assert error.code and error.hint, error
+        assert "semsearch " not in str(error) and " --" not in str(error), str(error)
+    assert [error.code for error in caught] == ["other_model", "other_chunking", "index_not_found", "other_dimensions"]
+    assert "rebuild=True" in caught[0].hint and "rebuild" not in caught[3].hint, "a changed model is not fixed by rebuilding"
+    assert "`semsearch index --rebuild --model hash-embedder-v1`" in message(caught[0])
+    assert "`semsearch index FOLDER`" in message(caught[2])
+
+
+def test_a_run_reports_its_last_steps_and_counts_them_in_its_time(location, fake, monkeypatch):
+    from semsearch.settings import VectorSettings
+
+    seen = []
+    texts = [f"record {i} about topic{i % 7} and word{i}" for i in range(120)]
+    with Index.open(location, embedder=fake, vectors=VectorSettings(approximate_above=50)) as index:
+        started = time.monotonic()
+        stats = index.add_texts([f"r{i}" for i in range(120)], texts, progress=seen.append)
+        elapsed = time.monotonic() - started
+        assert elapsed - 0.05 <= stats.seconds <= elapsed, "the whole run, its last steps included"
+    steps = [event.step for event in seen if event.step]
+    assert steps, "the steps after the documents are reported"
+    assert all(event.done == event.total for event in seen if event.step)

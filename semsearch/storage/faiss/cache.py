@@ -143,15 +143,19 @@ class VectorCache:
             with suppress(StorageError):  # a full disk: the run's own commits matter more
                 self.save()
 
-    def relayout(self) -> None:
+    def relayout(self, step: Callable[[str], None] | None = None) -> None:
         """Rebuild the cache from the database when its size has left the range its layout
         suits (exact search past the threshold, IVF cells sized for a much smaller or larger
-        index). Only when the cache is in step with the database."""
+        index). Only when the cache is in step with the database. `step` hears of a rebuild."""
         current = self._vectors
         dimensions = self._dimensions()
         if current is None or dimensions is None or self._generation != self.source.generation():
             return
-        if planned_layout(current.count, self.settings, current.layout) != current.layout:
+        planned = planned_layout(current.count, self.settings, current.layout)
+        if planned != current.layout:
+            if step:
+                kind = "an approximate (IVF)" if planned.kind == "ivf" else "an exact"
+                step(f"building {kind} vector index of {current.count:,} vectors")
             with self.source.transaction():
                 self._vectors = self._built(self.source.chunk_ids(), dimensions)
             self._saved_generation = -1  # the file has the old layout
@@ -162,10 +166,14 @@ class VectorCache:
             self._vectors.save(self.directory, self._generation)
             self._saved_generation = self._generation
 
+    def behind(self) -> bool:
+        """Whether the file reflects less than memory does: what this process's writes, or a
+        search's catch-up, brought it to."""
+        return self._vectors is not None and self._generation != self._saved_generation
+
     def save_if_behind(self) -> None:
-        """Save the cache if the file reflects less than memory does: what this process's
-        writes, or a search's catch-up, brought it to."""
-        if self._vectors is not None and self._generation != self._saved_generation:
+        """Save the cache if the file is behind the memory."""
+        if self.behind():
             self.save()
 
     def rebuild(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +153,9 @@ class LocalBackend(Backend):
     # -- writing ----------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self, timeout: float, *, everything: bool = False) -> Iterator[LocalWriter]:
+    def writer(
+        self, timeout: float, *, everything: bool = False, step: Callable[[str], None] | None = None
+    ) -> Iterator[LocalWriter]:
         from .writer import LocalWriter
 
         if self.readonly:
@@ -173,15 +175,16 @@ class LocalBackend(Backend):
                     self.cache.save_if_behind()
                 raise
             try:
-                self._tidy(start, everything)
+                self._tidy(start, everything, step or (lambda _: None))
             except StorageError as exc:
                 # The change is committed; failing to tidy up after it (a full disk) loses
                 # nothing, and the next run does it.
                 log.warning("semsearch: the change is saved, but tidying up after it failed: %s", exc)
 
-    def _tidy(self, start: int, everything: bool) -> None:
+    def _tidy(self, start: int, everything: bool, step: Callable[[str], None]) -> None:
         """After a write: drop vectors no chunk uses, fit the cache's layout to the new size,
-        recount common words when due, and save the cache if the file is behind."""
+        recount common words when due, and save the cache if the file is behind; `step`
+        hears of each step that may take a while."""
         store = self.store
         changed = store.generation() != start
         if changed or everything:
@@ -189,15 +192,20 @@ class LocalBackend(Backend):
                 store.delete_unused_vectors(None if everything else store.released_vectors)
             store.released_vectors.clear()
         if changed:
-            self.cache.relayout()
+            self.cache.relayout(step)
         # Also when nothing changed: an index upgraded through migration m005 has no
         # counts of its common words until a run records them (seconds at a million
         # chunks), and without them every search counts its words itself.
-        store.refresh_term_statistics()
+        if store.term_statistics_due():
+            step("counting the keyword index's common words")
+            store.refresh_term_statistics(force=True)
         # The catch-up of searches (which never save) is saved here, as is a cache left
         # behind by a killed run, or deleted: the next search loads it instead of reading
         # the vectors from the database again.
         note = self.cache.note()
         if self.dimensions() is not None and store.has_chunks() and (note is None or note.generation != store.generation()):
+            step("bringing the vector cache up to date")
             self.cache.sync()
+        if self.cache.behind():
+            step("saving the vector cache")
         self.cache.save_if_behind()

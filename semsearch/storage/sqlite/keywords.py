@@ -207,6 +207,14 @@ class KeywordQueries(Database):
             self._index_forms.update((word, found.get(i)) for i, word in enumerate(missing))
         return [self._index_forms[word] for word in words]
 
+    def term_statistics_due(self) -> bool:
+        """Whether `refresh_term_statistics` would count (see there)."""
+        chunks = self.chunk_count()
+        recorded = json.loads(self.meta().get("common_terms") or "null")
+        if chunks <= PRUNE_ABOVE and recorded is None:
+            return False
+        return recorded is None or not recorded["chunks"] / 2 <= chunks <= recorded["chunks"] * 2
+
     def refresh_term_statistics(self, *, force: bool = False) -> bool:
         """Record the document counts of the keyword index's common words (those in more
         than COMMON_TERM_CHUNKS chunks), which keyword searches on a large index use instead
@@ -214,14 +222,9 @@ class KeywordQueries(Database):
         index has grown or shrunk twofold since the last count, or with `force`; returns
         whether it counted. Reads every posting list once: seconds at a million chunks.
         """
-        chunks = self.chunk_count()
-        recorded = json.loads(self.meta().get("common_terms") or "null")
-        if not force:
-            if chunks <= PRUNE_ABOVE and recorded is None:
-                return False
-            if recorded is not None and recorded["chunks"] / 2 <= chunks <= recorded["chunks"] * 2:
-                return False
-        value = common_terms(self.db, chunks)
+        if not force and not self.term_statistics_due():
+            return False
+        value = common_terms(self.db, self.chunk_count())
         with self.transaction():
             self.set_meta({"common_terms": value})
         self._common_terms = None
