@@ -63,6 +63,8 @@ class Index:
         self._lock = threading.RLock()
         self._closed = False
         self._warm = False
+        # Emptied by `rebuild` and not indexed since: the next `add` takes every folder.
+        self._rebuilt = False
         self.path: Path | str = Path(backend.location) if backend.kind == "local" else backend.location
         stored = IndexSettings.from_stored(backend.settings())
         self.model: str = stored.model
@@ -133,6 +135,7 @@ class Index:
             backend.close()
             raise
         index.created, index.model_reason, index.dropped_records = setup.created, setup.reason, setup.dropped
+        index._rebuilt = rebuild
         return index
 
     def __enter__(self) -> Index:
@@ -192,6 +195,7 @@ class Index:
         for given in paths or ():
             check_path(given)
         missing: list[str] = []
+        also: list[str] = []
         if not paths:
             known = self._backend.roots()
             if not known:
@@ -200,15 +204,26 @@ class Index:
             # keeps its documents; the others are brought up to date all the same.
             paths = [root for root in known if os.path.lexists(root)]
             missing = [root for root in known if root not in paths]
+        elif self._rebuilt:
+            # A rebuild emptied every folder: indexing only those named would leave the
+            # others listed but empty.
+            from .readers.walk import resolve_roots
+
+            named = {str(root) for root in resolve_roots(list(paths))}
+            also = [root for root in self._backend.roots() if root not in named and os.path.lexists(root)]
+            missing = [root for root in self._backend.roots() if root not in named and not os.path.lexists(root)]
         if not (max_file_size is None or max_file_size == "remembered" or (isinstance(max_file_size, int) and max_file_size >= 0)):
             raise SemsearchError(f'max_file_size must be a number of bytes, None (no limit) or "remembered", not {max_file_size!r}.')
         from .readers.walk import resolve_roots
 
         roots = resolve_roots(list(paths))
-        everything = {str(root) for root in roots} >= set(self._backend.roots())
+        everything = {str(root) for root in roots} | set(also) >= set(self._backend.roots())
         with self._indexing(force, progress, everything=everything) as pipeline:
-            stats = pipeline.add_folders(roots, include=include, exclude=exclude, max_file_size=max_file_size)
-        stats.missing = missing
+            stats = pipeline.add_folders(
+                roots, include=include, exclude=exclude, max_file_size=max_file_size, also=[Path(root) for root in also]
+            )
+        stats.missing, stats.also, stats.rebuilt = missing, also, self._rebuilt
+        self._rebuilt = False
         return stats
 
     @_one_at_a_time

@@ -86,6 +86,11 @@ class IndexStats:
     # Indexed folders (or files) not found by an update of every folder (an unmounted drive,
     # a moved folder): their documents are kept as they were.
     missing: list[str] = field(default_factory=list)
+    # Indexed folders the run took besides those it was given: the first run after a
+    # rebuild brings back every folder, as the rebuild emptied them all.
+    also: list[str] = field(default_factory=list)
+    # The first run after a rebuild: folders `missing` were emptied, not kept.
+    rebuilt: bool = False
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -111,6 +116,8 @@ class IndexStats:
             "seconds": round(self.seconds, 3),
             "usage": self.usage.__dict__ if self.usage else None,
             "missing": self.missing,
+            "also": self.also,
+            "rebuilt": self.rebuilt,
         } | listed
 
 

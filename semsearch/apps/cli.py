@@ -229,12 +229,18 @@ def _print_stats(stats, verbose: bool) -> None:
         if verbose:
             for item in stats.ignored:
                 click.echo(f"  {_show_path(item.path)}: {item.reason}")
+    if stats.also:
+        click.echo(
+            "Also indexed, as the rebuild emptied every folder: " + ", ".join(_show_path(root) for root in stats.also) + ".",
+            err=True,
+        )
     for root in stats.missing:
         import shlex
 
+        kept = "The rebuild emptied it" if stats.rebuilt else "Its documents are kept as they were"
         click.echo(
-            f"Not found: {_show_path(root)}. Its documents are kept as they were; "
-            f"`semsearch remove {shlex.quote(_show_path(root))}` drops them.",
+            f"Not found: {_show_path(root)}. {kept}; `semsearch remove {shlex.quote(_show_path(root))}` "
+            "forgets it, and `semsearch index` takes it again once it is back.",
             err=True,
         )
     usage = stats.usage

@@ -92,12 +92,14 @@ class Pipeline:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         max_file_size: int | None | str = "remembered",
+        also: Sequence[Path] = (),
     ) -> IndexStats:
-        """Index the files under `roots`, and remove what is gone from them.
+        """Index the files under `roots` (and the indexed folders `also`), and remove what
+        is gone from them.
 
         `include` and `exclude` (when either is given) and `max_file_size` (unless
-        "remembered") are remembered for these folders; each folder is walked with the
-        patterns and size limit remembered for it (20 MB unless one was given).
+        "remembered") are remembered for `roots`; each folder is walked with the patterns
+        and size limit remembered for it (20 MB unless one was given).
         """
         self.writer.add_roots(str(root) for root in roots)
         if include or exclude:
@@ -108,7 +110,7 @@ class Pipeline:
                 self.writer.set_root_size_limit(str(root), max_file_size if isinstance(max_file_size, int) else None)
         remembered, limits = self.catalogue.root_patterns(), self.catalogue.root_size_limits()
         groups: dict[tuple[tuple[str, ...], tuple[str, ...], int | None], list[Path]] = {}
-        for root in roots:
+        for root in [*roots, *also]:
             limit = limits.get(str(root), DEFAULT_MAX_FILE_SIZE)
             groups.setdefault((*remembered.get(str(root), ((), ())), limit), []).append(root)
         for (included, excluded, limit), group in groups.items():

@@ -231,3 +231,21 @@ def test_max_file_size_is_remembered_per_folder(tmp_path, fake_model):
         assert result.exit_code == 0 and "0 removed" in result.output and "2 unchanged" in result.output, result.output
     result = run("--index", str(index), "index", "--max-file-size", "1KB")
     assert "1 removed" in result.output
+
+
+def test_a_rebuild_names_the_folders_it_brings_back(tmp_path, fake_model, monkeypatch):
+    from semsearch import embedding
+    from tests.conftest import FakeEmbedder
+
+    first, second = tmp_path / "docs3", tmp_path / "docs3x"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "a.txt").write_text(f"Notes kept in {folder.name}.")
+    run("index", str(first), str(second), "--model", "fake")
+    other = FakeEmbedder("fake-2", dimensions=16)
+    make = embedding.make_embedder
+    monkeypatch.setattr(embedding, "make_embedder", lambda model_id, **options: other if model_id == "fake-2" else make(model_id, **options))
+    result = run("index", str(first), "--rebuild", "--model", "fake-2")
+    assert result.exit_code == 0, result.output
+    assert f"Also indexed, as the rebuild emptied every folder: {second}." in result.output
+    assert "Indexed 2 files" in result.output

@@ -271,3 +271,21 @@ def test_a_folder_that_cannot_be_read_this_time_keeps_its_documents(tmp_path, lo
         monkeypatch.setattr(walk.os, "scandir", real)
         stats = index.add([root])
         assert (stats.unchanged, stats.chunks_embedded) == (2, 0)
+
+
+def test_a_rebuild_given_one_folder_rebuilds_every_folder_of_the_index(tmp_path, location, fake):
+    docs3, docs3x = tmp_path / "docs3", tmp_path / "docs3x"
+    for folder, text in ((docs3, "Walruses bask on the ice."), (docs3x, "Puffins nest on cliffs.")):
+        folder.mkdir()
+        (folder / "note.txt").write_text(text)
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs3, docs3x], include=["*.txt"])
+    other = FakeEmbedder("other-model", dimensions=32)
+    with Index.open(location, embedder=other, rebuild=True) as index:
+        stats = index.add([docs3], exclude=["drafts/"])
+        assert stats.new == 2 and stats.also == [str(docs3x)] and stats.rebuilt
+        assert index.status().documents == 2, "no folder is left listed but empty"
+        assert index.search("puffins", limit=1)[0].path == str(docs3x / "note.txt")
+        # The patterns given were for docs3 alone; docs3x keeps its own.
+        assert index._backend.root_patterns() == {str(docs3): ((), ("drafts/",)), str(docs3x): (("*.txt",), ())}
+        assert index.add([docs3]).also == [], "only the first run after a rebuild"
