@@ -120,6 +120,7 @@ class Index:
         location = path if path is not None else config.default_index_path()
         check_path(location, "The index location")
         backend = open_backend(location, create=create)
+        fresh = not backend.settings().get("model")
         try:
             setup = _set_up(
                 backend, model, conformed, chunking, rebuild=rebuild, timeout=lock_timeout,
@@ -132,7 +133,7 @@ class Index:
                     writer.set_settings({"vectors": json.dumps(vectors.to_dict())})
                 index.vector_settings = vectors
         except BaseException:
-            backend.close()
+            _abandon(backend, fresh)
             raise
         index.created, index.model_reason, index.dropped_records = setup.created, setup.reason, setup.dropped
         index._rebuilt = rebuild
@@ -412,6 +413,16 @@ class Index:
         )
 
 
+def _abandon(backend: Backend, fresh: bool) -> None:
+    """Close a backend whose opening failed. An index that was never set up (its model could
+    not be reached, say) is not left behind; one that was is only closed."""
+    try:
+        never_set_up = fresh and not backend.settings().get("model")
+    except SemsearchError:
+        never_set_up = False
+    (backend.discard if never_set_up else backend.close)()
+
+
 def _started(function: Callable, *args: Any) -> Callable[[], Any]:
     """Run `function(*args)` in a daemon thread; returns what waits for its result (or
     raises its error). A daemon, so that Ctrl-C ends the process at once even while the
@@ -509,6 +520,7 @@ def _set_up(
     elif _unused_with_other_settings(backend, requested, chunking):
         # An index that holds no document yet (its first run failed: no token, a typo)
         # takes the model and chunking asked for now; there is nothing to lose.
+        result.embedder = _reached(result.embedder, config.choose_model(requested).model, make)
         with backend.writer(timeout) as writer, writer.transaction():
             # Asked again under the lock: a run may have filled it meanwhile.
             if _unused_with_other_settings(backend, requested, chunking):
@@ -519,6 +531,7 @@ def _set_up(
                 result.created = True
                 result.reason = f"{choice.reason}; it held no documents with {replaced}"
     if not backend.settings().get("model"):
+        result.embedder = _reached(result.embedder, config.choose_model(requested).model, make)
         with backend.writer(timeout) as writer, writer.transaction():
             if not backend.settings().get("model"):
                 choice = config.choose_model(requested)
@@ -526,6 +539,18 @@ def _set_up(
                 result.created, result.reason = True, result.reason or choice.reason
     settings.check(backend.location, backend.settings(), requested, chunking)
     return result
+
+
+def _reached(embedder: BaseEmbedder | None, model: str, make: Callable[[str], BaseEmbedder]) -> BaseEmbedder | None:
+    """The embedder a new index will use, called once if semsearch makes it for a remote
+    model: an index is set up only for a model that answered (a typo, a wrong token or an
+    endpoint that is down fail here, before anything is written). An embedder given, or the
+    bundled model, is not called."""
+    if embedder is not None or model == config.LOCAL_MODEL:
+        return embedder
+    made = make(model)
+    made.embed_documents(["semsearch"])
+    return made
 
 
 def _unused_with_other_settings(backend: Backend, model: str | None, chunking: ChunkSettings | None) -> bool:

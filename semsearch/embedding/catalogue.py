@@ -49,3 +49,17 @@ KNOWN_MODELS: dict[str, ModelInfo] = {
 def model_info(model_id: str) -> ModelInfo:
     """The known facts about `model_id`; an unknown id gets an empty record."""
     return KNOWN_MODELS.get(model_id) or ModelInfo(model_id, None, None)
+
+
+def close_matches(model_id: str) -> list[str]:
+    """The models semsearch knows whose names are close to `model_id` ("LOCAL", "locl" and
+    "bge-m3" are close to "local" and "BAAI/bge-m3"), closest first; not `model_id` itself."""
+    import difflib
+
+    names = [LOCAL_MODEL, *(name for name in KNOWN_MODELS if name != LOCAL_MODEL)]
+    by_folded = {name.lower(): name for name in names}
+    by_folded.update({name.lower().rsplit("/", 1)[-1]: name for name in names})  # "bge-m3" for "BAAI/bge-m3"
+    folded = model_id.lower()
+    found = [by_folded[folded]] if folded in by_folded else []
+    found += [by_folded[match] for match in difflib.get_close_matches(folded, list(by_folded), n=3, cutoff=0.75)]
+    return [name for name in dict.fromkeys(found) if name != model_id]

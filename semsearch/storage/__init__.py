@@ -24,10 +24,11 @@ def open_backend(location: str | os.PathLike, *, create: bool) -> Backend:
         raise IndexNotFoundError(
             f"No index at {directory}.", hint="Create one by adding folders to it.", index=str(directory)
         )
+    made = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(
             f"Cannot create the index folder {directory}: {exc.strerror}.", code="cannot_create", index=str(directory)
         ) from None
-    return local.LocalBackend(directory)
+    return local.LocalBackend(directory, made_folder=made)

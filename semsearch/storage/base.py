@@ -291,6 +291,11 @@ class Backend(Catalogue, Retrieval, Maintenance):
     def close(self) -> None:
         """Release connections; the index stays."""
 
+    def discard(self) -> None:  # noqa: B027 - a backend with nothing to undo keeps the default
+        """Close, and remove what opening made, for an index that was never set up (its
+        model could not be reached): a failed first use leaves nothing behind."""
+        self.close()
+
     def walk_exclusions(self) -> tuple[Path | None, tuple[str, ...]]:
         """A folder the index keeps its own files in, and their names, for walks to leave out."""
         return None, ()

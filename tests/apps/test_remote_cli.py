@@ -206,7 +206,9 @@ def test_no_input_over_the_models_limit_is_ever_sent(server, tmp_path, model, li
     summary = json.loads(result.output)
     assert summary["new"] == 4 and summary["skipped"] == 0
     assert 400 not in server.statuses, "the service never had to refuse an input as too long"
-    counts = [xlmr_token_count(text) for text in server.texts]
+    # The first text is the one a new index is set up with, to reach the model first.
+    assert server.texts[0] == "semsearch"
+    counts = [xlmr_token_count(text) for text in server.texts[1:]]
     assert max(counts) <= limit and len(counts) == summary["chunks_embedded"]
     if model == "BAAI/bge-large-en-v1.5":
         assert max(counts) <= (limit - 2) / 1.25
@@ -246,13 +248,15 @@ def test_an_interrupted_run_keeps_what_was_paid_for_and_the_next_run_resumes(ser
     EndpointState(None).remember_batch_size(server.url, "BAAI/bge-m3", 10)  # 12 batches
     monkeypatch.setenv("SEMSEARCH_MAX_RETRIES", "1")
     monkeypatch.setenv("SEMSEARCH_CONCURRENCY", "4")
-    # Three batches succeed, then the service fails: with four workers, six failures in a
-    # row make some batch fail twice, which ends the run; batches still on the wire finish.
-    server.script = [None] * 3 + [500] * 6
+    # The request that reaches the model before the index is set up, and three batches
+    # succeed; then the service fails: with four workers, six failures in a row make some
+    # batch fail twice, which ends the run; batches still on the wire finish.
+    server.script = [None] * 4 + [500] * 6
     result = run("index", str(folder))
     assert result.exit_code == 1
     assert "kept failing (HTTP 500)" in result.output and "Nothing already embedded was lost" in result.output
-    first = list(server.texts)
+    assert server.texts[0] == "semsearch"
+    first = list(server.texts[1:])
     documents = json.loads(run("status", "--json").output)["documents"]
     assert 3 * 10 <= len(first) < 120 and len(set(first)) == len(first)
     assert documents == len(first), "every chunk the service embedded was committed"
@@ -307,3 +311,22 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_made(server, d
     monkeypatch.setenv("IONOS_API_TOKEN", "two words")
     result = CliRunner().invoke(cli, ["similarity", "a", "b", "--model", "BAAI/bge-m3"])
     assert result.exit_code == 1 and "IONOS_API_TOKEN" in result.output and "two words" not in result.output
+
+
+@pytest.mark.parametrize("model", ["LOCAL", "locl"])
+def test_a_mistyped_model_without_a_token_suggests_the_match_and_makes_no_index(tmp_path, docs, model):
+    result = CliRunner().invoke(cli, ["index", str(docs), "--model", model])
+    assert result.exit_code == 1 and f"Unknown model '{model}': did you mean 'local'?" in result.output
+    assert not (tmp_path / "index").exists(), "nothing is left behind"
+
+
+def test_a_model_the_endpoint_does_not_serve_makes_no_index_even_for_an_empty_folder(server, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["index", str(empty), "--model", "acme/nosuchmodel"])
+    assert result.exit_code == 1 and "does not serve the model 'acme/nosuchmodel'" in result.output
+    assert not (tmp_path / "index").exists()
+    result = CliRunner().invoke(cli, ["index", str(empty), "--model", "BAAI/bge-m4"])
+    assert result.exit_code == 1 and "Did you mean 'BAAI/bge-m3'?" in result.output
+    assert run("index", str(empty), "--model", "BAAI/bge-m3").exit_code == 0
+    assert json.loads(run("status", "--json").output)["model"] == "BAAI/bge-m3"

@@ -144,18 +144,42 @@ def test_default_model_without_a_token_is_local(tmp_path, location):
         assert index.dimensions == 384
 
 
-def test_default_model_with_a_token_is_bge_m3(tmp_path, location, monkeypatch):
+@pytest.fixture
+def endpoint(monkeypatch):
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer(token="secret-token") as server:
+        monkeypatch.setenv("SEMSEARCH_BASE_URL", server.url)
+        yield server
+
+
+def test_default_model_with_a_token_is_bge_m3(tmp_path, location, monkeypatch, endpoint):
     monkeypatch.setenv("IONOS_API_TOKEN", "secret-token")
     with Index.open(location) as index:
         assert index.model == "BAAI/bge-m3"
         assert index.model_reason == "IONOS_API_TOKEN is set"
+    assert endpoint.texts == ["semsearch"], "a new index reaches its model before it is set up"
 
 
-def test_semsearch_model_variable_and_dotenv(tmp_path, location, monkeypatch):
+def test_semsearch_model_variable_and_dotenv(tmp_path, location, monkeypatch, endpoint):
+    monkeypatch.setenv("IONOS_API_TOKEN", "secret-token")
     (tmp_path / "work" / ".env").write_text("SEMSEARCH_MODEL=BAAI/bge-large-en-v1.5\n")
     with Index.open(location) as index:
         assert index.model == "BAAI/bge-large-en-v1.5"
         assert index.model_reason == "SEMSEARCH_MODEL"
+
+
+def test_a_new_index_is_not_made_for_a_model_that_cannot_be_reached(tmp_path, location, monkeypatch, endpoint):
+    monkeypatch.setenv("IONOS_API_TOKEN", "wrong-token")
+    with pytest.raises(semsearch.AuthenticationError):
+        Index.open(location, model="BAAI/bge-m3")
+    with pytest.raises(semsearch.ModelNotFoundError, match="did you mean 'local'"):
+        Index.open(location, model="locl", api_key="")
+    monkeypatch.setenv("IONOS_API_TOKEN", "secret-token")
+    with pytest.raises(semsearch.ModelNotFoundError, match="acme/none"):
+        Index.open(location, model="acme/none")
+    with pytest.raises(IndexNotFoundError):
+        Index.open(location, create=False)
 
 
 def test_missing_index_is_a_clear_error(tmp_path):

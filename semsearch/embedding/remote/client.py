@@ -35,7 +35,7 @@ from ...errors import (
     ServiceError,
 )
 from ..base import BaseEmbedder, Usage
-from ..catalogue import model_info
+from ..catalogue import close_matches, model_info
 from ..local import xlmr_token_count
 from .endpoints import EndpointState
 from .ratelimit import shared_bucket
@@ -404,8 +404,10 @@ class RemoteEmbedder(BaseEmbedder):
                 if outcome.status in (400, 413) and outcome.about_size:
                     return outcome
                 if outcome.status == 404:
+                    near = close_matches(self.model_id)
                     raise ModelNotFoundError(
-                        f"{self.base_url} does not serve the model {self.model_id!r} (HTTP 404).",
+                        f"{self.base_url} does not serve the model {self.model_id!r} (HTTP 404)."
+                        + (f" Did you mean {near[0]!r}?" if near else ""),
                         hint="List the models it serves, or check SEMSEARCH_BASE_URL.",
                         model=self.model_id, endpoint=self.base_url,
                     )
@@ -477,9 +479,18 @@ class RemoteEmbedder(BaseEmbedder):
         with self._lock:
             if self._client is None:
                 if not self._api_key.value:
+                    near = close_matches(self.model_id)
+                    if near:
+                        # More likely a typo of a model semsearch knows than a remote model.
+                        raise ModelNotFoundError(
+                            f"Unknown model {self.model_id!r}: did you mean {near[0]!r}?",
+                            hint=f"Remote models need {config.TOKEN_VARIABLE}; `local` is the bundled model.",
+                            code="unknown_model", model=self.model_id, suggestions=near,
+                        )
                     raise AuthenticationError(
-                        f"No API token is set for {self.base_url}. Set {config.TOKEN_VARIABLE} in "
-                        "the environment or in a .env file in the current directory."
+                        f"No API token is set for {self.base_url}, which model {self.model_id} needs.",
+                        hint=f"Set {config.TOKEN_VARIABLE} in the environment or in a .env file in the current directory.",
+                        code="no_token", model=self.model_id,
                     )
                 import openai
 

@@ -46,8 +46,9 @@ class LocalBackend(Backend):
 
     kind = "local"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, made_folder: bool = False) -> None:
         self.directory = directory
+        self._made_folder = made_folder
         self.location = str(directory)
         self.store = Store(directory)
         self.readonly = self.store.readonly
@@ -63,6 +64,15 @@ class LocalBackend(Backend):
 
     def close(self) -> None:
         self.store.close()
+
+    def discard(self) -> None:
+        self.close()
+        for name in FILES:
+            for path in self.directory.glob(f"{name}*"):
+                path.unlink(missing_ok=True)
+        if self._made_folder:
+            with suppress(OSError):  # not empty after all: someone put something there
+                self.directory.rmdir()
 
     def walk_exclusions(self) -> tuple[Path | None, tuple[str, ...]]:
         return self.directory.resolve(), FILES
