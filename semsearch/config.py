@@ -2,6 +2,10 @@
 
 Every setting can come from an environment variable or, as with the IONOS tutorial's
 python-dotenv setup, from a `.env` file in the working directory. The environment wins.
+
+A `.env` comes with whatever folder one runs semsearch in, a downloaded one too, so it may
+not send a token that came from elsewhere to an endpoint it names, nor the other way round:
+the endpoint and the token must come from the same place (see `remote_endpoint`).
 """
 
 from __future__ import annotations
@@ -33,12 +37,24 @@ def _dotenv_values() -> dict[str, str]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+DOTENV = "./.env"
+ENVIRONMENT = "the environment"
+
+
 def setting(name: str, default: str | None = None) -> str | None:
     """Return the value of `name` from the environment, else from `./.env`, else `default`."""
+    return setting_from(name, default)[0]
+
+
+def setting_from(name: str, default: str | None = None) -> tuple[str | None, str | None]:
+    """The value of `name` and where it came from: ENVIRONMENT, DOTENV, or None for `default`."""
     value = os.environ.get(name)
     if value:
-        return value
-    return _dotenv_values().get(name) or default
+        return value, ENVIRONMENT
+    value = _dotenv_values().get(name)
+    if value:
+        return value, DOTENV
+    return default, None
 
 
 def api_token() -> str | None:
@@ -51,6 +67,59 @@ def api_token() -> str | None:
 def base_url() -> str:
     """The OpenAI-compatible endpoint for remote models."""
     return (setting("SEMSEARCH_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where remote models are asked, with which token, and where each came from."""
+
+    url: str
+    token: str | None
+    url_from: str | None  # ENVIRONMENT, DOTENV, "given" or None (the default endpoint)
+    token_from: str | None
+
+    @property
+    def host(self) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).netloc or self.url
+
+    def describe(self) -> str:
+        """A line for people: the host and where the token came from (never the token)."""
+        origin = {ENVIRONMENT: f"{TOKEN_VARIABLE} in the environment", DOTENV: f"{TOKEN_VARIABLE} in ./.env"}
+        token = origin.get(self.token_from or "", "the token given") if self.token else "no token"
+        return f"{self.host} ({token})"
+
+
+def remote_endpoint(url: str | None = None, token: str | None = None) -> Endpoint:
+    """The endpoint and token for remote models: those given, else from the settings.
+
+    Raises ConfigError when a `./.env` names the endpoint and the token comes from the
+    environment, or the other way round: a folder's `.env` must not be able to send the
+    user's token to a server of its choosing. Put both in one place to use them.
+    """
+    url_from: str | None = "given" if url else None
+    if not url:
+        url, url_from = setting_from("SEMSEARCH_BASE_URL", DEFAULT_BASE_URL)
+    token_from: str | None = "given" if token is not None else None
+    if token is None:
+        token, token_from = setting_from(TOKEN_VARIABLE)
+    token = (token or "").strip() or None
+    url = (url or DEFAULT_BASE_URL).strip().rstrip("/")
+    mixed = {url_from, token_from} == {ENVIRONMENT, DOTENV} and token is not None
+    if mixed:
+        named = "./.env names the endpoint" if url_from == DOTENV else "./.env holds the token"
+        raise ConfigError(
+            f"{named} ({'SEMSEARCH_BASE_URL' if url_from == DOTENV else TOKEN_VARIABLE}) while the "
+            f"{'token' if url_from == DOTENV else 'endpoint'} comes from the environment: semsearch does not send a "
+            "token to an endpoint set in another place.",
+            hint=(
+                f"Set SEMSEARCH_BASE_URL and {TOKEN_VARIABLE} in the same place (both in the environment, or both in "
+                "./.env), or remove the one you did not mean from ./.env."
+            ),
+            code="mixed_endpoint",
+        )
+    return Endpoint(url, token, url_from, token_from if token else None)
 
 
 def float_setting(name: str, default: float) -> float:

@@ -101,6 +101,12 @@ def _visible(text: str, *, newlines: bool = False) -> str:
     return text.translate(_NAME_CONTROLS if newlines else _CONTROLS)
 
 
+def _say_endpoint(embedder) -> None:
+    """Name the service a command is about to talk to, once, on stderr (never the token)."""
+    if embedder.endpoint:
+        click.echo(f"Model {embedder.model_id} at {embedder.endpoint}.", err=True)
+
+
 def _json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -155,6 +161,7 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
             click.echo(
                 f"The rebuild dropped {index.dropped_records} records added with add_texts: add them again.", err=True
             )
+        _say_endpoint(index.embedder)
         try:
             with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
                 stats = index.add(
@@ -272,6 +279,8 @@ def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, 
     """Find the passages that answer QUERY."""
     files_only = files_only or null
     with _open(ctx) as index:
+        if mode != "keyword":
+            _say_endpoint(index.embedder)
         results = index.search(
             query, limit=limit, mode=mode, per_file=1 if files_only else per_file or None, path=list(paths),
             ext=list(extensions), after=after, before=before, explain=explain,
@@ -431,6 +440,7 @@ def eval_command(ctx, dataset, split, mode, model, queries, as_json, rps, burst)
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as scratch:
         location = ctx.obj or Path(scratch) / "index"
         with _open(None, create=True, model=model, path=location, **_remote_options(rps, burst)) as index:
+            _say_endpoint(index.embedder)
             with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
                 report = evaluate(index, data, mode=mode, index_progress=progress)
     if as_json:
@@ -506,8 +516,12 @@ def remove(ctx, paths):
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def models(as_json):
     """List the embedding models you can use."""
+    from .. import config
     from ..api import models as list_models
 
+    endpoint = config.remote_endpoint()
+    if endpoint.token:
+        click.echo(f"Asking {endpoint.describe()} for its models.", err=True)
     listings = list_models()
     if as_json:
         _json([listing.__dict__ for listing in listings])
@@ -537,6 +551,7 @@ def embed(texts, model, query):
     _not_blank(*texts)
 
     embedder = get_embedder(model)
+    _say_endpoint(embedder)
     usage = embedder.usage
     before = usage.copy() if usage is not None else None
     vectors = embed_texts(list(texts), model=embedder.model_id, query=query)
@@ -557,10 +572,11 @@ def embed(texts, model, query):
 @click.option("--model", help="Model to use (default: as for a new index).")
 def similarity(first, second, model):
     """Print the cosine similarity of two texts."""
+    from ..api import get_embedder
     from ..api import similarity as compare
 
     _not_blank(first, second)
-
+    _say_endpoint(get_embedder(model))
     click.echo(f"{compare(first, second, model):.4f}")
 
 

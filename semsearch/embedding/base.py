@@ -75,6 +75,9 @@ class BaseEmbedder:
     concurrency: int = 1
     # What the model has spent (requests, tokens, ...), kept up to date; None if nothing.
     usage: Usage | None = None
+    # Where a model served elsewhere is asked, for people ("host (where the token came
+    # from)", never the token); None for a model that runs in the process.
+    endpoint: str | None = None
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -128,6 +131,7 @@ class _Conformed(BaseEmbedder):
     batch_size = property(lambda self: max(int(self._optional("batch_size") or 1), 1))  # type: ignore[assignment]
     concurrency = property(lambda self: max(int(self._optional("concurrency") or 1), 1))  # type: ignore[assignment]
     usage = property(lambda self: self._optional("usage"))  # type: ignore[assignment]
+    endpoint = property(lambda self: self._optional("endpoint"))  # type: ignore[assignment]
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         return self._inner.embed_documents(texts)  # type: ignore[attr-defined]

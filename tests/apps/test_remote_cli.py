@@ -45,9 +45,9 @@ def test_default_model_with_a_token_indexes_through_the_endpoint(server, docs, t
     assert "Remote usage:" in result.output and "tokens" in result.output
     assert server.embedding_requests >= 1 and server.formats == ["base64"] * len(server.formats)
     result = run("search", "night trains to vienna", "--json")
-    hits = json.loads(result.output)
+    hits = json.loads(result.stdout)
     assert hits[0]["path"].endswith("travel.html")
-    status = json.loads(run("status", "--json").output)
+    status = json.loads(run("status", "--json").stdout)
     assert status["model"] == "BAAI/bge-m3" and status["dimensions"] == 1024
     assert_secret_kept(result.output, files_text(tmp_path / "index"))
 
@@ -63,15 +63,16 @@ def test_unknown_model_learns_its_dimension(server, docs):
     server.models["acme/embedder-small"] = 256
     result = run("index", str(docs), "--model", "acme/embedder-small")
     assert result.exit_code == 0, result.output
-    assert json.loads(run("status", "--json").output)["dimensions"] == 256
+    assert json.loads(run("status", "--json").stdout)["dimensions"] == 256
 
 
 def test_models_lists_local_and_the_endpoints_embedding_models(server):
     server.models["meta-llama/Llama-3.3-70B-Instruct"] = 8
     result = run("models")
     assert result.exit_code == 0
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[0].startswith("local")
+    assert f"Asking {server.url.split('/')[2]} (IONOS_API_TOKEN in the environment) for its models." in result.stderr
     assert any(line.startswith("BAAI/bge-m3") and "1024 dims" in line and server.url in line for line in lines)
     assert not any("Llama" in line for line in lines)
 
@@ -79,13 +80,14 @@ def test_models_lists_local_and_the_endpoints_embedding_models(server):
 def test_embed_and_similarity_commands(server):
     result = run("embed", "Michael Jackson", "Metallica", "--model", "BAAI/bge-m3")
     assert result.exit_code == 0
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     assert payload["model"] == "BAAI/bge-m3" and payload["dimensions"] == 1024
     assert np.allclose(payload["data"][1]["embedding"], vector_for("Metallica", 1024), atol=1e-6)
     assert payload["usage"]["requests"] == 1 and payload["usage"]["prompt_tokens"] > 0
     result = run("similarity", "Michael Jackson", "Michael Jackson sings", "--model", "BAAI/bge-m3")
     expected = float(vector_for("Michael Jackson", 1024) @ vector_for("Michael Jackson sings", 1024))
-    assert abs(float(result.output) - expected) < 1e-3
+    assert abs(float(result.stdout) - expected) < 1e-3
+    assert "Model BAAI/bge-m3 at 127.0.0.1:" in result.stderr and TOKEN not in result.stderr
 
 
 def test_library_embed_and_similarity_go_through_the_same_client(server):
@@ -144,9 +146,9 @@ def test_service_failure_keeps_what_was_indexed(server, docs, tmp_path, monkeypa
     assert "kept failing (HTTP 500)" in result.output and "(3 attempts)" in result.output
     assert "Nothing already embedded was lost" in result.output
     server.error_rate = 0.0
-    hits = json.loads(run("search", "sailing boats wind", "--json").output)
+    hits = json.loads(run("search", "sailing boats wind", "--json").stdout)
     assert hits[0]["path"].endswith("boats.txt")
-    assert json.loads(run("status", "--json").output)["documents"] == 1
+    assert json.loads(run("status", "--json").stdout)["documents"] == 1
     assert_secret_kept(result.output, files_text(tmp_path))
 
 
@@ -157,7 +159,7 @@ def test_batches_are_paced_and_resized_through_the_index(server, tmp_path):
         (folder / f"n{i}.txt").write_text(f"note {i} about item{i} and topic{i % 17}")
     server.max_batch = 64
     result = run("index", str(folder), "--json")
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["new"] == 300 and summary["chunks_embedded"] == 300
     assert 1 <= server.statuses.count(413) <= 4, "two refusals teach the size: 256, 128, then 64"
     assert sorted(server.texts) == sorted(set(server.texts)), "no text embedded twice"
@@ -203,7 +205,7 @@ def test_no_input_over_the_models_limit_is_ever_sent(server, tmp_path, model, li
     write_long_documents(folder)
     result = run("index", str(folder), "--model", model, "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["new"] == 4 and summary["skipped"] == 0
     assert 400 not in server.statuses, "the service never had to refuse an input as too long"
     # The first text is the one a new index is set up with, to reach the model first.
@@ -229,12 +231,12 @@ def test_an_input_the_service_still_refuses_is_split_and_one_bad_chunk_does_not_
         (folder / f"fine{i}.txt").write_text(f"Short note {i} about gardening and tomato{i}.")
     result = run("index", str(folder), "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["new"] == 6 and summary["skipped_by_reason"] == {"the model rejected a chunk even on its own": 1}
     assert max(token_count(text) for text in server.texts) <= 60
     fine = [text for text in server.texts if text.startswith("Short note")]
     assert sorted(fine) == sorted(set(fine)) and len(fine) == 5, "the good chunks were embedded once"
-    hits = json.loads(run("search", "lighthouse keepers watch ships", "--json").output)
+    hits = json.loads(run("search", "lighthouse keepers watch ships", "--json").stdout)
     assert hits[0]["path"].endswith("long.txt")
 
 
@@ -257,17 +259,17 @@ def test_an_interrupted_run_keeps_what_was_paid_for_and_the_next_run_resumes(ser
     assert "kept failing (HTTP 500)" in result.output and "Nothing already embedded was lost" in result.output
     assert server.texts[0] == "semsearch"
     first = list(server.texts[1:])
-    documents = json.loads(run("status", "--json").output)["documents"]
+    documents = json.loads(run("status", "--json").stdout)["documents"]
     assert 3 * 10 <= len(first) < 120 and len(set(first)) == len(first)
     assert documents == len(first), "every chunk the service embedded was committed"
 
     server.reset_counters()
     result = run("index", str(folder), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["chunks_embedded"] == 120 - len(first)
+    assert json.loads(result.stdout)["chunks_embedded"] == 120 - len(first)
     assert not set(server.texts) & set(first), "nothing committed is sent again"
     assert len(set(server.texts)) == len(server.texts) == 120 - len(first)
-    assert json.loads(run("status", "--json").output)["documents"] == 120
+    assert json.loads(run("status", "--json").stdout)["documents"] == 120
 
 
 def test_ctrl_c_stops_a_search_waiting_on_a_service_that_does_not_answer(server, docs, tmp_path):
@@ -329,4 +331,32 @@ def test_a_model_the_endpoint_does_not_serve_makes_no_index_even_for_an_empty_fo
     result = CliRunner().invoke(cli, ["index", str(empty), "--model", "BAAI/bge-m4"])
     assert result.exit_code == 1 and "Did you mean 'BAAI/bge-m3'?" in result.output
     assert run("index", str(empty), "--model", "BAAI/bge-m3").exit_code == 0
-    assert json.loads(run("status", "--json").output)["model"] == "BAAI/bge-m3"
+    assert json.loads(run("status", "--json").stdout)["model"] == "BAAI/bge-m3"
+
+
+def test_a_dotenv_cannot_send_the_users_token_to_an_endpoint_it_names(tmp_path, monkeypatch, docs):
+    # A downloaded folder's .env points semsearch at its own server; the user's token is in
+    # the environment. Nothing may reach that server.
+    with OpenAIServer(token=TOKEN) as trap:
+        monkeypatch.setenv("IONOS_API_TOKEN", TOKEN)
+        (tmp_path / "work" / ".env").write_text(f"SEMSEARCH_BASE_URL={trap.url}\n")
+        result = CliRunner().invoke(cli, ["index", str(docs), "--model", "BAAI/bge-m3"])
+        assert result.exit_code == 1 and "./.env names the endpoint" in result.output
+        assert "same place" in result.output
+        assert trap.authorizations == [] and trap.embedding_requests == 0
+        assert not (tmp_path / "index").exists()
+        # The other way round: a token from a folder's .env is not sent to the user's endpoint.
+        monkeypatch.delenv("IONOS_API_TOKEN")
+        monkeypatch.setenv("SEMSEARCH_BASE_URL", trap.url)
+        (tmp_path / "work" / ".env").write_text(f"IONOS_API_TOKEN={TOKEN}\n")
+        result = CliRunner().invoke(cli, ["embed", "hello", "--model", "BAAI/bge-m3"])
+        assert result.exit_code == 1 and "./.env holds the token" in result.output
+        assert trap.authorizations == []
+        # Both from one place: that is what the user set up, and the host is named.
+        monkeypatch.delenv("SEMSEARCH_BASE_URL")
+        (tmp_path / "work" / ".env").write_text(f"IONOS_API_TOKEN={TOKEN}\nSEMSEARCH_BASE_URL={trap.url}\n")
+        result = CliRunner().invoke(cli, ["embed", "hello", "--model", "BAAI/bge-m3"])
+        assert result.exit_code == 0, result.output
+        host = trap.url.split("/")[2]
+        assert f"Model BAAI/bge-m3 at {host} (IONOS_API_TOKEN in ./.env)." in result.stderr
+        assert trap.authorizations == [f"Bearer {TOKEN}"] and TOKEN not in result.stderr

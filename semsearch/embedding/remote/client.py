@@ -175,14 +175,17 @@ class RemoteEmbedder(BaseEmbedder):
         self.query_prefix = info.query_prefix
         self.passage_prefix = info.passage_prefix
         self.vocabulary = info.vocabulary
-        self.base_url = (base_url or config.base_url()).strip().rstrip("/")
+        endpoint = config.remote_endpoint(base_url, api_key)
+        self.base_url = endpoint.url
+        # For people: the host and where the token came from, never the token.
+        self.endpoint = endpoint.describe()
         parts = urllib.parse.urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"The embedding endpoint {self.base_url!r} is not an http(s) URL: set SEMSEARCH_BASE_URL to "
                 f"one such as {config.DEFAULT_BASE_URL}."
             )
-        token = (api_key if api_key is not None else config.api_token()) or None
+        token = endpoint.token
         if token and not (token.isascii() and token.isprintable() and " " not in token):
             raise ConfigError(
                 f"The API token holds spaces or characters no HTTP header can carry: check {config.TOKEN_VARIABLE}."
