@@ -22,7 +22,8 @@ from ..storage.base import Catalogue, DocumentState
 # 5: HTML lines inside long text and <pre>, lone CR line ends, data: URI payloads left out,
 #    CRLF front matter, DOCX content controls and tracked insertions, AES PDFs, Latin codepages,
 #    every PDF page (a slide too) starts a chunk.
-# 6: chunks end sentences at the danda, the Arabic question mark and the Urdu full stop.
+# 6: chunks end sentences at the danda, the Arabic question mark and the Urdu full stop;
+#    ASCII text with a few stray bytes is read as UTF-8 with the damage marked.
 READER_VERSION = 6
 
 

@@ -66,7 +66,22 @@ def decode(data: bytes, declared: str | None = None) -> str:
         if guess is None:
             found = best_codepage(data)
             guess = found[1] if found else None
-        text = guess if guess is not None else _detected(data)
+        failure: DocumentError | None = None
+        if guess is None:
+            try:
+                guess = _detected(data)
+            except DocumentError as exc:
+                failure = exc
+        if guess is None or not _reads_as_written(guess):
+            # A few stray bytes in ASCII text (a truncated UTF-8 character, junk) read as
+            # symbols or lone capitals in any codepage: UTF-8 with the damage marked reads
+            # better than the file in a codepage it was not written in.
+            damaged = data.decode("utf-8", errors="replace")
+            if damaged.count("\ufffd") - data.count("\ufffd".encode()) <= max(2, len(damaged) // 1000):
+                guess = damaged
+        if guess is None:
+            raise failure or DocumentError("unknown text encoding")
+        text = guess
     sample = text[:_SAMPLE]
     if len(_CONTROL.findall(sample)) > len(sample) / 100:
         raise DocumentError("binary file")
@@ -100,6 +115,32 @@ def _mostly_utf8(data: bytes) -> str | None:
     if damaged <= max(2, len(text) // 1000) and multibyte >= damaged:
         return text
     return None
+
+
+# Characters beyond ASCII that a Latin-codepage text holds outside words: typographic
+# punctuation (dashes, quotes, ellipsis), currency signs, the no-break space.
+_PUNCTUATION = {"Pd", "Pi", "Pf", "Po", "Ps", "Pe", "Sc", "Zs", "No"}
+
+
+def _reads_as_written(text: str) -> bool:
+    """Whether every character beyond ASCII is a letter inside a word (or a lower-case one
+    standing alone: French "à", Portuguese "é"), or typographic punctuation."""
+    import unicodedata
+
+    for match in _NON_ASCII.finditer(text):
+        char, at = match.group(), match.start()
+        if char.isalpha():
+            before = text[at - 1] if at else " "
+            after = text[at + 1] if at + 1 < len(text) else " "
+            if before.isalpha() or after.isalpha() or char.islower():
+                continue
+            return False
+        if unicodedata.category(char) not in _PUNCTUATION:
+            return False
+    return True
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _declared(data: bytes, encoding: str) -> str | None:

@@ -288,6 +288,12 @@ def test_minified_code_is_skipped(tmp_path):
          "これは日本語のテキストです。文字コードはシフトJISです。"),
         ("damaged.txt", "Grüße, ein kaputtes Byte: ".encode() + b"\xff" + " und weiter, schön.".encode(),
          "Grüße, ein kaputtes Byte: \ufffd und weiter, schön."),
+        # ASCII with a stray byte: no codepage makes a word of it, so UTF-8 with the damage marked.
+        ("ascii-damaged.txt", b"There are seventeen marmot burrows \xc3 here.\n", "There are seventeen marmot burrows \ufffd here.\n"),
+        ("ascii-junk.txt", b"Log line one.\nA stray \x81\x8d pair of bytes.\n", "Log line one.\nA stray \ufffd\ufffd pair of bytes.\n"),
+        # ... while real Latin-1 and Windows-1252 text, with words, dashes and quotes, is read as such.
+        ("french.txt", "Je vais à Paris, au café.".encode("latin-1"), "Je vais à Paris, au café."),
+        ("dash.txt", "The budget – agreed “at last” for 5 €.".encode("cp1252"), "The budget – agreed “at last” for 5 €."),
     ],
 )
 def test_text_in_common_encodings_is_decoded_without_mojibake(tmp_path, name, data, text):
