@@ -80,7 +80,7 @@ def decode(data: bytes, declared: str | None = None) -> str:
             if damaged.count("\ufffd") - data.count("\ufffd".encode()) <= max(2, len(damaged) // 1000):
                 guess = damaged
         if guess is None:
-            raise failure or DocumentError("unknown text encoding")
+            raise failure or DocumentError("unknown text encoding") from None
         text = guess
     sample = text[:_SAMPLE]
     if len(_CONTROL.findall(sample)) > len(sample) / 100:
