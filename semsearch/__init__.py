@@ -22,6 +22,7 @@ _EXPORTS = {
     "IndexStats": "results",
     "Progress": "results",
     "SearchResult": "results",
+    "SearchResults": "results",
     "CheckReport": "results",
     "Embedder": "embedding.base",
     "BaseEmbedder": "embedding.base",
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
         StorageError,
     )
     from .index import Index
-    from .results import CheckReport, IndexStats, IndexStatus, Progress, SearchResult
+    from .results import CheckReport, IndexStats, IndexStatus, Progress, SearchResult, SearchResults
     from .settings import ChunkSettings, VectorSettings
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import config, embedding, settings
 from .embedding.base import BaseEmbedder, conform
 from .errors import SemsearchError
-from .results import CheckReport, IndexStats, IndexStatus, ProgressCallback, SearchResult, count_reasons
+from .results import CheckReport, IndexStats, IndexStatus, ProgressCallback, SearchResults, count_reasons
 from .search import MODES
 from .search.filters import DateLike, Filters
 from .search.ranking import Ranking, for_query, rank
@@ -310,8 +310,9 @@ class Index:
         after: DateLike | None = None,
         before: DateLike | None = None,
         explain: bool = False,
-    ) -> list[SearchResult]:
-        """The passages that best answer `query`, best first.
+    ) -> SearchResults:
+        """The passages that best answer `query`, best first (a list of SearchResult, with
+        `notes` on what the search did: the query cut for the model, ...).
 
         Args:
             limit: the most results to return.
@@ -342,14 +343,15 @@ class Index:
             raise SemsearchError(f"limit may be at most {MAX_RESULTS:,}, not {limit:,}.", code="limit_too_large", limit=limit)
         backend = self._backend
         if not backend.has_chunks():
-            return []
+            return SearchResults()
         filters = Filters.build(path, ext, after, before)
         allowed = backend.filtered_ids(filters, backend.roots()) if filters.active else None
         if allowed is not None and len(allowed) == 0:
-            return []
+            return SearchResults()
         dense = keyword = None
+        notes: list[str] = []
         if mode in ("hybrid", "dense"):
-            vector = self._query_vector(query)
+            vector = self._query_vector(self._fitted(query, notes))
             dimensions = self.dimensions
             if dimensions is not None:
                 settings.check_dimensions(str(self.path), dimensions, int(getattr(vector, "size", len(vector))))
@@ -364,7 +366,26 @@ class Index:
                 found, ceiling = backend.keyword(terms, k, allowed)
                 return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
 
-        return for_query(rank(backend, dense, keyword, limit=limit, per_file=per_file, explain=explain), query)
+        ranked = rank(backend, dense, keyword, limit=limit, per_file=per_file, explain=explain)
+        return SearchResults(for_query(ranked, query), notes)
+
+    def _fitted(self, query: str, notes: list[str]) -> str:
+        """The query as the model can take it: cut to its input limit (the model would
+        take minutes over a pasted page, and look only at its beginning anyway), saying so
+        in `notes`. Keyword search takes all of it."""
+        embedder = self.embedder
+        if not embedder.max_tokens or len(query) <= embedder.max_tokens // 2:
+            return query
+        from .text.chunking import estimate_tokens, fit_to_tokens
+
+        limit = max(embedder.max_tokens - 8 - estimate_tokens(embedder.query_prefix), 8)
+        fitted = fit_to_tokens(query, limit, embedder.count_tokens)
+        if fitted != query:
+            notes.append(
+                f"The query is longer than the model takes ({embedder.max_tokens} tokens): its meaning was read from "
+                f"its first {len(fitted):,} of {len(query):,} characters; keyword search used all of it."
+            )
+        return fitted
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The query's vector, with the storage ready for dense search. On the first search

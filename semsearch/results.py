@@ -66,6 +66,15 @@ class SearchResult:
         return values
 
 
+class SearchResults(list):
+    """The results of a search, best first (a list of `SearchResult`), with `notes`: what
+    the search did that its caller should know (the query was cut for the model, ...)."""
+
+    def __init__(self, results=(), notes: list[str] | None = None) -> None:
+        super().__init__(results)
+        self.notes: list[str] = notes or []
+
+
 @dataclass
 class IndexStats:
     """What an `add` run did."""

@@ -301,6 +301,8 @@ def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, 
         _json([result.to_dict() for result in results])
     else:
         _print_results(results, mode)
+    for note in results.notes:
+        click.echo(note, err=True)
     if not results and empty:
         click.echo(f"The index at {index.path} holds no documents yet: add some with `semsearch index FOLDER`.", err=True)
 

@@ -304,3 +304,27 @@ def context_header(text: str, title: str | None, section: str | None) -> str | N
 def with_context(context: str | None, text: str) -> str:
     """The text a model embeds for a chunk: its context header, a blank line, its text."""
     return f"{context}\n\n{text}" if context else text
+
+
+def fit_to_tokens(text: str, max_tokens: int, count_tokens: Callable[[str], int] | None = None) -> str:
+    """`text` cut at a word boundary to fit `max_tokens` (counted by `count_tokens`, else
+    estimated); unchanged if it fits. A token covers at least one character, so text no
+    longer than the limit in characters always fits."""
+    count = count_tokens or estimate_tokens
+    if len(text) <= max_tokens:
+        return text
+    # Where the limit falls, from the tokens per character of the text's beginning; then a
+    # tenth shorter until it fits. A few counts of short texts, where halving the whole
+    # (maybe very long) text would count it many times.
+    sample = text[: max_tokens * 8]
+    tokens = count(sample)
+    if len(sample) == len(text) and tokens <= max_tokens:
+        return text
+    end = max(1, int(len(sample) * max_tokens / max(tokens, 1)))
+    while end > 1:
+        cut = text.rfind(" ", 0, end)
+        piece = text[: cut if cut > end // 2 else end].rstrip()
+        if count(piece) <= max_tokens:
+            return piece
+        end = int(end * 0.9)
+    return text[:1]

@@ -43,12 +43,12 @@ def query_terms(query: str) -> list[str]:
 
     Any text is acceptable: quotes, operators, brackets and emoji are simply not terms.
     """
-    terms: list[str] = []
+    terms: dict[str, None] = {}
     for word in _WORD.findall(keyword_text(query)):
         word = word.lower().strip("_")
-        if word and word not in terms:
-            terms.append(word)
-    return terms
+        if word:
+            terms[word] = None
+    return list(terms)
 
 
 def match_expression(terms: list[str]) -> str:

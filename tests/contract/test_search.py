@@ -12,6 +12,7 @@ from semsearch.errors import SemsearchError
 from semsearch.search import MODES
 from semsearch.search import ranking as search
 from semsearch.text.keywords import query_terms
+from tests.conftest import FakeEmbedder
 
 
 def test_keyword_mode_finds_exact_codes(tmp_path, location, library, fake):
@@ -185,3 +186,22 @@ def test_path_patterns_as_in_gitignore(tmp_path, location, crowded, fake, monkey
         for pattern in ("side", "./side/*", "fruit1.txt", "./side/"):
             found = {os.path.relpath(hit.path, crowded) for hit in index.search("apples", limit=50, path=pattern, per_file=1)}
             assert found and all(path.startswith("side/") for path in found), pattern
+
+
+def test_a_query_longer_than_the_model_takes_is_cut_for_it_and_said_so(location, fake):
+    class Limited(FakeEmbedder):
+        max_tokens = 64
+
+        def count_tokens(self, text):
+            return len(text.split()) + 2
+
+    model = Limited()
+    filler = " ".join(f"filler{i % 300}" for i in range(16_000))  # a pasted page, ~150 KB
+    with Index.open(location, embedder=model) as index:
+        index.add_texts(["far", "near"], ["The quokka smiles at visitors.", "Filler words everywhere: filler1 filler2."])
+        results = index.search(filler + " quokka", limit=5)
+        assert all(len(query.split()) + 2 <= 64 - 8 for query in model.queries), "the model saw no more than it takes"
+        assert results.notes and "keyword search used all of it" in results.notes[0]
+        # The rare word at the very end lies beyond the cut: only keyword search saw it.
+        assert "far" in [hit.path for hit in index.search(filler + " quokka", mode="keyword", limit=5)]
+        assert index.search("quokka").notes == []

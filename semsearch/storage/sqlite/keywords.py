@@ -29,6 +29,9 @@ PRUNE_ABOVE = 50_000
 POSTING_BUDGET = 5_000
 # Words in more chunks than this have their counts recorded (`refresh_term_statistics`).
 COMMON_TERM_CHUNKS = 2_000
+# The most words one keyword search looks for: the rarest of a longer query (a pasted page),
+# as BM25 over thousands of OR-ed words reads nearly every posting list for little gain.
+MAX_SEARCHED_WORDS = 64
 # Query words whose analysis and counts a connection keeps, at most.
 _REMEMBERED_WORDS = 10_000
 
@@ -119,7 +122,8 @@ class KeywordQueries(Database):
         costs time in proportion to the chunks its words appear in, while BM25 gives common
         words little weight. The document counts of common words come from statistics kept
         with the index (`refresh_term_statistics`), as counting them means reading their
-        long posting lists.
+        long posting lists. Whatever the index, at most MAX_SEARCHED_WORDS of the rarest
+        words are searched for (a query that is a pasted page).
         """
         from ...text.keywords import match_expression
 
@@ -144,6 +148,8 @@ class KeywordQueries(Database):
         informative = [word for word in searched if frequency[terms[word]] * 2 < chunks]
         if informative and allowed is None:
             searched = informative
+        if len(searched) > MAX_SEARCHED_WORDS:
+            searched = sorted(searched, key=lambda word: frequency[terms[word]])[:MAX_SEARCHED_WORDS]
         if chunks > PRUNE_ABOVE and allowed is None:
             searched.sort(key=lambda word: frequency[terms[word]])
             kept: list[str] = []
