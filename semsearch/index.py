@@ -349,6 +349,7 @@ class Index:
         if allowed is not None and len(allowed) == 0:
             return SearchResults()
         dense = keyword = None
+        vector = None
         notes: list[str] = []
         if mode in ("hybrid", "dense"):
             vector = self._query_vector(self._fitted(query, notes))
@@ -367,6 +368,7 @@ class Index:
                 return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
 
         ranked = rank(backend, dense, keyword, limit=limit, per_file=per_file, explain=explain)
+        _attach_parts(backend, ranked, vector)
         return SearchResults(for_query(ranked, query), notes)
 
     def _fitted(self, query: str, notes: list[str]) -> str:
@@ -432,6 +434,32 @@ class Index:
             index_memory_bytes=found.index_memory_bytes,
             index_disk_bytes=found.index_disk_bytes,
         )
+
+
+def _attach_parts(backend: Backend, results: list, vector: np.ndarray | None) -> None:
+    """Give each result whose chunk holds several sections those sections, scored against
+    the query's vector when there is one, so its snippet and label come from the one that
+    answers (the chunk's vector speaks for all of them together)."""
+    if not results:
+        return
+    found = backend.chunk_parts([result.chunk_id for result in results])
+    if not found:
+        return
+    import numpy as np
+
+    query = None if vector is None else np.asarray(vector, dtype=np.float32).ravel()
+    norm = float(np.linalg.norm(query)) if query is not None else 0.0
+    for result in results:
+        parts = found.get(result.chunk_id)
+        if not parts:
+            continue
+        scored = []
+        for start, end, section, part_vector in parts:
+            score = None
+            if query is not None and norm and len(part_vector) == len(query):
+                score = float(part_vector @ query / ((float(np.linalg.norm(part_vector)) or 1.0) * norm))
+            scored.append((start - result.start_char, end - result.start_char, section, score))
+        result.parts = scored
 
 
 def _abandon(backend: Backend, fresh: bool) -> None:

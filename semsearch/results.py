@@ -38,6 +38,10 @@ class SearchResult:
     # first use: a caller that reads only paths or texts does not pay for them (about
     # 60 µs a result, more than a dense search at 100k chunks takes; benchmarks/README.md).
     query: str | None = field(default=None, repr=False, compare=False)
+    # For a chunk that holds several sections: each as (start, end) in `text`, its heading
+    # path, and its cosine similarity to the query (None without a query vector). The snippet
+    # comes from the part that answers best, and `section` names it.
+    parts: list[tuple[int, int, str | None, float | None]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def snippet(self) -> str | None:
@@ -55,13 +59,32 @@ class SearchResult:
         if found is None or found[0] != self.query or found[1] is not self.text:
             from .text.snippets import best_snippet
 
-            worked_out = best_snippet(self.text, self.query) if self.query else (None, None)
+            best = self._best_part()
+            within = (best[0], best[1]) if best else None
+            worked_out = best_snippet(self.text, self.query, within=within) if self.query else (None, None)
             found = self.__dict__["_snippet_for"] = (self.query, self.text, worked_out)
         return found[2]
+
+    def _best_part(self) -> tuple[int, int, str | None, float | None] | None:
+        scored = [part for part in self.parts or () if part[3] is not None]
+        return max(scored, key=lambda part: part[3] or 0.0) if scored else None
+
+    def _section_shown(self) -> str | None:
+        """The heading path of the part of the chunk the snippet is from."""
+        stored = self.__dict__.get("_section")
+        if not self.parts or not self.query:
+            return stored
+        snippet = self.snippet
+        at = self.text.find(snippet) if snippet else -1
+        for start, end, section, _ in self.parts:
+            if start <= at < end:
+                return section
+        return stored
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         del values["query"]
+        del values["parts"]
         values["snippet"], values["highlights"] = self._snippet()
         return values
 
@@ -73,6 +96,13 @@ class SearchResults(list):
     def __init__(self, results=(), notes: list[str] | None = None) -> None:
         super().__init__(results)
         self.notes: list[str] = notes or []
+
+
+# `section` is worked out with the snippet when the chunk holds several sections, and is
+# stored as given otherwise; a property over the dataclass field keeps the constructor.
+SearchResult.section = property(  # type: ignore[assignment]
+    SearchResult._section_shown, lambda self, value: self.__dict__.__setitem__("_section", value)
+)
 
 
 @dataclass

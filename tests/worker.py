@@ -57,8 +57,8 @@ def main() -> None:
         original = Store.replace_documents
         written = []
 
-        def replace_documents(self, documents):
-            result = original(self, documents)
+        def replace_documents(self, documents, *more):
+            result = original(self, documents, *more)
             written.extend(documents)
             if documents and len(written) >= args.after:
                 pause(args.log)  # inside the open transaction

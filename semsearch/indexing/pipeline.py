@@ -314,7 +314,7 @@ class Pipeline:
             # Under force every text is embedded again, once per run. One lookup for all
             # the items, as a query per document costs more than the rest of taking it.
             unknown = {
-                digest for item in items for digest in item.hashes
+                digest for item in items for digest, _ in item.texts
                 if digest not in self._stored and digest not in self._waiting and digest not in self._sent
             }
             if unknown:
@@ -333,12 +333,12 @@ class Pipeline:
                 self._done += 1
                 continue
             missing = set()
-            for chunk, digest in zip(item.chunks, item.hashes):
+            for digest, text in item.texts:
                 if digest in self._stored:
                     continue
                 missing.add(digest)
                 if digest not in self._sent:
-                    self._waiting.setdefault(digest, chunk.embed_text)
+                    self._waiting.setdefault(digest, text)
             self._pending.append(_Pending(item, item.hashes, missing))
             if not missing:
                 self._ready_count += 1

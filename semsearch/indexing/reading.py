@@ -33,10 +33,15 @@ class Item:
     unchanged: bool = False
     touch: tuple[int, int] | None = None  # new size and mtime_ns of an unchanged file
     hashes: list[bytes] = field(init=False)  # of the chunks' embedded texts
+    # (hash, text) of all that is embedded: the chunks and their parts.
+    texts: list[tuple[bytes, str]] = field(init=False)
 
     def __post_init__(self) -> None:
         # Here, in the reader thread, which runs ahead of the writer.
         self.hashes = [chunk.hash for chunk in self.chunks]
+        self.texts = [pair for chunk in self.chunks for pair in chunk.embedded()] if any(
+            chunk.parts for chunk in self.chunks
+        ) else [(digest, chunk.embed_text) for digest, chunk in zip(self.hashes, self.chunks)]
 
 
 class Reader:

@@ -190,6 +190,12 @@ class Retrieval(ABC):
     def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The stored facts of each chunk id that exists, with its document's path and title."""
 
+    def chunk_parts(self, chunk_ids: Sequence[int]) -> dict[int, list[tuple[int, int, str | None, np.ndarray]]]:
+        """The sections of each of these chunks that holds several, with their own vectors:
+        (start, end, section, vector) in order. A backend without them returns none, and
+        results are labelled by their chunk's first section."""
+        return {}
+
     def filtered_ids(self, filters: Filters, roots: Sequence[str]) -> np.ndarray:
         """The ids of the chunks of every document the filters admit."""
         admits = filters.admitter(roots)

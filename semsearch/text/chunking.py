@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..readers.base import Document
 from ..settings import ChunkSettings
@@ -35,6 +35,21 @@ _DEFINITION = re.compile(
 
 
 @dataclass
+class Part:
+    """A section of a chunk that holds several (small sections are packed into one chunk):
+    embedded on its own too, so that a search can tell which of them answers."""
+
+    start: int
+    end: int
+    section: str | None
+    embed_text: str
+
+    @property
+    def hash(self) -> bytes:
+        return hashlib.blake2b(self.embed_text.encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass
 class Chunk:
     """A span of a document: what is shown, what is embedded, and where it came from."""
 
@@ -48,11 +63,17 @@ class Chunk:
     page: int | None = None
     tokens: int = 0
     context: str | None = None  # the title and section path, when not already in `text`
+    # The sections of a chunk that holds more than one; empty otherwise.
+    parts: list[Part] = field(default_factory=list)
 
     @property
     def hash(self) -> bytes:
         """Identity of the embedded text: equal hashes share one stored vector."""
         return hashlib.blake2b(self.embed_text.encode("utf-8"), digest_size=16).digest()
+
+    def embedded(self) -> list[tuple[bytes, str]]:
+        """(hash, text) of everything of this chunk that is embedded: itself and its parts."""
+        return [(self.hash, self.embed_text), *((part.hash, part.embed_text) for part in self.parts)]
 
 
 def estimate_tokens(text: str) -> int:
@@ -255,8 +276,31 @@ def _fit(
             page=document.page_at(start),
             tokens=tokens or estimate_tokens(embed_text),
             context=context,
+            parts=_parts(document, start, end, settings, max_tokens, count_tokens) if settings.section_parts else [],
         )
     ]
+
+
+def _parts(
+    document: Document, start: int, end: int, settings: ChunkSettings,
+    max_tokens: int | None, count_tokens: Callable[[str], int] | None,
+) -> list[Part]:
+    """The sections of the span start:end, when it holds more than one (each with some text
+    of its own, not a heading alone)."""
+    inside = sorted({section.start for section in document.sections if start < section.start < end})
+    if not inside:
+        return []
+    parts = []
+    for a, b in zip([start, *inside], [*inside, end]):
+        text = document.text[a:b].rstrip()
+        if len(text.strip()) < 24 or "\n" not in text.strip() and b != end:
+            continue  # a heading of its own, or next to nothing
+        section = document.section_at(a)
+        context = context_header(text, document.title, section) if settings.context else None
+        if max_tokens and count_tokens:
+            context = _shortened(context, max_tokens // 4, count_tokens)
+        parts.append(Part(a, a + len(text), section, with_context(context, text)))
+    return parts if len(parts) > 1 else []
 
 
 def _shortened(context: str | None, limit: int, count_tokens: Callable[[str], int]) -> str | None:

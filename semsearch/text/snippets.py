@@ -236,17 +236,26 @@ def _sentences(text: str, start: int, end: int, heading: bool, ends: re.Pattern)
     return [(a, b, h) for a, b, h in units if text[a:b].strip()]
 
 
-def best_snippet(text: str, query: str, *, max_chars: int = MAX_CHARS) -> tuple[str, list[list[int]]]:
+def best_snippet(
+    text: str, query: str, *, max_chars: int = MAX_CHARS, within: tuple[int, int] | None = None
+) -> tuple[str, list[list[int]]]:
     """The best sentence or two of `text` for `query`, and where the query's words occur.
 
     Returns the snippet (an exact substring of `text`, at most about `max_chars` long) and
     the highlights: [start, end] character offsets into `text` of every occurrence of a
-    query word, in order.
+    query word, in order. `within` restricts the snippet to that span of `text` (the
+    section of a chunk that answers best), when it holds a sentence.
     """
     analysed = _query(query)
-    matches = analysed.matches(text) if analysed.terms else []
-    highlights = [[start, end] for start, end, _ in matches]
+    every_match = analysed.matches(text) if analysed.terms else []
+    highlights = [[start, end] for start, end, _ in every_match]
     units = _units(text)
+    matches = every_match
+    if within is not None:
+        inside = [unit for unit in units if within[0] <= unit[0] and unit[1] <= within[1]]
+        if any(not heading for _, _, heading in inside):
+            units = inside
+            matches = [match for match in every_match if within[0] <= match[0] and match[1] <= within[1]]
     if not units:
         return text.strip()[:max_chars], highlights
 
@@ -255,21 +264,27 @@ def best_snippet(text: str, query: str, *, max_chars: int = MAX_CHARS) -> tuple[
 
     if matches:
         best = _best_unit(units, matches, analysed.weights)
+        # A heading that holds the query's words is shown as the section already; what
+        # answers is the text under it.
+        if units[best][2]:
+            best = next((i for i in range(best + 1, len(units)) if not units[i][2]), best)
     else:
         # Nothing shared: the passage's opening, past any heading (shown as the section).
         best = next((i for i, unit in enumerate(units) if not unit[2]), 0)
     first = last = best
     start, end = units[best][0], units[best][1]
     have = found(start, end)
-    # A second sentence when it brings another query word, or when the first is short.
+    # A second sentence when it brings another query word, or when the first is short (a
+    # short opening, "Yes.", leads into what follows: shown as far as the snippet's room).
     for neighbour in (best + 1, best - 1):
         if not 0 <= neighbour < len(units) or units[neighbour][2]:
             continue
         n_start, n_end, _ = units[neighbour]
         span = (min(start, n_start), max(end, n_end))
-        if span[1] - span[0] > max_chars:
+        short = end - start < 100 and neighbour == best + 1
+        if span[1] - span[0] > max_chars and not short:
             continue
-        if found(n_start, n_end) - have or (end - start < 100 and neighbour == best + 1):
+        if found(n_start, n_end) - have or short:
             first, last = min(first, neighbour), max(last, neighbour)
             start, end = span
             break

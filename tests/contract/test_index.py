@@ -50,7 +50,8 @@ def test_result_lines_point_at_the_passage(tmp_path, location, docs, fake):
         hit = index.search("pruning roses spring", limit=1)[0]
     lines = (docs / "garden.rst").read_text().splitlines()
     assert "Cut roses back" in "\n".join(lines[hit.start_line - 1 : hit.end_line])
-    assert hit.section == "Garden"  # small sections share one chunk, labelled by where it starts
+    # Small sections share one chunk; the hit is labelled with the one that answers.
+    assert hit.section == "Garden › Pruning" and hit.snippet == "Cut roses back in early spring."
     source = (docs / "garden.rst").read_text()
     assert source[hit.start_char : hit.end_char] == hit.text
 

@@ -122,7 +122,7 @@ def test_snippets_are_worked_out_when_first_read(tmp_path, location, library, fa
 
     calls = []
     real = snippets.best_snippet
-    monkeypatch.setattr(snippets, "best_snippet", lambda text, query: calls.append(query) or real(text, query))
+    monkeypatch.setattr(snippets, "best_snippet", lambda text, query, **options: calls.append(query) or real(text, query, **options))
     with Index.open(location, embedder=fake) as index:
         index.add([library])
         hits = index.search("sync token expired", mode="keyword")
@@ -205,3 +205,27 @@ def test_a_query_longer_than_the_model_takes_is_cut_for_it_and_said_so(location,
         # The rare word at the very end lies beyond the cut: only keyword search saw it.
         assert "far" in [hit.path for hit in index.search(filler + " quokka", mode="keyword", limit=5)]
         assert index.search("quokka").notes == []
+
+
+def test_a_hit_packing_several_sections_is_labelled_and_shown_by_the_one_that_answers(tmp_path, location, fake):
+    folder = tmp_path / "pricing"
+    folder.mkdir()
+    # Two small sections: one chunk holds both, labelled by the first until the search says
+    # which answers. The query's rare word is in the first; its meaning (to the fake
+    # embedder, its repeated words) is the second's.
+    (folder / "pricing.md").write_text(
+        "# Pricing\n\n## Paying yearly\n\nA yearly subscription costs less than twelve months.\n\n"
+        "## Good causes\n\nCats cats cats: shelters for cats get the cat plan for free.\n"
+    )
+    with Index.open(location, embedder=fake) as index:
+        index.add([folder])
+        [hit] = index.search("subscription cats cats cats cat", mode="dense", limit=1)
+        assert hit.section == "Pricing › Good causes" and hit.snippet.startswith("Cats cats cats")
+        assert hit.to_dict()["section"] == "Pricing › Good causes"
+        # Without a query vector the label follows the snippet, wherever keywords put it.
+        [hit] = index.search("yearly subscription", mode="keyword", limit=1)
+        assert hit.section == "Pricing › Paying yearly" and "subscription" in hit.snippet
+        assert index.check().problems == []
+        # The parts' vectors belong to the index like the chunks': kept while used.
+        index.add([folder], force=True)
+        assert index.check().problems == [] and index.check().notes == []

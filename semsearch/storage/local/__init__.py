@@ -132,6 +132,10 @@ class LocalBackend(Backend):
     def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         return self.store.chunk_rows(chunk_ids)
 
+    def chunk_parts(self, chunk_ids: Sequence[int]) -> dict[int, list[tuple[int, int, str | None, np.ndarray]]]:
+        dimensions = self.dimensions()
+        return self.store.chunk_parts(chunk_ids, dimensions) if dimensions else {}
+
     # -- maintenance ------------------------------------------------------------------------
 
     def status(self) -> StorageStatus:

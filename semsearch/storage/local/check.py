@@ -22,6 +22,7 @@ class Damage:
     wrong_size: list[int] = field(default_factory=list)  # vector ids
     broken_chunks: list[int] = field(default_factory=list)  # without a vector or a document
     keywords: bool = False  # the keyword index must be rebuilt
+    parts: bool = False  # chunk parts that lost their chunk or vector
     cache_state: str | None = None
     documents_lost_chunks: bool = False
 
@@ -54,6 +55,7 @@ def inspect(store: Store, cache: VectorCache, location: str) -> tuple[CheckRepor
         wrong_size = store.vectors_of_wrong_size(dimensions) if dimensions else []
         incomplete = store.documents_with_missing_chunks()
         unused = store.unused_vector_count()
+        broken_parts = store.broken_parts()
         keyword_ids, chunk_ids = store.keyword_ids(), store.chunk_ids()
         # The FAISS file is a cache: behind the database (a writer at work, a killed run)
         # or missing, it is brought up to date by the next search, so that is no problem.
@@ -65,6 +67,8 @@ def inspect(store: Store, cache: VectorCache, location: str) -> tuple[CheckRepor
         report.problems.append(f"{len(without_documents)} chunks belong to no document")
     if wrong_size:
         report.problems.append(f"{len(wrong_size)} vectors do not have {dimensions} dimensions")
+    if broken_parts:
+        report.problems.append(f"{broken_parts} chunk parts have lost their chunk or vector")
     if unused:
         report.notes.append(
             f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "
@@ -81,6 +85,7 @@ def inspect(store: Store, cache: VectorCache, location: str) -> tuple[CheckRepor
         return report, None
     return report, Damage(
         wrong_size=wrong_size, broken_chunks=without_vectors + without_documents, keywords=bool(keyword_problems),
+        parts=bool(broken_parts),
         cache_state=cache_state, documents_lost_chunks=bool(incomplete or without_vectors or wrong_size),
     )
 
@@ -92,6 +97,8 @@ def mend(store: Store, cache: VectorCache, writer: LocalWriter, report: CheckRep
         store.delete_vectors(damage.wrong_size)
         store.delete_chunks(damage.broken_chunks)
         store.forget_content(store.documents_with_missing_chunks())
+        if damage.parts:
+            store.delete_broken_parts()
         if damage.keywords:
             store.rebuild_keywords()
     cache.rebuild()

@@ -122,13 +122,18 @@ class LocalWriter(Writer):
                 ids = self.store.add_vectors(hashes, np.stack([vector for _, vector in change.vectors]), replace=change.replace_vectors)
                 self._vector_ids.update(zip(hashes, ids))
             if change.documents:
-                unknown = {digest for write in change.documents for digest in write.hashes if digest not in self._vector_ids}
+                parts = [part.hash for write in change.documents for chunk in write.chunks for part in chunk.parts]
+                wanted = [digest for write in change.documents for digest in write.hashes] + parts
+                unknown = {digest for digest in wanted if digest not in self._vector_ids}
                 if unknown:
                     self._vector_ids.update(self.store.vector_ids(unknown))
-                removed, added = self.store.replace_documents([
-                    (write.record, write.chunks, [self._vector_ids[digest] for digest in write.hashes])
-                    for write in change.documents
-                ])
+                removed, added = self.store.replace_documents(
+                    [
+                        (write.record, write.chunks, [self._vector_ids[digest] for digest in write.hashes])
+                        for write in change.documents
+                    ],
+                    {digest: self._vector_ids[digest] for digest in parts if digest in self._vector_ids},
+                )
                 self._removed += removed
                 self._added += added
             if change.touches:

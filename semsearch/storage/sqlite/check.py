@@ -45,7 +45,22 @@ class CheckQueries(Database):
         return [row[0] for row in self.db.execute("SELECT id FROM vectors WHERE length(vector) != ?", [dimensions * 4])]
 
     def unused_vector_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)").fetchone()[0]
+        return self.db.execute(
+            "SELECT count(*) FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)"
+            " AND id NOT IN (SELECT vector_id FROM chunk_parts)"
+        ).fetchone()[0]
+
+    def broken_parts(self) -> int:
+        """Chunk parts whose chunk or vector is gone."""
+        return self.db.execute(
+            "SELECT count(*) FROM chunk_parts WHERE chunk_id NOT IN (SELECT id FROM chunks)"
+            " OR vector_id NOT IN (SELECT id FROM vectors)"
+        ).fetchone()[0]
+
+    def delete_broken_parts(self) -> None:
+        self.db.execute(
+            "DELETE FROM chunk_parts WHERE chunk_id NOT IN (SELECT id FROM chunks) OR vector_id NOT IN (SELECT id FROM vectors)"
+        )
 
     def documents_with_missing_chunks(self) -> list[int]:
         """Documents holding fewer chunks than they were written with."""

@@ -9,7 +9,7 @@ transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .database import PARAMETERS, Database, batches, now
@@ -40,13 +40,17 @@ class ChunkQueries(Database):
         )
 
     def replace_documents(
-        self, documents: Sequence[tuple[DocumentRecord, Sequence[Chunk], Sequence[int]]]
+        self,
+        documents: Sequence[tuple[DocumentRecord, Sequence[Chunk], Sequence[int]]],
+        part_vectors: Mapping[bytes, int] | None = None,
     ) -> tuple[list[int], list[int]]:
         """Write documents, each with its chunks and their vector ids, in place of any earlier
-        version of the same path.
+        version of the same path; the chunks' parts with the vector ids `part_vectors` gives
+        by text hash (a part without one is left out).
 
         Returns the chunk ids removed and the chunk ids added. Call inside `transaction()`.
         """
+        part_vectors = part_vectors or {}
         # The last of several records for one path wins, as if written one after another.
         latest = list({record.path: (record, chunks, vector_ids) for record, chunks, vector_ids in documents}.values())
         if not latest:
@@ -58,7 +62,7 @@ class ChunkQueries(Database):
         document_id = self._next_id("documents")
         chunk_id = self._next_id("chunks")
         written_at = now()
-        document_rows, chunk_rows, keyword_rows = [], [], []
+        document_rows, chunk_rows, keyword_rows, part_rows = [], [], [], []
         for record, chunks, vector_ids in latest:
             document_rows.append((
                 document_id, record.path, record.kind, record.size, record.mtime_ns, record.content_hash, record.reader,
@@ -72,6 +76,10 @@ class ChunkQueries(Database):
                     chunk.end_line, chunk.page, chunk.section, chunk.context, chunk.tokens, chunk.text,
                 ))
                 keyword_rows.append((chunk_id, keyword_body(chunk.context, chunk.text)))
+                for number, part in enumerate(chunk.parts):
+                    part_vector = part_vectors.get(part.hash)
+                    if part_vector is not None:
+                        part_rows.append((chunk_id, number, part.start, part.end, part.section, part_vector))
                 chunk_id += 1
             document_id += 1
         connection = self.db.conn
@@ -86,6 +94,12 @@ class ChunkQueries(Database):
             chunk_rows,
         )
         connection.executemany("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", keyword_rows)
+        if part_rows:
+            connection.executemany(
+                "INSERT INTO chunk_parts (chunk_id, ordinal, start_char, end_char, section, vector_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                part_rows,
+            )
         self._bump_generation()
         return removed, [row[0] for row in chunk_rows]
 
@@ -114,9 +128,17 @@ class ChunkQueries(Database):
             for chunk_id, vector_id, _, _ in rows:
                 removed.append(chunk_id)
                 self.released_vectors.add(vector_id)
+            self._forget_parts(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", batch)
         return removed
+
+    def _forget_parts(self, chunks: str, parameters: list) -> None:
+        """Delete the parts of the chunks the query `chunks` selects; their vectors become
+        candidates for `delete_unused_vectors`."""
+        where = f"chunk_id IN ({chunks})"
+        self.released_vectors.update(row[0] for row in self.db.execute(f"SELECT vector_id FROM chunk_parts WHERE {where}", parameters))
+        self.db.execute(f"DELETE FROM chunk_parts WHERE {where}", parameters)
 
     def _forget_keywords(self, rows: Iterable[tuple[int, int, str | None, str]]) -> None:
         """Remove chunks from the keyword index; rows are (id, vector_id, context, text)."""
@@ -159,14 +181,18 @@ class ChunkQueries(Database):
         over every folder may conclude they will not be needed.
         """
         if candidates is None:
-            cursor = self.db.execute("DELETE FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)")
+            cursor = self.db.execute(
+                "DELETE FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)"
+                " AND id NOT IN (SELECT vector_id FROM chunk_parts)"
+            )
             return cursor.rowcount
         deleted = 0
         for batch in batches(sorted(candidates)):
             marks = ",".join("?" * len(batch))
             cursor = self.db.execute(
-                f"DELETE FROM vectors WHERE id IN ({marks}) AND id NOT IN (SELECT vector_id FROM chunks WHERE vector_id IN ({marks}))",
-                batch + batch,
+                f"DELETE FROM vectors WHERE id IN ({marks}) AND id NOT IN (SELECT vector_id FROM chunks WHERE vector_id IN ({marks}))"
+                f" AND id NOT IN (SELECT vector_id FROM chunk_parts WHERE vector_id IN ({marks}))",
+                batch + batch + batch,
             )
             deleted += cursor.rowcount
         return deleted
@@ -207,6 +233,24 @@ class ChunkQueries(Database):
             if rows:
                 yield decode(rows)
 
+    def chunk_parts(self, chunk_ids: Sequence[int], dimensions: int) -> dict[int, list[tuple[int, int, str | None, np.ndarray]]]:
+        """The parts of each of these chunks that has any: (start, end, section, vector), in order."""
+        import numpy as np
+
+        found: dict[int, list[tuple[int, int, str | None, np.ndarray]]] = {}
+        for batch in batches([int(i) for i in chunk_ids]):
+            marks = ",".join("?" * len(batch))
+            for chunk_id, start, end, section, blob in self.db.execute(
+                "SELECT chunk_parts.chunk_id, chunk_parts.start_char, chunk_parts.end_char, chunk_parts.section, vectors.vector"
+                " FROM chunk_parts JOIN vectors ON vectors.id = chunk_parts.vector_id"
+                f" WHERE chunk_parts.chunk_id IN ({marks}) ORDER BY chunk_parts.chunk_id, chunk_parts.ordinal",
+                batch,
+            ):
+                vector = np.frombuffer(blob, dtype="<f4")
+                if len(vector) == dimensions:
+                    found.setdefault(chunk_id, []).append((start, end, section, vector.astype(np.float32)))
+        return found
+
     def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The stored facts of each chunk id, with its document's path and title."""
         rows: dict[int, dict[str, Any]] = {}
@@ -232,6 +276,7 @@ class ChunkQueries(Database):
         for batch in batches(list(chunk_ids)):
             marks = ",".join("?" * len(batch))
             self._forget_keywords(self.db.execute(f"SELECT id, vector_id, context, text FROM chunks WHERE id IN ({marks})", batch).fetchall())
+            self._forget_parts(marks, batch)
             self.db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", batch)
         self._bump_generation()
 
@@ -244,6 +289,8 @@ class ChunkQueries(Database):
             self._forget_keywords(
                 self.db.execute(f"SELECT id, vector_id, context, text FROM chunks WHERE vector_id IN ({marks})", batch).fetchall()
             )
+            self._forget_parts(f"SELECT id FROM chunks WHERE vector_id IN ({marks})", batch)
+            self.db.execute(f"DELETE FROM chunk_parts WHERE vector_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM chunks WHERE vector_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM vectors WHERE id IN ({marks})", batch)
         self._bump_generation()
@@ -259,6 +306,7 @@ class ChunkQueries(Database):
     def clear(self) -> None:
         """Delete every document, chunk and vector (folders are kept). Call inside `transaction()`."""
         self.db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
+        self.db.execute("DELETE FROM chunk_parts")
         self.db.execute("DELETE FROM chunks")
         self.db.execute("DELETE FROM documents")
         self.db.execute("DELETE FROM vectors")

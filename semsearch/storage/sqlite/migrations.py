@@ -118,6 +118,25 @@ def migrations():
         if chunks > PRUNE_ABOVE:
             db.execute("INSERT INTO meta (key, value) VALUES ('common_terms', ?)", [common_terms(db, chunks)])
 
+    @migrations()
+    def m007_chunk_parts(db: sqlite_utils.Database) -> None:
+        # The sections of a chunk that holds several, each with a vector of its own, so a
+        # search can tell which of them answers (its label and snippet come from there).
+        db.executescript(
+            """
+            CREATE TABLE chunk_parts (
+                chunk_id INTEGER NOT NULL REFERENCES chunks(id),
+                ordinal INTEGER NOT NULL,
+                start_char INTEGER NOT NULL,
+                end_char INTEGER NOT NULL,
+                section TEXT,
+                vector_id INTEGER NOT NULL REFERENCES vectors(id),
+                PRIMARY KEY (chunk_id, ordinal)
+            );
+            CREATE INDEX chunk_parts_vector ON chunk_parts(vector_id);
+            """
+        )
+
     return migrations
 
 
