@@ -64,6 +64,7 @@ class Reader:
             document = read_document(entry.path, data)
         except DocumentError as exc:
             return Item(state, skipped=Skipped(str(entry.path), str(exc), entry.size, entry.mtime_ns))
+        del data  # the text is read: a large file's bytes need not stay in memory while it is cut
         record = DocumentRecord(
             path=str(entry.path), kind="file", content_hash=content_hash, reader=plan.READER_VERSION,
             size=entry.size, mtime_ns=entry.mtime_ns, format=document.format, title=document.title,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..readers.base import Document
@@ -82,7 +82,7 @@ def estimate_tokens(text: str) -> int:
     return (len(text) - wide) // 4 + wide + 1
 
 
-@dataclass
+@dataclass(slots=True)
 class _Piece:
     start: int
     end: int
@@ -108,6 +108,7 @@ def chunk_document(
     if max_tokens:
         # Leave room for the context header and special tokens.
         target = max(16, min(target, int(max_tokens * 0.8) - 8))
+    # Pieces and spans stream: a long document's sentences are not all held at once.
     pieces = _pieces(document, max(target // 2, 8))
     spans = _pack(pieces, target, settings.overlap_tokens)
     chunks = []
@@ -116,12 +117,11 @@ def chunk_document(
     return chunks
 
 
-def _pieces(document: Document, longest: int) -> list[_Piece]:
+def _pieces(document: Document, longest: int) -> Iterator[_Piece]:
     text = document.text
     section_starts = sorted(s.start for s in document.sections)
     page_starts = sorted(document.pages or [])
     next_section = next_page = 0
-    pieces: list[_Piece] = []
     blank_before = True
     position = 0
     length = len(text)
@@ -146,10 +146,10 @@ def _pieces(document: Document, longest: int) -> list[_Piece]:
             strength = SECTION
         blank_before = False
         if document.code:
-            pieces.extend(_split_long(text, start, line_end, strength, longest))
+            yield from _split_long(text, start, line_end, strength, longest)
             continue
         piece_start = start + (len(line) - len(line.lstrip()))
-        first = len(pieces)
+        pieces: list[_Piece] = []
         for match in (_ASCII_SENTENCE_END if line.isascii() else _SENTENCE_END).finditer(line):
             cut = start + match.end()
             if cut >= line_end:
@@ -157,9 +157,9 @@ def _pieces(document: Document, longest: int) -> list[_Piece]:
             pieces.extend(_split_long(text, piece_start, cut, strength, longest))
             piece_start, strength = cut, SENTENCE
         pieces.extend(_split_long(text, piece_start, line_end, strength, longest))
-        if page_start and len(pieces) > first:
-            pieces[first].page_start = True
-    return pieces
+        if page_start and pieces:
+            pieces[0].page_start = True
+        yield from pieces
 
 
 def _split_long(text: str, start: int, end: int, strength: int, longest: int) -> list[_Piece]:
@@ -180,9 +180,8 @@ def _split_long(text: str, start: int, end: int, strength: int, longest: int) ->
     return parts
 
 
-def _pack(pieces: list[_Piece], target: int, overlap: int) -> list[tuple[int, int, int, int]]:
+def _pack(pieces: Iterable[_Piece], target: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
     """Group pieces into spans (see `_span`)."""
-    spans = []
     current: list[_Piece] = []
     size = 0
     for piece in pieces:
@@ -190,12 +189,12 @@ def _pack(pieces: list[_Piece], target: int, overlap: int) -> list[tuple[int, in
             # A new section starts a new chunk, unless the current one is too small to
             # stand alone (a heading, or a two-line section), which joins the next. A new
             # page always does (a slide of a few lines too), so that a hit's page is right.
-            spans.append(_span(current))
+            yield _span(current)
             current, size = [], 0
         elif current and size + piece.tokens > target:
             cut, strength = _best_cut(current, piece.strength, target)
             emitted, current = current[:cut], current[cut:]
-            spans.append(_span(emitted))
+            yield _span(emitted)
             if overlap and strength <= LINE:
                 # Cut inside a paragraph: repeat its last sentences so neither side loses context.
                 carried_size = 0
@@ -208,8 +207,7 @@ def _pack(pieces: list[_Piece], target: int, overlap: int) -> list[tuple[int, in
         current.append(piece)
         size += piece.tokens
     if current:
-        spans.append(_span(current))
-    return spans
+        yield _span(current)
 
 
 def _best_cut(current: list[_Piece], incoming: int, target: int) -> tuple[int, int]:

@@ -156,8 +156,11 @@ class VectorCache:
             if step:
                 kind = "an approximate (IVF)" if planned.kind == "ivf" else "an exact"
                 step(f"building {kind} vector index of {current.count:,} vectors")
+            # The old layout goes first: both at once would hold every vector twice.
+            generation, self._vectors, self._generation = self._generation, None, -1
             with self.source.transaction():
                 self._vectors = self._built(self.source.chunk_ids(), dimensions)
+            self._generation = generation
             self._saved_generation = -1  # the file has the old layout
 
     def save(self) -> None:

@@ -285,10 +285,17 @@ class VectorIndex:
         cells = max(layout.nlist, 1)
         wanted = min(len(ids), max(cells * TRAINING_PER_CELL, 10_000))
         chosen = np.sort(rng.choice(ids, wanted, replace=False)) if wanted < len(ids) else np.asarray(ids)
-        batches = list(read(chosen))
-        sample_ids = np.concatenate([batch_ids for batch_ids, _ in batches] or [np.zeros(0, np.int64)])
-        sample = normalised(np.concatenate([m for _, m in batches] or [np.zeros((0, dimensions), np.float32)]))
-        del batches
+        # Filled in place, batch by batch: one copy of the sample, not three.
+        sample = np.empty((len(chosen), dimensions), dtype=np.float32)
+        sample_ids = np.empty(len(chosen), dtype=np.int64)
+        filled = 0
+        for batch_ids, matrix in read(chosen):
+            sample[filled : filled + len(batch_ids)] = matrix
+            sample_ids[filled : filled + len(batch_ids)] = batch_ids
+            filled += len(batch_ids)
+        sample, sample_ids = sample[:filled], sample_ids[:filled]
+        norms = np.linalg.norm(sample, axis=1, keepdims=True)
+        np.divide(sample, norms, out=sample, where=norms > 0)
         if len(sample) < cells:
             raise SemsearchError(f"An IVF index of {cells} cells needs at least {cells} vectors to train on.")
         index._index.train(sample)
