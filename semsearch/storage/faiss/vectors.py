@@ -109,6 +109,23 @@ def _empty(dimensions: int, layout: Layout):
     return index
 
 
+def _reserve(index, sample: np.ndarray, total: int) -> None:
+    """Make room in each cell of a trained IVF for the vectors the sample says will land
+    there. Cells filled one batch at a time grow by doubling, which at the end of a build
+    holds up to twice the index's size; room made ahead (a little over the estimate) does
+    not, and a cell that outgrows its estimate still grows as before."""
+    import numpy as np
+
+    _, cells = index.quantizer.search(sample, 1)
+    counts = np.bincount(cells[:, 0], minlength=index.nlist)
+    expected = np.ceil(counts * (total / max(len(sample), 1)) * (1.0 if len(sample) >= total else 1.1)).astype(np.int64)
+    lists = index.invlists
+    for cell in np.flatnonzero(expected):
+        # resize up and back down: the size stays 0, the capacity stays reserved.
+        lists.resize(int(cell), int(expected[cell]))
+        lists.resize(int(cell), 0)
+
+
 class VectorIndex:
     """Inner-product search over normalised vectors, keyed by chunk id: exact or IVF."""
 
@@ -303,6 +320,7 @@ class VectorIndex:
             for batch_ids, matrix in read(None):
                 index.add(batch_ids, matrix)
             return index
+        _reserve(index._index, sample, len(ids))
         rows = rng.choice(len(sample), min(CALIBRATION_SAMPLE, len(sample)), replace=False)
         probe, probe_ids = sample[rows], sample_ids[rows]
         del sample

@@ -205,7 +205,7 @@ class ChunkQueries(Database):
         cursor = self.db.execute("SELECT id FROM chunks ORDER BY id")
         return np.fromiter((row[0] for row in cursor), dtype=np.int64)
 
-    def chunk_vectors(self, dimensions: int, chunk_ids: np.ndarray | None = None, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunk_vectors(self, dimensions: int, chunk_ids: np.ndarray | None = None, batch: int = 2048) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (chunk ids, float32 matrix) for all chunks, or for `chunk_ids`, in batches:
         small ones, as building a vector index holds several copies of a batch at once."""
         import numpy as np
