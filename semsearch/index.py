@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from .embedding.base import Embedder
     from .indexing.pipeline import Pipeline
+    from .indexing.watch import Notice, Update
     from .storage.base import Backend
 
 
@@ -226,6 +227,28 @@ class Index:
         stats.missing, stats.also, stats.rebuilt = missing, also, self._rebuilt
         self._rebuilt = False
         return stats
+
+    @_one_at_a_time
+    def folders(self) -> list[str]:
+        """The folders in the index (as `add` resolved them)."""
+        return list(self._backend.roots())
+
+    def watch(
+        self,
+        paths: Sequence[str | os.PathLike] | None = None,
+        *,
+        poll: bool = False,
+        on_update: Callable[[Update], None] | None = None,
+        on_notice: Callable[[Notice], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Keep the index current until `stop` is set: a pass over `paths` (default: every
+        folder in the index) for what changed while nothing watched, then an update per
+        burst of file events. `poll` checks for changes instead of waiting for the system's
+        events (network drives, WSL mounts, some containers). See `indexing.watch`."""
+        from .indexing.watch import Watcher
+
+        Watcher(self, paths, poll=poll, on_update=on_update, on_notice=on_notice, stop=stop).run()
 
     @_one_at_a_time
     def add_texts(

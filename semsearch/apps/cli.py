@@ -182,6 +182,60 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
         _print_stats(stats, verbose)
 
 
+@cli.command()
+@_index_option
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--poll", is_flag=True, help="Look for changes every 300 ms instead of waiting for the system's events (network drives, WSL, containers).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line for each update.")
+@_with(rate_options)
+@click.pass_context
+def watch(ctx, paths, poll, as_json, rps, burst):
+    """Keep the index current as files change, until Ctrl-C.
+
+    Watches PATHS (folders already in the index, or new ones to add), or without PATHS
+    every folder in the index. It first catches up with what changed while nothing was
+    watching, then applies each burst of changes as an ordinary update: only changed text
+    is embedded, moved files keep their vectors, editors' temporary files are left alone.
+    Prints a line per update that changed something, and nothing while nothing does.
+    """
+    import signal
+    import time as clock
+
+    def update(done) -> None:
+        if as_json:
+            click.echo(json.dumps(done.to_dict(), ensure_ascii=False))
+            return
+        stats = done.stats
+        files = stats.new + stats.changed
+        parts = f"{stats.new} new, {stats.changed} changed, {stats.removed} removed"
+        if stats.skipped:
+            parts += f", {len(stats.skipped)} skipped"
+        click.echo(
+            f"{clock.strftime('%H:%M:%S')} updated {files} file{'s' if files != 1 else ''} ({parts}; "
+            f"{stats.chunks_embedded} chunks embedded, {stats.chunks_reused} reused) in {done.seconds:.1f} s"
+        )
+
+    def notice(said) -> None:
+        if as_json:
+            click.echo(json.dumps(said.to_dict(), ensure_ascii=False))
+        else:
+            more = " Ctrl-C stops." if said.kind == "watching" else ""
+            click.echo(f"{clock.strftime('%H:%M:%S')} {said.message}{more}", err=True)
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with _open(ctx, create=bool(paths), **_remote_options(rps, burst)) as index:
+            _say_endpoint(index.embedder)
+            index.watch(list(paths) or None, poll=poll, on_update=update, on_notice=notice)
+    except KeyboardInterrupt:
+        click.echo("\nStopped watching. What changed meanwhile is picked up by the next `semsearch watch` or `semsearch index`.", err=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _progress:
     """A progress bar on stderr when it is a terminal; a no-op otherwise."""
 

@@ -2,7 +2,7 @@
 
 What is walked, and what is said about what is not:
 
-- *Ignored* (counted, not reported as a problem): hidden files and folders, VCS,
+- *Ignored* (counted, not reported as a problem): hidden files and folders, editors' temporary files, VCS,
   dependency and build folders, virtualenvs, whatever `.gitignore` files (with git's own
   semantics: nested files, negation, `.git/info/exclude`, and the `.gitignore` files of an
   enclosing repository) and `.semsearchignore` files rule out, `--exclude`d paths, files
@@ -42,6 +42,15 @@ IGNORE_FILES = (".gitignore", ".semsearchignore")
 # Folders deeper than this below an indexed folder are skipped (a generated or hostile tree;
 # no document collection nests so deep).
 MAX_DEPTH = 100
+# What editors and browsers write beside the file being saved: vim's swap files and the
+# "4913" it writes to test a folder, emacs's backups (name~) and autosaves (#name#),
+# temporary files and downloads in progress. Never documents, and gone within seconds.
+_TEMPORARY = re.compile(r"(~|\.sw[a-p]|\.tmp|\.temp|\.part|\.crdownload)$|^#.*#$|^4913$", re.IGNORECASE)
+
+
+def temporary(name: str) -> bool:
+    """Whether a file of this name is an editor's or a download's temporary file."""
+    return bool(_TEMPORARY.search(name))
 
 
 @dataclass(frozen=True)
@@ -326,6 +335,8 @@ class _Walker:
             yield Ignored(str(path), reason)
         elif is_dir:
             yield _Folder(path, info, rules, root, depth)
+        elif temporary(path.name):
+            yield Ignored(str(path), "an editor's temporary file")
         elif not stat.S_ISREG(info.st_mode):
             yield Skipped(str(path), "not a regular file")
         elif self.include is not None and not self.include.match_file(path.relative_to(root).as_posix()):
