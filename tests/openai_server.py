@@ -399,3 +399,26 @@ class _Handler(BaseHTTPRequestHandler):
             "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
+
+
+class SilentServer:
+    """A loopback port that accepts connections and never answers: the kernel completes
+    each handshake (the listen backlog) and the request waits for a reply that never comes.
+
+        with SilentServer() as silent:
+            RemoteEmbedder("BAAI/bge-m3", base_url=silent.url, ...)
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
+
+    def __enter__(self) -> SilentServer:
+        self._socket.listen(64)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._socket.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ class _Group(click.Group):
         except SemsearchError as exc:
             from .advice import message
 
-            raise click.ClickException(message(exc)) from None
+            raise click.ClickException(message(exc, ctx.invoked_subcommand)) from None
         except KeyboardInterrupt:
             writing = ctx.invoked_subcommand in ("index", "remove", "check")
             more = " Everything committed so far is kept; run the command again to continue." if writing else ""
@@ -43,9 +44,27 @@ _INDEX_HELP = "Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index
 def cli(ctx: click.Context, index_path: Path | None) -> None:
     """Semantic search over your documents: index folders, then ask in plain words."""
     ctx.obj = index_path
+    _show_warnings()
     if os.environ.get("NO_COLOR"):
         # https://no-color.org: any value turns colour off, also on a terminal.
         ctx.color = False
+
+
+class _Warnings(logging.Handler):
+    """The library's warnings (a request being retried, and why) as lines on stderr,
+    written where stderr is at the moment, so that each command's own stream gets them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("semsearch")
+    if not any(isinstance(handler, _Warnings) for handler in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
 
 
 def _index_option(function):

@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import errno
 import json
 import logging
 import math
 import random
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -54,15 +56,20 @@ MIN_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_MAX_RETRIES = 8
+# Seconds to wait for one answer (SEMSEARCH_TIMEOUT): a batch of 256 long inputs takes the
+# service a second or two, so this is a service that has stopped answering.
+DEFAULT_TIMEOUT = 30.0
+# Retries, at most, when nothing listens at the endpoint (connection refused, no such host)
+# or a request got no answer in time: neither is the passing trouble that backoff outlasts,
+# and the defaults would otherwise keep a user waiting for minutes without a result.
+UNREACHABLE_RETRIES = 2
+TIMEOUT_RETRIES = 1
 MAX_BACKOFF = 30.0
 # A Retry-After beyond this is more likely a misconfigured proxy than a real instruction.
 MAX_RETRY_AFTER = 120.0
 # Below this no input is too long for any model, so a refusal must mean something else.
 MIN_SPLIT_CHARS = 32
 MAX_SPLIT_DEPTH = 8
-
-_TRY_LATER = "Nothing already embedded was lost; run the command again later to continue."
-
 
 class _Refused:
     """A 4xx answer other than 401/403/429, with the service's reason (token removed), for
@@ -145,8 +152,9 @@ class RemoteEmbedder(BaseEmbedder):
         batch_size: inputs per request to start with; default the size remembered for this
             endpoint and model, else 256. Halved when the endpoint refuses a batch.
         max_retries: retries per request after 429, 5xx, timeouts and connection errors;
-            default `SEMSEARCH_MAX_RETRIES`, else 8.
-        timeout: seconds to wait for one response.
+            default `SEMSEARCH_MAX_RETRIES`, else 8. An endpoint nothing listens at is
+            retried at most twice, a request that timed out once.
+        timeout: seconds to wait for one response; default `SEMSEARCH_TIMEOUT`, else 30.
         backoff: first retry delay in seconds; doubles per attempt, with full jitter.
         state_path: JSON file remembering batch sizes and encodings per endpoint.
     """
@@ -164,7 +172,7 @@ class RemoteEmbedder(BaseEmbedder):
         concurrency: int | None = None,
         batch_size: int | None = None,
         max_retries: int | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         backoff: float = 0.5,
         state_path: Path | None = None,
     ) -> None:
@@ -202,6 +210,10 @@ class RemoteEmbedder(BaseEmbedder):
         self.max_retries = (
             config.int_setting("SEMSEARCH_MAX_RETRIES", DEFAULT_MAX_RETRIES) if max_retries is None else max_retries
         )
+        if timeout is None:
+            timeout = config.float_setting(
+                "SEMSEARCH_TIMEOUT", DEFAULT_TIMEOUT, meaning="the seconds to wait for one answer from the service"
+            )
         self.timeout = timeout
         self.backoff = backoff
         for name, value, lowest in [
@@ -294,7 +306,7 @@ class RemoteEmbedder(BaseEmbedder):
     def list_models(self) -> list[str]:
         """The ids of the models the endpoint serves (`GET /models`)."""
         with self._busy():
-            outcome = self._send(lambda client: client.models.with_raw_response.list(), None)
+            outcome = self._send(lambda client: client.models.with_raw_response.list(), None, what="model list request")
         if isinstance(outcome, _Refused):
             hint = "; check SEMSEARCH_BASE_URL" if outcome.status == 404 else ""
             raise EmbeddingError(f"{self.base_url} did not list its models (HTTP {outcome.status}){hint}.")
@@ -395,11 +407,7 @@ class RemoteEmbedder(BaseEmbedder):
             def create(client: Any, encoding: str = encoding) -> Any:
                 return client.embeddings.with_raw_response.create(model=self.model_id, input=texts, encoding_format=encoding)
 
-            outcome = self._send(
-                create,
-                stop,
-                encoding_sensitive=encoding == "base64",
-            )
+            outcome = self._send(create, stop, what="embedding request", encoding_sensitive=encoding == "base64")
             if isinstance(outcome, str):  # the endpoint objected to base64
                 self._use_float()
                 continue
@@ -423,7 +431,8 @@ class RemoteEmbedder(BaseEmbedder):
             if matrix is not None:
                 return matrix
             self._use_float()
-        raise ServiceError(f"{self.base_url} answered without embeddings for model {self.model_id}. {_TRY_LATER}")
+        raise ServiceError(f"{self.base_url} answered without embeddings for model {self.model_id}.",
+                           model=self.model_id, endpoint=self.base_url)
 
     def _parse_embeddings(self, body: bytes, expected: int, encoding: str) -> np.ndarray | None:
         """The rows in a response body, or None when a base64 request came back empty."""
@@ -448,7 +457,8 @@ class RemoteEmbedder(BaseEmbedder):
         except (AttributeError, IndexError, KeyError, TypeError, ValueError, binascii.Error):
             pass
         if matrix is None or matrix.ndim != 2 or matrix.shape[1] == 0:
-            raise ServiceError(f"{self.base_url} sent malformed embeddings for model {self.model_id}. {_TRY_LATER}")
+            raise ServiceError(f"{self.base_url} sent malformed embeddings for model {self.model_id}.",
+                               model=self.model_id, endpoint=self.base_url)
         if encoding == "base64" and not as_strings:
             self._use_float()  # it ignores base64, so ask for what it sends anyway
         with self._lock:
@@ -504,10 +514,11 @@ class RemoteEmbedder(BaseEmbedder):
             return self._client
 
     def _send(
-        self, call: Callable[[Any], Any], stop: threading.Event | None, *, encoding_sensitive: bool = False
+        self, call: Callable[[Any], Any], stop: threading.Event | None, *, what: str, encoding_sensitive: bool = False
     ) -> Any:
         """Make one API call, paced and retried: the raw response, a `_Refused`, or "encoding"
-        (when `encoding_sensitive` and the endpoint objected to the encoding format).
+        (when `encoding_sensitive` and the endpoint objected to the encoding format). Each
+        retry is logged as a warning, naming `what` was sent, why and how long it waits.
 
         The named errors are raised outside any `except`, so no openai exception (whose
         request carries the Authorization header) is chained to them.
@@ -533,8 +544,8 @@ class RemoteEmbedder(BaseEmbedder):
                     about_encoding = "encoding_format" in text or "base64" in text
             except openai.APITimeoutError:
                 problem = "timeout"
-            except openai.APIConnectionError:
-                problem = "connection"
+            except openai.APIConnectionError as exc:
+                problem = _unreachable(exc) or "connection"
             else:
                 self._count(requests=1)
                 return response
@@ -548,15 +559,20 @@ class RemoteEmbedder(BaseEmbedder):
                 )
             if status is not None and status < 500 and status not in (408, 429):
                 return _Refused(status, _reason(body, self._api_key.value))
-            if attempt >= self.max_retries:
+            retries = self.max_retries
+            if problem == "timeout":
+                retries = min(retries, TIMEOUT_RETRIES)
+            elif problem in _UNREACHABLE:
+                retries = min(retries, UNREACHABLE_RETRIES)
+            if attempt >= retries:
                 raise self._gave_up(status, problem, attempt + 1)
             attempt += 1
             self._count(retries=1)
             if retry_after is None:
                 retry_after = random.uniform(0, min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1)))
-            log.info(
-                "%s from %s; retry %d of %d in %.2f s",
-                f"HTTP {status}" if status else problem, self.base_url, attempt, self.max_retries, retry_after,
+            log.warning(
+                "%s%s to %s failed (%s); retry %d of %d in %.1f s",
+                what[:1].upper(), what[1:], self.endpoint_host, self._why(status, problem), attempt, retries, retry_after,
             )
             if status == 429:
                 # The limit is per contract: every thread must hold off, not just this one.
@@ -566,21 +582,43 @@ class RemoteEmbedder(BaseEmbedder):
             elif stop is None:
                 time.sleep(retry_after)
 
+    @property
+    def endpoint_host(self) -> str:
+        return urllib.parse.urlsplit(self.base_url).netloc or self.base_url
+
+    def _why(self, status: int | None, problem: str | None) -> str:
+        if status == 429:
+            return "HTTP 429, over the rate limit"
+        if status is not None:
+            return f"HTTP {status}"
+        if problem == "timeout":
+            return f"no answer within {self.timeout:g} s"
+        return _UNREACHABLE.get(problem or "", "the connection closed without an answer")
+
     def _gave_up(self, status: int | None, problem: str | None, attempts: int) -> ServiceError:
-        if problem == "connection":
+        facts: dict[str, Any] = {"model": self.model_id, "endpoint": self.base_url, "attempts": attempts}
+        if problem in _UNREACHABLE:
             return ServiceError(
-                f"Could not connect to the embedding service at {self.base_url} ({attempts} attempts); "
-                f"check SEMSEARCH_BASE_URL and the network. {_TRY_LATER}"
+                f"Could not connect to the embedding service at {self.base_url} ({attempts} attempts: "
+                f"{_UNREACHABLE[problem or '']}).",
+                hint="Check SEMSEARCH_BASE_URL and the network.",
+                code="service_unreachable", **facts,
             )
         if problem == "timeout":
-            what = f"did not answer within {self.timeout:g} s"
+            return ServiceError(
+                f"The embedding service at {self.base_url} did not answer within {self.timeout:g} s for model "
+                f"{self.model_id} ({attempts} attempts).",
+                hint="SEMSEARCH_TIMEOUT sets how many seconds to wait.",
+                code="service_timeout", **facts,
+            )
+        if problem == "connection":
+            what = "closed the connection without answering"
         elif status == 429:
             what = "kept refusing requests over the rate limit (HTTP 429; a lower SEMSEARCH_RPS may help)"
         else:
             what = f"kept failing (HTTP {status})"
         return ServiceError(
-            f"The embedding service at {self.base_url} {what} for model {self.model_id} "
-            f"({attempts} attempts). {_TRY_LATER}"
+            f"The embedding service at {self.base_url} {what} for model {self.model_id} ({attempts} attempts).", **facts
         )
 
     @contextmanager
@@ -604,6 +642,31 @@ class RemoteEmbedder(BaseEmbedder):
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self.usage, name, getattr(self.usage, name) + delta)
+
+
+# Why a connection could not be made, by kind: nothing at the endpoint to retry soon.
+_UNREACHABLE = {
+    "refused": "connection refused",
+    "no_host": "no such host",
+    "no_route": "network unreachable",
+}
+
+
+def _unreachable(error: BaseException) -> str | None:
+    """The kind of failure to connect behind an openai connection error (see _UNREACHABLE),
+    or None for one that did connect (a connection dropped mid-answer)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return "refused"
+        if isinstance(cause, socket.gaierror):
+            return "no_host"
+        if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "no_route"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _retry_after(value: str | None) -> float | None:
