@@ -620,7 +620,7 @@ def test_an_unwritable_state_file_is_not_fatal(server, make, tmp_path):
     [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("99999", 120.0), ("soon", None), (None, None)],
 )
 def test_retry_after_header_values(header, seconds):
-    from semsearch.embedding.remote.client import _retry_after
+    from semsearch.embedding.remote.transport import _retry_after
 
     assert _retry_after(header) == seconds
 
@@ -628,6 +628,6 @@ def test_retry_after_header_values(header, seconds):
 def test_retry_after_as_an_http_date():
     from email.utils import formatdate
 
-    from semsearch.embedding.remote.client import _retry_after
+    from semsearch.embedding.remote.transport import _retry_after
 
     assert 8 <= _retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
