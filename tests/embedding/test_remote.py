@@ -131,7 +131,7 @@ def test_no_texts_means_no_request(server, make):
 
 
 def test_list_models(server, make):
-    assert make(server.url).list_models() == list(server.models)
+    assert make(server.url).list_models() == [*server.models, *server.rerank_models]
 
 
 def test_defaults_come_from_the_environment_and_dotenv(server, monkeypatch, tmp_path):

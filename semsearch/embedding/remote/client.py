@@ -193,17 +193,7 @@ class RemoteEmbedder(BaseEmbedder):
     def list_models(self) -> list[str]:
         """The ids of the models the endpoint serves (`GET /models`)."""
         with self._busy():
-            outcome = self._transport.send(
-                lambda client: client.models.with_raw_response.list(), None, model=self.model_id, what="model list request"
-            )
-        if isinstance(outcome, Refused):
-            hint = "; check SEMSEARCH_BASE_URL" if outcome.status == 404 else ""
-            raise EmbeddingError(f"{self.base_url} did not list its models (HTTP {outcome.status}){hint}.")
-        payload = json_or_none(outcome.http_response.content)
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list):
-            raise ServiceError(f"{self.base_url} answered the model list with something that is not one.")
-        return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+            return self._transport.model_ids(self.model_id)
 
     # -- batching --------------------------------------------------------------------------
 

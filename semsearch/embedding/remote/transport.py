@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ... import config
-from ...errors import AuthenticationError, ConfigError, ServiceError
+from ...errors import AuthenticationError, ConfigError, EmbeddingError, ServiceError
 from ..base import Usage
 from .ratelimit import shared_bucket
 
@@ -190,6 +190,19 @@ class Transport:
                 )
             return self._client
 
+    def model_ids(self, model: str) -> list[str]:
+        """The ids of the models the endpoint serves (`GET /models`); `model` is the one a
+        missing token is reported for."""
+        outcome = self.send(lambda client: client.models.with_raw_response.list(), None, model=model, what="model list request")
+        if isinstance(outcome, Refused):
+            hint = "; check SEMSEARCH_BASE_URL" if outcome.status == 404 else ""
+            raise EmbeddingError(f"{self.base_url} did not list its models (HTTP {outcome.status}){hint}.")
+        payload = json_or_none(outcome.http_response.content)
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise ServiceError(f"{self.base_url} answered the model list with something that is not one.")
+        return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
     def post(self, path: str, body: dict[str, Any], *, model: str, what: str, deadline: float | None = None) -> Any:
         """POST `body` as JSON to `path` under the base URL: the parsed JSON answer (None if it
         is not JSON) or a `Refused`. With `deadline` (a `time.monotonic()` value), no attempt
@@ -260,7 +273,7 @@ class Transport:
             if status is not None and status < 500 and status not in (408, 429):
                 return Refused(status, _reason(body, self._api_key.value))
             if problem == "timeout" and left is not None and left < self.timeout:
-                raise self._over_time(model, attempt + 1)
+                raise self._over_time(model, attempt + 1, "no answer before the time ran out")
             retries = self.max_retries
             if problem == "timeout":
                 retries = min(retries, TIMEOUT_RETRIES)
@@ -273,7 +286,7 @@ class Transport:
             if retry_after is None:
                 retry_after = random.uniform(0, min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1)))
             if deadline is not None and time.monotonic() + retry_after >= deadline:
-                raise self._over_time(model, attempt)
+                raise self._over_time(model, attempt, self._why(status, problem))
             log.warning(
                 "%s%s to %s failed (%s); retry %d of %d in %.1f s",
                 what[:1].upper(), what[1:], self.host, self._why(status, problem), attempt, retries, retry_after,
@@ -295,10 +308,11 @@ class Transport:
             return f"no answer within {self.timeout:g} s"
         return _UNREACHABLE.get(problem or "", "the connection closed without an answer")
 
-    def _over_time(self, model: str, attempts: int) -> ServiceError:
+    def _over_time(self, model: str, attempts: int, why: str | None = None) -> ServiceError:
+        last = f"; the last: {why}" if why else ""
         return ServiceError(
-            f"The {self.service} at {self.base_url} did not answer in the time allowed for model {model} "
-            f"({attempts} attempts).",
+            f"The {self.service} at {self.base_url} gave no answer in the time allowed for model {model} "
+            f"({attempts} attempt{'s' if attempts != 1 else ''}{last}).",
             code="over_time", model=model, endpoint=self.base_url, attempts=attempts,
         )
 
