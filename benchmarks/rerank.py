@@ -1,6 +1,7 @@
 """What reranking adds to a query's time, against a loopback rerank endpoint.
 
     python benchmarks/rerank.py [--runs 5] [--depth 40] [--latency 0] [--mode hybrid] [--hashed]
+    python benchmarks/rerank.py --depths ../shared/data/scifact [--split test]
 
 sample_docs/ is indexed with the bundled model (with `--hashed`, the tests' hashed bag of
 words, which takes no time to embed: the second stage costs the same); each of the 20 sample questions
@@ -17,7 +18,13 @@ parsed, blended) plus the `--latency` given. On a busy machine the difference of
 searches is noisy, so the second stage is also timed on its own ("second stage": the
 rerank call and the blend over the first stage's candidates, read beforehand). The figures measure mechanics and overhead,
 not quality: a reranker that scores by word overlap says nothing about what a real rerank
-model would do to the ranking. Prints figures; asserts nothing.
+model would do to the ranking.
+
+`--depths DATASET` measures what bounds any reranker's gain instead: the share of the
+relevant documents that the first stage puts within the top k (recall@k), for the depths a
+reranker might read. It uses keyword search (BM25), which needs no embedding model, so that
+it runs in a minute; the hybrid first stage would need the corpus embedded by the model (most
+of an hour on two cores). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -69,7 +76,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the endpoint takes to answer")
     parser.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "keyword"])
     parser.add_argument("--hashed", action="store_true", help="index with the tests' hashed embedder, not the model")
+    parser.add_argument("--depths", type=Path, metavar="DATASET", help="first-stage recall at depths on a BEIR dataset")
+    parser.add_argument("--split", default="test")
     options = parser.parse_args()
+    if options.depths:
+        depths(options.depths, options.split)
+        return
 
     from semsearch import Index
     from semsearch.search.rerank import rerank_results
@@ -130,6 +142,27 @@ def main() -> None:
     print(f"rerank requests {requests} ({fell_back} fell back), {documents:.1f} passages and {size:.1f} KB each")
     for name, values in (("without", plain), ("with", reranked), ("overhead", overhead), ("second stage", alone)):
         print(f"{name:<12} median {statistics.median(values):7.2f} ms   p95 {_percentile(values, 0.95):7.2f} ms")
+
+
+def depths(folder: Path, split: str) -> None:
+    from semsearch import Index
+    from semsearch.evaluation import load_dataset, recall_at
+    from tests.conftest import FakeEmbedder
+
+    data = load_dataset(folder, split)
+    ks = (10, 20, 30, 40, 50, 100)
+    found = {k: 0.0 for k in ks}
+    with tempfile.TemporaryDirectory(prefix="semsearch-depths-") as scratch:
+        with Index.open(Path(scratch) / "index", embedder=FakeEmbedder("hashed", 64)) as index:
+            ids = list(data.corpus)
+            index.add_texts(ids, [data.corpus[i][1] for i in ids],
+                            [{"title": data.corpus[i][0]} if data.corpus[i][0] else None for i in ids])
+            for query_id, text in data.queries.items():
+                ranked = [hit.path for hit in index.search(text, limit=100, per_file=1, mode="keyword", rerank=False)]
+                for k in ks:
+                    found[k] += recall_at(ranked, data.qrels[query_id], k)
+    print(f"{folder} ({split}, {len(data.queries)} queries), keyword search: recall of the first stage at depth k")
+    print("  ".join(f"@{k} {found[k] / len(data.queries):.4f}" for k in ks))
 
 
 if __name__ == "__main__":

@@ -200,3 +200,14 @@ def test_a_bad_rerank_budget_setting_is_refused(server, monkeypatch):
     monkeypatch.setenv("SEMSEARCH_RERANK_TIMEOUT", "never")
     with pytest.raises(ConfigError, match="SEMSEARCH_RERANK_TIMEOUT"):
         RemoteReranker(MODEL, base_url=server.url, api_key=TOKEN)
+
+
+def test_the_transport_posts_json_with_or_without_a_deadline(server):
+    from semsearch.embedding.remote.transport import Transport
+
+    transport = Transport("rerank service", base_url=server.url, api_key=TOKEN, rps=1000.0, burst=1000)
+    body = {"model": MODEL, "query": "dogs", "documents": ["dogs bark"], "top_n": 1}
+    assert transport.post("/rerank", body, model=MODEL, what="rerank request")["results"][0]["relevance_score"] == 1.0
+    answer = transport.post("/rerank", body, model=MODEL, what="rerank request", deadline=time.monotonic() + 5)
+    assert answer["results"] == [{"index": 0, "relevance_score": 1.0}]
+    assert transport.usage.requests == 2

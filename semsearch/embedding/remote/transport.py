@@ -208,8 +208,9 @@ class Transport:
         is not JSON) or a `Refused`. With `deadline` (a `time.monotonic()` value), no attempt
         waits past it and none starts once it has passed (ServiceError "over_time")."""
 
-        def call(client: Any, timeout: float) -> Any:
-            return client.post(path, body=body, cast_to=bytes, options={"timeout": timeout})
+        def call(client: Any, timeout: float | None = None) -> Any:
+            options = {} if timeout is None else {"timeout": timeout}
+            return client.post(path, body=body, cast_to=bytes, options=options)
 
         outcome = self.send(call, None, model=model, what=what, deadline=deadline)
         return outcome if isinstance(outcome, Refused) else json_or_none(outcome)
