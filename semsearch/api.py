@@ -79,10 +79,12 @@ class ModelListing:
     dimensions: int | None
     max_tokens: int | None
     description: str
+    # "embedding", or "rerank" for a model `search --rerank` can use.
+    kind: str = "embedding"
 
 
 def models(*, remote: bool = True, **remote_options: Any) -> list[ModelListing]:
-    """The bundled local model, and with a token, the embedding models the endpoint lists.
+    """The bundled local model, and with a token, the embedding and rerank models the endpoint lists.
 
     Raises AuthenticationError or ServiceError when the endpoint cannot be asked.
     """
@@ -90,10 +92,14 @@ def models(*, remote: bool = True, **remote_options: Any) -> list[ModelListing]:
     listings = [ModelListing(local.model_id, "local", local.dimensions, local.max_tokens, local.description)]
     if remote and (remote_options.get("api_key") or config.api_token()):
         from .embedding.remote.client import RemoteEmbedder
+        from .embedding.remote.rerank import is_rerank_model
 
         client = RemoteEmbedder(config.DEFAULT_REMOTE_MODEL, **remote_options)
         base_url = remote_options.get("base_url") or config.base_url()
         for model_id in client.list_models():
+            if is_rerank_model(model_id):
+                listings.append(ModelListing(model_id, base_url, None, None, "reranks search results", "rerank"))
+                continue
             info = KNOWN_MODELS.get(model_id)
             if info is None and not _looks_like_embedding_model(model_id):
                 continue

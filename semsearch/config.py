@@ -122,16 +122,21 @@ def remote_endpoint(url: str | None = None, token: str | None = None) -> Endpoin
     return Endpoint(url, token, url_from, token_from if token else None)
 
 
-def float_setting(name: str, default: float) -> float:
+def float_setting(name: str, default: float, *, meaning: str = "") -> float:
+    """The setting `name` as a number greater than zero, else `default`; ConfigError for
+    anything else, saying what the setting is (`meaning`) when given."""
     raw = setting(name)
     if raw is None:
         return default
+    about = f" ({name} is {meaning})" if meaning else ""
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number.") from None
+        raise ConfigError(f"{name}={raw!r} is not a number: give one greater than zero{about}.", code="bad_setting",
+                          name=name, value=raw) from None
     if not (0 < value < math.inf):  # nan too
-        raise ConfigError(f"{name} must be a number greater than zero, not {raw}.")
+        raise ConfigError(f"{name} must be a number greater than zero, not {raw}{about}.", code="bad_setting",
+                          name=name, value=raw)
     return value
 
 

@@ -132,6 +132,11 @@ class EvalReport:
     mode: str
     model: str
     per_query: dict[str, float] = field(default_factory=dict, repr=False)
+    # With rerank=True: the rerank model, how many queries it reranked (the others kept
+    # the first-stage order), and the notes of those it could not.
+    reranker: str | None = None
+    reranked: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +145,7 @@ class EvalReport:
             "queries": self.queries, "index_seconds": round(self.index_seconds, 2),
             "latency_p50_ms": round(self.latency_p50_ms, 2), "latency_p95_ms": round(self.latency_p95_ms, 2),
             "mode": self.mode, "model": self.model,
+            "reranker": self.reranker, "reranked": self.reranked,
         }
 
 
@@ -150,8 +156,10 @@ def evaluate(
     mode: str = "hybrid",
     progress: Callable[[int, int], None] | None = None,
     index_progress: Callable[[Any], None] | None = None,
+    rerank: bool = False,
 ) -> EvalReport:
-    """Index the corpus (documents already there are reused) and score every query."""
+    """Index the corpus (documents already there are reused) and score every query (with
+    `rerank`, through `index.reranker` as a second stage)."""
     ids = list(dataset.corpus)
     started = time.perf_counter()
     index.add_texts(
@@ -164,10 +172,14 @@ def evaluate(
     scores: dict[str, list[float]] = {"ndcg": [], "mrr": [], "r10": [], "r100": []}
     latencies: list[float] = []
     per_query: dict[str, float] = {}
+    reranked = 0
+    notes: list[str] = []
     for done, (query_id, text) in enumerate(dataset.queries.items(), 1):
         started = time.perf_counter()
-        hits = index.search(text, limit=100, per_file=1, mode=mode)
+        hits = index.search(text, limit=100, per_file=1, mode=mode, rerank=rerank)
         latencies.append((time.perf_counter() - started) * 1000)
+        reranked += bool(hits.reranked)
+        notes.extend(note for note in hits.notes if note not in notes)
         ranked = [hit.path for hit in hits]
         relevant = dataset.qrels[query_id]
         per_query[query_id] = ndcg_at(ranked, relevant)
@@ -184,4 +196,6 @@ def evaluate(
         queries=count, index_seconds=index_seconds,
         latency_p50_ms=_percentile(latencies, 0.5), latency_p95_ms=_percentile(latencies, 0.95),
         mode=mode, model=index.model, per_query=per_query,
+        reranker=(index.reranker.model_id or "the endpoint's reranker") if rerank else None,
+        reranked=reranked, notes=notes,
     )

@@ -20,6 +20,7 @@ from .results import CheckReport, IndexStats, IndexStatus, ProgressCallback, Sea
 from .search import MODES
 from .search.filters import DateLike, Filters
 from .search.ranking import Ranking, for_query, rank
+from .search.rerank import DEFAULT_DEPTH, Reranker, rerank_results
 from .settings import ChunkSettings, IndexSettings, VectorSettings
 from .storage import open_backend
 from .text.checks import check_path, check_text, undecodable
@@ -60,6 +61,7 @@ class Index:
     def __init__(self, backend: Backend, embedder: BaseEmbedder | None, remote_options: dict[str, Any]) -> None:
         self._backend = backend
         self._embedder = embedder
+        self._reranker: Reranker | None = None
         self._remote_options = remote_options
         self._lock = threading.RLock()
         self._closed = False
@@ -91,6 +93,7 @@ class Index:
         rebuild: bool = False,
         lock_timeout: float = 10.0,
         vectors: VectorSettings | None = None,
+        reranker: Reranker | None = None,
         **remote_options: Any,
     ) -> Index:
         """Open the index at `path` (default: SEMSEARCH_INDEX or the user's default index).
@@ -110,7 +113,11 @@ class Index:
             vectors: the vector index's layout settings (exact up to how many vectors,
                 SQ8 compression, recall target); stored with the index, and the vector
                 cache is rebuilt when they change.
-            remote_options: base_url, api_key, rps, burst, ... for a remote model.
+            reranker: the rerank model for `search(rerank=...)`, any object with `model_id`
+                and `rerank(query, documents) -> scores`; default the endpoint's (see
+                `RemoteReranker`). Given, searches rerank unless told not to.
+            remote_options: base_url, api_key, rps, burst, ... for a remote model (and the
+                reranker).
 
         Raises:
             IndexNotFoundError, ModelMismatchError, StorageError, EmbeddingError.
@@ -137,6 +144,7 @@ class Index:
             _abandon(backend, fresh)
             raise
         index.created, index.model_reason, index.dropped_records = setup.created, setup.reason, setup.dropped
+        index._reranker = reranker
         index._rebuilt = rebuild
         return index
 
@@ -164,6 +172,17 @@ class Index:
         if self._embedder is None:
             self._embedder = conform(embedding.make_embedder(self.model, **self._remote_options))
         return self._embedder
+
+    @property
+    def reranker(self) -> Reranker:
+        """The rerank model searches use with `rerank=True`: the one given to `open`, else
+        the endpoint's (`SEMSEARCH_RERANK_MODEL`, else the first it lists), made on first use."""
+        if self._reranker is None:
+            from .embedding.remote.rerank import RemoteReranker
+
+            shared = ("base_url", "api_key", "rps", "burst", "max_retries", "timeout", "backoff")
+            self._reranker = RemoteReranker(**{key: value for key, value in self._remote_options.items() if key in shared})
+        return self._reranker
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -333,6 +352,8 @@ class Index:
         after: DateLike | None = None,
         before: DateLike | None = None,
         explain: bool = False,
+        rerank: bool | None = None,
+        rerank_depth: int = DEFAULT_DEPTH,
     ) -> SearchResults:
         """The passages that best answer `query`, best first (a list of SearchResult, with
         `notes` on what the search did: the query cut for the model, ...).
@@ -346,6 +367,11 @@ class Index:
             after, before: modification-time window ("2024-05-01", a date or a datetime);
                 records from `add_texts` have no modification time, so these leave them out.
             explain: fill each result's `explain` with its ranks and scores.
+            rerank: send the best `rerank_depth` candidates to the reranker (`self.reranker`)
+                in one request and blend its scores with their ranks (see search.rerank).
+                Default: when SEMSEARCH_RERANK_MODEL is set or a reranker was given to
+                `open`. A reranker that fails or is too slow leaves the first-stage order,
+                with a note; a wrong token or rerank model raises, as for embedding.
 
         Filters apply before the cut to `limit`, so they never hide a match that exists.
         """
@@ -390,9 +416,25 @@ class Index:
                 found, ceiling = backend.keyword(terms, k, allowed)
                 return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
 
-        ranked = rank(backend, dense, keyword, limit=limit, per_file=per_file, explain=explain)
+        reranking = self._reranking(rerank, rerank_depth)
+        depth = max(limit, rerank_depth) if reranking else limit
+        ranked = rank(backend, dense, keyword, limit=depth, per_file=per_file, explain=explain)
+        reranked = None
+        if reranking:
+            ranked, note = rerank_results(self.reranker, query, ranked, rerank_depth, explain=explain)
+            ranked, reranked = ranked[:limit], note is None
+            notes.extend([note] if note else [])
+            for result in ranked:
+                result.reranked = reranked
         _attach_parts(backend, ranked, vector)
-        return SearchResults(for_query(ranked, query), notes)
+        return SearchResults(for_query(ranked, query), notes, reranked)
+
+    def _reranking(self, rerank: bool | None, depth: int) -> bool:
+        if not isinstance(depth, int) or not 1 <= depth <= MAX_RESULTS:
+            raise SemsearchError(f"rerank_depth must be a whole number from 1 to {MAX_RESULTS:,}, not {depth!r}.")
+        if rerank is None:
+            return self._reranker is not None or bool(config.setting("SEMSEARCH_RERANK_MODEL"))
+        return bool(rerank)
 
     def _fitted(self, query: str, notes: list[str]) -> str:
         """The query as the model can take it: cut to its input limit (the model would

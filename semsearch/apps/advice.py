@@ -42,11 +42,26 @@ _FACTS: dict[str, Callable[[SemsearchError], str]] = {
 }
 
 
-def message(error: SemsearchError) -> str:
-    """What the CLI says for `error`: its facts, and advice a terminal user can follow."""
+# A service that failed for good: what to do depends on the command that needed it.
+_SERVICE = ("service", "service_unreachable", "service_timeout")
+_SERVICE_ADVICE = {
+    "search": "`--mode keyword` searches without the service, offline.",
+    "index": "Nothing already embedded was lost; run the command again later to continue.",
+    "eval": "Nothing already embedded was lost; run the command again later to continue.",
+}
+
+
+def message(error: SemsearchError, command: str | None = None) -> str:
+    """What the CLI says for `error` raised by `command` ("search", "index", ...): its
+    facts, and advice a terminal user can follow."""
     facts = _FACTS.get(error.code)
     if facts is not None:
         return facts(error)
+    if error.code in _SERVICE:
+        # The library's hint names the settings (SEMSEARCH_BASE_URL, SEMSEARCH_TIMEOUT), which
+        # a terminal user sets too.
+        then = _SERVICE_ADVICE.get(command or "", "Run the command again later.")
+        return f"{error.message} {error.hint + ' ' if error.hint else ''}{then}"
     advice = _ADVICE.get(error.code)
     if advice is None:
         return str(error)

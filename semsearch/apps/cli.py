@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from .. import __version__, config
 from ..search import MODES
 
 
@@ -25,7 +26,7 @@ class _Group(click.Group):
         except SemsearchError as exc:
             from .advice import message
 
-            raise click.ClickException(message(exc)) from None
+            raise click.ClickException(message(exc, ctx.invoked_subcommand)) from None
         except KeyboardInterrupt:
             writing = ctx.invoked_subcommand in ("index", "remove", "check")
             more = " Everything committed so far is kept; run the command again to continue." if writing else ""
@@ -43,9 +44,27 @@ _INDEX_HELP = "Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index
 def cli(ctx: click.Context, index_path: Path | None) -> None:
     """Semantic search over your documents: index folders, then ask in plain words."""
     ctx.obj = index_path
+    _show_warnings()
     if os.environ.get("NO_COLOR"):
         # https://no-color.org: any value turns colour off, also on a terminal.
         ctx.color = False
+
+
+class _Warnings(logging.Handler):
+    """The library's warnings (a request being retried, and why) as lines on stderr,
+    written where stderr is at the moment, so that each command's own stream gets them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("semsearch")
+    if not any(isinstance(handler, _Warnings) for handler in logger.handlers):
+        logger.addHandler(_Warnings(logging.WARNING))
 
 
 def _index_option(function):
@@ -105,6 +124,14 @@ def _say_endpoint(embedder) -> None:
     """Name the service a command is about to talk to, once, on stderr (never the token)."""
     if embedder.endpoint:
         click.echo(f"Model {embedder.model_id} at {embedder.endpoint}.", err=True)
+
+
+def _say_reranker(reranker) -> None:
+    """Name the service reranking goes to, on stderr (never the token)."""
+    endpoint = getattr(reranker, "endpoint", None)
+    if endpoint:
+        model = f" with {reranker.model_id}" if reranker.model_id else ""
+        click.echo(f"Reranking{model} at {endpoint}.", err=True)
 
 
 def _json(value: Any) -> None:
@@ -325,19 +352,23 @@ def _print_stats(stats, verbose: bool) -> None:
 @click.option("--after", help="Only files modified on or after this date (YYYY-MM-DD).")
 @click.option("--before", help="Only files modified before this date (YYYY-MM-DD).")
 @click.option("--explain", is_flag=True, help="Show each hit's dense and keyword ranks and scores.")
+@click.option("--rerank/--no-rerank", default=None,
+              help="Rerank the best candidates through the endpoint's rerank model. Default: on when $SEMSEARCH_RERANK_MODEL is set.")
 @click.option("--files", "files_only", is_flag=True, help="Print only the matching files, one per line, best first.")
 @click.option("-0", "--null", "null", is_flag=True, help="With --files (implied): end each path with a NUL byte, not a newline, for xargs -0.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as a JSON list.")
 @click.pass_context
-def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, files_only, null, as_json):
+def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, explain, rerank, files_only, null, as_json):
     """Find the passages that answer QUERY."""
     files_only = files_only or null
     with _open(ctx) as index:
         if mode != "keyword":
             _say_endpoint(index.embedder)
+        if rerank or (rerank is None and config.setting("SEMSEARCH_RERANK_MODEL")):
+            _say_reranker(index.reranker)
         results = index.search(
             query, limit=limit, mode=mode, per_file=1 if files_only else per_file or None, path=list(paths),
-            ext=list(extensions), after=after, before=before, explain=explain,
+            ext=list(extensions), after=after, before=before, explain=explain, rerank=rerank,
         )
         empty = not results and index.status().documents == 0
     if files_only:
@@ -354,7 +385,7 @@ def search(ctx, query, limit, mode, per_file, paths, extensions, after, before, 
     elif as_json:
         _json([result.to_dict() for result in results])
     else:
-        _print_results(results, mode)
+        _print_results(results, "blend" if results.reranked else mode)
     for note in results.notes:
         click.echo(note, err=True)
     if not results and empty:
@@ -367,7 +398,7 @@ def _print_results(results, mode: str = "hybrid") -> None:
         return
     # Each mode's scores are on a scale of their own: a fused score from 0 to 1, a cosine
     # similarity, or BM25 (unbounded, comparable only within one query).
-    scale = {"hybrid": "score", "dense": "cosine", "keyword": "BM25"}[mode]
+    scale = {"hybrid": "score", "dense": "cosine", "keyword": "BM25", "blend": "blend"}[mode]
     for rank, hit in enumerate(results, 1):
         # Lines of a PDF's or Word file's extracted text would send an editor nowhere.
         where = _show_path(hit.path) if hit.format in ("pdf", "docx") else f"{_show_path(hit.path)}:{hit.start_line}-{hit.end_line}"
@@ -407,6 +438,12 @@ def _explanation(facts: dict) -> str:
             lines.append("keyword: not in its top results (counts a share of 0)" if fused else "keyword: not in its top results")
     if fused:
         lines.append(f"hybrid score {facts['fusion']}")
+    if "rerank_blend" in facts:
+        lines.append(
+            f"first stage rank {facts['first_stage_rank']}, score {facts['first_stage_score']:.4f}; "
+            f"reranker score {facts['rerank_score']:.4f}"
+        )
+        lines.append(f"blend {facts['rerank_blend']}")
     return "\n".join(lines)
 
 
@@ -479,10 +516,11 @@ def status(ctx, as_json, verbose):
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("--model", help="Embedding model (default: as for a new index).")
 @click.option("--queries", type=click.Path(exists=True, path_type=Path), help="Another dataset's queries and qrels, e.g. German queries against an English corpus.")
+@click.option("--rerank", is_flag=True, help="Rerank each query's candidates through the endpoint's rerank model.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_with(rate_options)
 @click.pass_context
-def eval_command(ctx, dataset, split, mode, model, queries, as_json, rps, burst):
+def eval_command(ctx, dataset, split, mode, model, queries, rerank, as_json, rps, burst):
     """Measure search quality on a BEIR-layout DATASET folder.
 
     Builds a temporary index of the corpus (or uses --index, reusing what it holds) and
@@ -497,18 +535,23 @@ def eval_command(ctx, dataset, split, mode, model, queries, as_json, rps, burst)
         location = ctx.obj or Path(scratch) / "index"
         with _open(None, create=True, model=model, path=location, **_remote_options(rps, burst)) as index:
             _say_endpoint(index.embedder)
+            if rerank:
+                _say_reranker(index.reranker)
             with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
-                report = evaluate(index, data, mode=mode, index_progress=progress)
+                report = evaluate(index, data, mode=mode, index_progress=progress, rerank=rerank)
     if as_json:
         _json(report.to_dict())
         return
-    click.echo(f"{dataset} ({split}, {report.queries} queries), model {report.model}, mode {report.mode}")
+    reranked = f", reranked by {report.reranker} ({report.reranked} of {report.queries} queries)" if rerank else ""
+    click.echo(f"{dataset} ({split}, {report.queries} queries), model {report.model}, mode {report.mode}{reranked}")
     click.echo(f"nDCG@10     {report.ndcg_10:.4f}")
     click.echo(f"MRR@10      {report.mrr_10:.4f}")
     click.echo(f"Recall@10   {report.recall_10:.4f}")
     click.echo(f"Recall@100  {report.recall_100:.4f}")
     click.echo(f"Indexing    {report.index_seconds:.1f} s")
     click.echo(f"Latency     p50 {report.latency_p50_ms:.1f} ms, p95 {report.latency_p95_ms:.1f} ms")
+    for note in report.notes:
+        click.echo(note, err=True)
 
 
 @cli.command()
@@ -571,7 +614,7 @@ def remove(ctx, paths):
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def models(as_json):
-    """List the embedding models you can use."""
+    """List the embedding models you can use, and the endpoint's rerank models."""
     from .. import config
     from ..api import models as list_models
 
@@ -590,7 +633,8 @@ def models(as_json):
                 listing.description,
             ) if part
         )
-        click.echo(f"{listing.model_id:<62} {listing.where}" + (f"  ({facts})" if facts else ""))
+        kind = "" if listing.kind == "embedding" else f" [{listing.kind}]"
+        click.echo(f"{listing.model_id:<62} {listing.where}{kind}" + (f"  ({facts})" if facts else ""))
     if len(listings) == 1:
         click.echo("Set IONOS_API_TOKEN to list the IONOS embedding models too.", err=True)
 

@@ -152,6 +152,50 @@ def test_service_failure_keeps_what_was_indexed(server, docs, tmp_path, monkeypa
     assert_secret_kept(result.output, files_text(tmp_path))
 
 
+def test_a_search_that_cannot_reach_the_service_says_keyword_search_works_offline(server, docs, monkeypatch):
+    assert run("index", str(docs)).exit_code == 0
+    from tests.embedding.test_remote import closed_port_url
+
+    url = closed_port_url()
+    monkeypatch.setenv("SEMSEARCH_BASE_URL", url)
+    result = run("search", "night trains to vienna")
+    assert result.exit_code == 1
+    assert f"Could not connect to the embedding service at {url} (3 attempts: connection refused)." in result.stderr
+    assert "`--mode keyword` searches without the service, offline." in result.stderr
+    assert "Nothing already embedded was lost" not in result.output
+    # Each retry was announced on stderr as it happened.
+    host = url.split("/")[2]
+    assert f"Embedding request to {host} failed (connection refused); retry 1 of 2 in" in result.stderr
+    assert f"Embedding request to {host} failed (connection refused); retry 2 of 2 in" in result.stderr
+    assert_secret_kept(result.output)
+    offline = run("search", "night trains to vienna", "--mode", "keyword", "--json")
+    assert offline.exit_code == 0 and json.loads(offline.stdout)[0]["path"].endswith("travel.html")
+
+
+def test_a_service_that_never_answers_gives_up_after_semsearch_timeout(server, docs, monkeypatch, tmp_path):
+    from tests.openai_server import SilentServer
+
+    monkeypatch.setenv("SEMSEARCH_TIMEOUT", "1")
+    with SilentServer() as silent:
+        monkeypatch.setenv("SEMSEARCH_BASE_URL", silent.url)
+        result = run("index", str(docs))
+    assert result.exit_code == 1
+    assert f"The embedding service at {silent.url} did not answer within 1 s" in result.stderr
+    assert "SEMSEARCH_TIMEOUT sets how many seconds to wait." in result.stderr
+    assert "failed (no answer within 1 s); retry 1 of 1 in" in result.stderr
+    assert "Nothing already embedded was lost" in result.stderr
+    assert not (tmp_path / "index").exists(), "no index is set up for a model that never answered"
+    assert_secret_kept(result.output)
+
+
+@pytest.mark.parametrize("value", ["soon", "0"])
+def test_a_bad_semsearch_timeout_is_one_clear_line(server, docs, monkeypatch, value):
+    monkeypatch.setenv("SEMSEARCH_TIMEOUT", value)
+    result = run("index", str(docs))
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "SEMSEARCH_TIMEOUT" in result.stderr and "greater than zero" in result.stderr
+
+
 def test_batches_are_paced_and_resized_through_the_index(server, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()

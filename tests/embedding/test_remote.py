@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import socket
 import subprocess
 import sys
@@ -20,9 +21,16 @@ from semsearch.embedding.catalogue import BGE_QUERY_INSTRUCTION
 from semsearch.embedding.local import xlmr_token_count
 from semsearch.embedding.remote.client import RemoteEmbedder
 from semsearch.embedding.remote.ratelimit import TokenBucket
-from semsearch.errors import AuthenticationError, EmbeddingError, ModelNotFoundError, RequestTooLargeError, ServiceError
+from semsearch.errors import (
+    AuthenticationError,
+    ConfigError,
+    EmbeddingError,
+    ModelNotFoundError,
+    RequestTooLargeError,
+    ServiceError,
+)
 from tests.conftest import REPO
-from tests.openai_server import OpenAIServer, token_count
+from tests.openai_server import OpenAIServer, SilentServer, token_count
 
 TOKEN = "ionos-test-token-7f3a9c1e5b"
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho".split()
@@ -123,7 +131,7 @@ def test_no_texts_means_no_request(server, make):
 
 
 def test_list_models(server, make):
-    assert make(server.url).list_models() == list(server.models)
+    assert make(server.url).list_models() == [*server.models, *server.rerank_models]
 
 
 def test_defaults_come_from_the_environment_and_dotenv(server, monkeypatch, tmp_path):
@@ -198,13 +206,15 @@ def test_5xx_then_success_is_retried_and_counted(server, make):
     assert (embedder.usage.retries, embedder.usage.requests, server.embedding_requests) == (2, 3, 3)
 
 
-def test_persistent_5xx_raises_service_error_saying_nothing_was_lost(server, make):
+def test_persistent_5xx_raises_service_error_naming_the_status_and_attempts(server, make):
     server.error_rate = 1.0
     with pytest.raises(ServiceError) as caught:
         make(server.url, max_retries=2).embed_documents(["doomed"])
     message = str(caught.value)
-    assert "HTTP 500" in message and "BAAI/bge-m3" in message and server.url in message
-    assert "Nothing already embedded was lost" in message and "again later" in message
+    assert "HTTP 500" in message and "BAAI/bge-m3" in message and server.url in message and "(3 attempts)" in message
+    # The embedder does not know what it was called for: indexing's wording is the CLI's.
+    assert "embedded" not in message
+    assert caught.value.code == "service" and caught.value.details["attempts"] == 3
     assert server.embedding_requests == 3
 
 
@@ -233,7 +243,72 @@ def test_connection_refused_names_the_base_url(make):
     with pytest.raises(ServiceError) as caught:
         make(url, max_retries=2).embed_documents(["nobody home"])
     assert url in str(caught.value) and "Could not connect" in str(caught.value)
-    assert "Nothing already embedded was lost" in str(caught.value)
+    assert "connection refused" in str(caught.value) and "SEMSEARCH_BASE_URL" in str(caught.value)
+    assert caught.value.code == "service_unreachable"
+
+
+def test_connection_refused_fails_fast_with_the_default_retries(state_path, caplog):
+    url = closed_port_url()
+    caplog.set_level(logging.WARNING, logger="semsearch")
+    # The real defaults: 8 retries, a first backoff of 0.5 s (doubling, jittered).
+    embedder = RemoteEmbedder("BAAI/bge-m3", base_url=url, api_key=TOKEN, state_path=state_path)
+    assert embedder.max_retries == 8
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match=r"\(3 attempts: connection refused\)"):
+        embedder.embed_documents(["nobody home"])
+    # Two quick retries (at most 0.5 s and 1 s of backoff), not eight over half a minute.
+    assert time.monotonic() - started < 5
+    assert embedder.usage.requests == 3
+    retries = [record for record in caplog.records if record.levelno == logging.WARNING]
+    host = url.split("/")[2]
+    assert [record.getMessage().split(" in ")[0] for record in retries] == [
+        f"Embedding request to {host} failed (connection refused); retry 1 of 2",
+        f"Embedding request to {host} failed (connection refused); retry 2 of 2",
+    ]
+    assert all(re.search(r" in \d+\.\d s$", record.getMessage()) for record in retries)
+
+
+def test_a_server_that_never_answers_times_out_per_semsearch_timeout(state_path, monkeypatch, caplog):
+    monkeypatch.setenv("SEMSEARCH_TIMEOUT", "1")
+    caplog.set_level(logging.WARNING, logger="semsearch")
+    with SilentServer() as silent:
+        embedder = RemoteEmbedder("BAAI/bge-m3", base_url=silent.url, api_key=TOKEN, state_path=state_path)
+        assert embedder.timeout == 1.0
+        started = time.monotonic()
+        with pytest.raises(ServiceError) as caught:
+            embedder.embed_query("anyone there?")
+        elapsed = time.monotonic() - started
+    # One retry after a timeout, not eight: two waits of a second, plus the backoff.
+    assert 2.0 <= elapsed < 6
+    assert "did not answer within 1 s" in str(caught.value) and "(2 attempts)" in str(caught.value)
+    assert "SEMSEARCH_TIMEOUT" in str(caught.value) and caught.value.code == "service_timeout"
+    messages = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(messages) == 1 and "failed (no answer within 1 s); retry 1 of 1 in" in messages[0]
+
+
+def test_the_timeout_defaults_to_30_seconds(state_path):
+    assert RemoteEmbedder("BAAI/bge-m3", base_url="http://127.0.0.1:9/v1", state_path=state_path).timeout == 30.0
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf"])
+def test_a_bad_semsearch_timeout_is_a_config_error(state_path, monkeypatch, value):
+    monkeypatch.setenv("SEMSEARCH_TIMEOUT", value)
+    with pytest.raises(ConfigError) as caught:
+        RemoteEmbedder("BAAI/bge-m3", base_url="http://127.0.0.1:9/v1", state_path=state_path)
+    message = str(caught.value)
+    assert "SEMSEARCH_TIMEOUT" in message and value in message and "greater than zero" in message
+    assert "seconds to wait for one answer" in message
+
+
+def test_retries_of_5xx_are_logged_as_warnings(server, make, caplog):
+    caplog.set_level(logging.WARNING, logger="semsearch")
+    server.script = [503, 429]
+    server.retry_after = 0.1
+    make(server.url).embed_documents(["hello"])
+    messages = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(messages) == 2
+    assert "failed (HTTP 503); retry 1 of 8 in" in messages[0]
+    assert "failed (HTTP 429, over the rate limit); retry 2 of 8 in 0.1 s" in messages[1]
 
 
 def test_a_failing_batch_stops_the_others_sending(server, make):
@@ -545,7 +620,7 @@ def test_an_unwritable_state_file_is_not_fatal(server, make, tmp_path):
     [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("99999", 120.0), ("soon", None), (None, None)],
 )
 def test_retry_after_header_values(header, seconds):
-    from semsearch.embedding.remote.client import _retry_after
+    from semsearch.embedding.remote.transport import _retry_after
 
     assert _retry_after(header) == seconds
 
@@ -553,6 +628,6 @@ def test_retry_after_header_values(header, seconds):
 def test_retry_after_as_an_http_date():
     from email.utils import formatdate
 
-    from semsearch.embedding.remote.client import _retry_after
+    from semsearch.embedding.remote.transport import _retry_after
 
     assert 8 <= _retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10

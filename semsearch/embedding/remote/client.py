@@ -1,25 +1,19 @@
 """Embedding models served over an OpenAI-compatible API, such as the IONOS AI Model Hub.
 
-This is the only module that imports openai, and it does so on the first request, so
-importing semsearch stays fast. Requests are paced by a token bucket shared per endpoint,
-retried with backoff on 429/5xx/network failures, batched with a batch size learned from
-the endpoint's refusals, and parsed straight from the response body into numpy.
+Requests go through the endpoint's `Transport` (pacing shared per endpoint, retries with
+backoff, the token); here they are batched with a batch size learned from the endpoint's
+refusals, and parsed straight from the response body into numpy.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
-import json
 import logging
 import math
-import random
-import re
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from ... import config
 from ...errors import (
-    AuthenticationError,
     ConfigError,
     EmbeddingError,
     ModelNotFoundError,
@@ -38,91 +31,22 @@ from ..base import BaseEmbedder, Usage
 from ..catalogue import close_matches, model_info
 from ..local import xlmr_token_count
 from .endpoints import EndpointState
-from .ratelimit import shared_bucket
+from .transport import Refused, Transport, json_or_none
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RPS = 5.0
-DEFAULT_BURST = 10
 # Requests in flight: enough to keep the rate limit busy while each request takes up to
 # this many seconds (a batch of 256 long inputs can take one or two), at least the minimum.
 LATENCY_COVERED = 2.0
 MIN_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
 DEFAULT_BATCH_SIZE = 256
-DEFAULT_MAX_RETRIES = 8
-MAX_BACKOFF = 30.0
-# A Retry-After beyond this is more likely a misconfigured proxy than a real instruction.
-MAX_RETRY_AFTER = 120.0
 # Below this no input is too long for any model, so a refusal must mean something else.
 MIN_SPLIT_CHARS = 32
 MAX_SPLIT_DEPTH = 8
-
-_TRY_LATER = "Nothing already embedded was lost; run the command again later to continue."
-
-
-class _Refused:
-    """A 4xx answer other than 401/403/429, with the service's reason (token removed), for
-    the caller to interpret (400/413: too big?)."""
-
-    __slots__ = ("status", "reason")
-
-    def __init__(self, status: int, reason: str = "") -> None:
-        self.status = status
-        self.reason = reason
-
-    @property
-    def about_size(self) -> bool:
-        """Whether the refusal is about the request's size: a 413, or a reason that says so.
-        Any other 400 (a bad model id at a gateway, a malformed input) is not split: cutting
-        the request smaller cannot help, and would send thousands of requests."""
-        return self.status == 413 or bool(_ABOUT_SIZE.search(self.reason))
-
-    def explained(self) -> str:
-        return f"HTTP {self.status}: {self.reason}" if self.reason else f"HTTP {self.status}"
-
-
-_ABOUT_SIZE = re.compile(
-    r"too (long|large|big|many)|exceed|maximum|\bmax\b|max[ _-]?(tokens|length|input|batch|context)"
-    r"|context (length|window)|token limit|at most \d|length|payload",
-    re.IGNORECASE,
-)
-
-
-def _reason(body: str, secret: str | None) -> str:
-    """The service's own words from an error body (its `error.message`, `detail` or
-    `message`, else the text), short, with the API token and any bearer credential removed."""
-    payload = _json_or_none(body.encode())
-    text = body
-    if isinstance(payload, dict):
-        found = payload.get("error")
-        found = found.get("message") if isinstance(found, dict) else found
-        found = found or payload.get("detail") or payload.get("message")
-        if isinstance(found, str):
-            text = found
-    if secret:
-        text = text.replace(secret, "***")
-    text = re.sub(r"(?i)bearer\s+\S+", "Bearer ***", " ".join(text.split()))
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-class _Stopped(Exception):
-    """Another batch of the same call failed, so this one gives up quietly."""
-
-
-class _Secret:
-    """Holds the API token so that no repr, debugger or locals dump shows it."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<secret>" if self.value else "<none>"
 
 
 class RemoteEmbedder(BaseEmbedder):
@@ -145,8 +69,9 @@ class RemoteEmbedder(BaseEmbedder):
         batch_size: inputs per request to start with; default the size remembered for this
             endpoint and model, else 256. Halved when the endpoint refuses a batch.
         max_retries: retries per request after 429, 5xx, timeouts and connection errors;
-            default `SEMSEARCH_MAX_RETRIES`, else 8.
-        timeout: seconds to wait for one response.
+            default `SEMSEARCH_MAX_RETRIES`, else 8. An endpoint nothing listens at is
+            retried at most twice, a request that timed out once.
+        timeout: seconds to wait for one response; default `SEMSEARCH_TIMEOUT`, else 30.
         backoff: first retry delay in seconds; doubles per attempt, with full jitter.
         state_path: JSON file remembering batch sizes and encodings per endpoint.
     """
@@ -164,7 +89,7 @@ class RemoteEmbedder(BaseEmbedder):
         concurrency: int | None = None,
         batch_size: int | None = None,
         max_retries: int | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         backoff: float = 0.5,
         state_path: Path | None = None,
     ) -> None:
@@ -175,54 +100,28 @@ class RemoteEmbedder(BaseEmbedder):
         self.query_prefix = info.query_prefix
         self.passage_prefix = info.passage_prefix
         self.vocabulary = info.vocabulary
-        endpoint = config.remote_endpoint(base_url, api_key)
-        self.base_url = endpoint.url
-        # For people: the host and where the token came from, never the token.
-        self.endpoint = endpoint.describe()
-        parts = urllib.parse.urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"The embedding endpoint {self.base_url!r} is not an http(s) URL: set SEMSEARCH_BASE_URL to "
-                f"one such as {config.DEFAULT_BASE_URL}."
-            )
-        token = endpoint.token
-        if token and not (token.isascii() and token.isprintable() and " " not in token):
-            raise ConfigError(
-                f"The API token holds spaces or characters no HTTP header can carry: check {config.TOKEN_VARIABLE}."
-            )
-        self._api_key = _Secret(token)
-        self.rps = float(rps) if rps is not None else config.float_setting("SEMSEARCH_RPS", DEFAULT_RPS)
-        self.burst = int(burst if burst is not None else config.float_setting("SEMSEARCH_BURST", DEFAULT_BURST))
+        self._transport = transport = Transport(
+            "embedding service", base_url=base_url, api_key=api_key, rps=rps, burst=burst,
+            max_retries=max_retries, timeout=timeout, backoff=backoff,
+        )
+        self.base_url = transport.base_url
+        self.endpoint = transport.endpoint
+        self.rps, self.burst, self.max_retries = transport.rps, transport.burst, transport.max_retries
+        self.timeout, self.backoff = transport.timeout, transport.backoff
         if concurrency is None:
             # A fixed handful of requests in flight caps the throughput at handful/latency,
             # below the rate limit once the service takes longer than handful/rps to answer.
             fitting = min(max(MIN_CONCURRENCY, math.ceil(self.rps * LATENCY_COVERED)), MAX_CONCURRENCY)
             concurrency = config.int_setting("SEMSEARCH_CONCURRENCY", fitting)
         self.concurrency = concurrency
-        self.max_retries = (
-            config.int_setting("SEMSEARCH_MAX_RETRIES", DEFAULT_MAX_RETRIES) if max_retries is None else max_retries
-        )
-        self.timeout = timeout
-        self.backoff = backoff
-        for name, value, lowest in [
-            ("rps", self.rps, 0), ("timeout", timeout, 0), ("burst", self.burst, 1),
-            ("concurrency", self.concurrency, 1), ("batch_size", batch_size or 1, 1),
-        ]:
-            if not (lowest <= value < math.inf) or value <= 0:  # nan fails too
-                raise ConfigError(f"{name} must be {'at least 1' if lowest else 'greater than zero'}, not {value}.")
-        if self.max_retries < 0 or backoff < 0:
-            raise ConfigError("max_retries and backoff cannot be negative.")
+        for name, value in [("concurrency", self.concurrency), ("batch_size", batch_size or 1)]:
+            if not (1 <= value < math.inf):
+                raise ConfigError(f"{name} must be at least 1, not {value}.")
         self._state = EndpointState(state_path)
         self.batch_size: int = batch_size or self._state.batch_size(self.base_url, model_id) or DEFAULT_BATCH_SIZE
         self._encoding = self._state.encoding_format(self.base_url) or "base64"
-        # One token short of the contract's burst: at full speed both buckets run empty, and a
-        # request that travels a few ms faster than the one before it would reach the service
-        # before its token does (a 429, and a second's pause). The spare token absorbs up to
-        # 1/rps of such jitter and costs nothing at steady state.
-        self._bucket = shared_bucket(self.base_url, self.rps, max(self.burst - 1, 1))
-        self.usage = Usage()
-        self._lock = threading.Lock()
-        self._client: Any = None
+        self.usage = transport.usage
+        self._lock = transport.lock
         self._active_calls = 0
         self._busy_since = 0.0
 
@@ -294,15 +193,7 @@ class RemoteEmbedder(BaseEmbedder):
     def list_models(self) -> list[str]:
         """The ids of the models the endpoint serves (`GET /models`)."""
         with self._busy():
-            outcome = self._send(lambda client: client.models.with_raw_response.list(), None)
-        if isinstance(outcome, _Refused):
-            hint = "; check SEMSEARCH_BASE_URL" if outcome.status == 404 else ""
-            raise EmbeddingError(f"{self.base_url} did not list its models (HTTP {outcome.status}){hint}.")
-        payload = _json_or_none(outcome.http_response.content)
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list):
-            raise ServiceError(f"{self.base_url} answered the model list with something that is not one.")
-        return [item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+            return self._transport.model_ids(self.model_id)
 
     # -- batching --------------------------------------------------------------------------
 
@@ -341,7 +232,7 @@ class RemoteEmbedder(BaseEmbedder):
             parts = [self._embed_batch(texts[i:i + size], stop, depth) for i in range(0, len(texts), size)]
             return np.vstack([rows for rows, _ in parts]), any(split for _, split in parts)
         outcome = self._request_embeddings(texts, stop)
-        if not isinstance(outcome, _Refused):
+        if not isinstance(outcome, Refused):
             return outcome, False
         if len(texts) == 1:
             return self._embed_too_long(texts[0], stop, depth, outcome.status), True
@@ -388,22 +279,21 @@ class RemoteEmbedder(BaseEmbedder):
 
     # -- one embeddings request ------------------------------------------------------------
 
-    def _request_embeddings(self, texts: list[str], stop: threading.Event) -> np.ndarray | _Refused:
+    def _request_embeddings(self, texts: list[str], stop: threading.Event) -> np.ndarray | Refused:
         """Rows for `texts` from one request (retried as needed), or the 400/413 refusing it."""
         for _ in range(2):  # a second round only after switching from base64 to float
             encoding = self._encoding
             def create(client: Any, encoding: str = encoding) -> Any:
                 return client.embeddings.with_raw_response.create(model=self.model_id, input=texts, encoding_format=encoding)
 
-            outcome = self._send(
-                create,
-                stop,
-                encoding_sensitive=encoding == "base64",
+            self._openai_client()
+            outcome = self._transport.send(
+                create, stop, model=self.model_id, what="embedding request", encoding_sensitive=encoding == "base64"
             )
             if isinstance(outcome, str):  # the endpoint objected to base64
                 self._use_float()
                 continue
-            if isinstance(outcome, _Refused):
+            if isinstance(outcome, Refused):
                 if outcome.status in (400, 413) and outcome.about_size:
                     return outcome
                 if outcome.status == 404:
@@ -423,7 +313,8 @@ class RemoteEmbedder(BaseEmbedder):
             if matrix is not None:
                 return matrix
             self._use_float()
-        raise ServiceError(f"{self.base_url} answered without embeddings for model {self.model_id}. {_TRY_LATER}")
+        raise ServiceError(f"{self.base_url} answered without embeddings for model {self.model_id}.",
+                           model=self.model_id, endpoint=self.base_url)
 
     def _parse_embeddings(self, body: bytes, expected: int, encoding: str) -> np.ndarray | None:
         """The rows in a response body, or None when a base64 request came back empty."""
@@ -431,7 +322,7 @@ class RemoteEmbedder(BaseEmbedder):
         # response than the rate limit leaves between requests.
         import numpy as np
 
-        payload = _json_or_none(body)
+        payload = json_or_none(body)
         data = payload.get("data") if isinstance(payload, dict) else None
         if data == [] and encoding == "base64":
             return None
@@ -448,7 +339,8 @@ class RemoteEmbedder(BaseEmbedder):
         except (AttributeError, IndexError, KeyError, TypeError, ValueError, binascii.Error):
             pass
         if matrix is None or matrix.ndim != 2 or matrix.shape[1] == 0:
-            raise ServiceError(f"{self.base_url} sent malformed embeddings for model {self.model_id}. {_TRY_LATER}")
+            raise ServiceError(f"{self.base_url} sent malformed embeddings for model {self.model_id}.",
+                               model=self.model_id, endpoint=self.base_url)
         if encoding == "base64" and not as_strings:
             self._use_float()  # it ignores base64, so ask for what it sends anyway
         with self._lock:
@@ -479,109 +371,16 @@ class RemoteEmbedder(BaseEmbedder):
     # -- the HTTP layer: pacing, retries, errors -------------------------------------------
 
     def _openai_client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                if not self._api_key.value:
-                    near = close_matches(self.model_id)
-                    if near:
-                        # More likely a typo of a model semsearch knows than a remote model.
-                        raise ModelNotFoundError(
-                            f"Unknown model {self.model_id!r}: did you mean {near[0]!r}?",
-                            hint=f"Remote models need {config.TOKEN_VARIABLE}; `local` is the bundled model.",
-                            code="unknown_model", model=self.model_id, suggestions=near,
-                        )
-                    raise AuthenticationError(
-                        f"No API token is set for {self.base_url}, which model {self.model_id} needs.",
-                        hint=f"Set {config.TOKEN_VARIABLE} in the environment or in a .env file in the current directory.",
-                        code="no_token", model=self.model_id,
-                    )
-                import openai
-
-                # max_retries=0: retries happen here, so they are counted and paced.
-                self._client = openai.OpenAI(
-                    api_key=self._api_key.value, base_url=self.base_url, max_retries=0, timeout=self.timeout
+        if not self._transport.has_token:
+            near = close_matches(self.model_id)
+            if near:
+                # More likely a typo of a model semsearch knows than a remote model.
+                raise ModelNotFoundError(
+                    f"Unknown model {self.model_id!r}: did you mean {near[0]!r}?",
+                    hint=f"Remote models need {config.TOKEN_VARIABLE}; `local` is the bundled model.",
+                    code="unknown_model", model=self.model_id, suggestions=near,
                 )
-            return self._client
-
-    def _send(
-        self, call: Callable[[Any], Any], stop: threading.Event | None, *, encoding_sensitive: bool = False
-    ) -> Any:
-        """Make one API call, paced and retried: the raw response, a `_Refused`, or "encoding"
-        (when `encoding_sensitive` and the endpoint objected to the encoding format).
-
-        The named errors are raised outside any `except`, so no openai exception (whose
-        request carries the Authorization header) is chained to them.
-        """
-        import openai
-
-        client = self._openai_client()
-        attempt = 0
-        while True:
-            if not self._bucket.acquire(stop):
-                raise _Stopped()
-            status = problem = retry_after = None
-            about_encoding = False
-            body = ""
-            try:
-                response = call(client)
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                retry_after = _retry_after(exc.response.headers.get("retry-after"))
-                body = exc.response.text
-                if encoding_sensitive and status in (400, 422):
-                    text = body.lower()
-                    about_encoding = "encoding_format" in text or "base64" in text
-            except openai.APITimeoutError:
-                problem = "timeout"
-            except openai.APIConnectionError:
-                problem = "connection"
-            else:
-                self._count(requests=1)
-                return response
-            self._count(requests=1, rate_limited=int(status == 429))
-            if about_encoding:
-                return "encoding"
-            if status in (401, 403):
-                raise AuthenticationError(
-                    f"{self.base_url} rejected the API token (HTTP {status}): it is missing or wrong. "
-                    f"Set {config.TOKEN_VARIABLE} (in the environment or in .env) to a valid token."
-                )
-            if status is not None and status < 500 and status not in (408, 429):
-                return _Refused(status, _reason(body, self._api_key.value))
-            if attempt >= self.max_retries:
-                raise self._gave_up(status, problem, attempt + 1)
-            attempt += 1
-            self._count(retries=1)
-            if retry_after is None:
-                retry_after = random.uniform(0, min(MAX_BACKOFF, self.backoff * 2 ** (attempt - 1)))
-            log.info(
-                "%s from %s; retry %d of %d in %.2f s",
-                f"HTTP {status}" if status else problem, self.base_url, attempt, self.max_retries, retry_after,
-            )
-            if status == 429:
-                # The limit is per contract: every thread must hold off, not just this one.
-                self._bucket.pause(retry_after)
-            elif stop is not None and stop.wait(retry_after):
-                raise _Stopped()
-            elif stop is None:
-                time.sleep(retry_after)
-
-    def _gave_up(self, status: int | None, problem: str | None, attempts: int) -> ServiceError:
-        if problem == "connection":
-            return ServiceError(
-                f"Could not connect to the embedding service at {self.base_url} ({attempts} attempts); "
-                f"check SEMSEARCH_BASE_URL and the network. {_TRY_LATER}"
-            )
-        if problem == "timeout":
-            what = f"did not answer within {self.timeout:g} s"
-        elif status == 429:
-            what = "kept refusing requests over the rate limit (HTTP 429; a lower SEMSEARCH_RPS may help)"
-        else:
-            what = f"kept failing (HTTP {status})"
-        return ServiceError(
-            f"The embedding service at {self.base_url} {what} for model {self.model_id} "
-            f"({attempts} attempts). {_TRY_LATER}"
-        )
+        return self._transport.client(self.model_id)
 
     @contextmanager
     def _busy(self) -> Iterator[None]:
@@ -601,32 +400,7 @@ class RemoteEmbedder(BaseEmbedder):
             self._active_calls += change
 
     def _count(self, **deltas: float) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self.usage, name, getattr(self.usage, name) + delta)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (seconds or an HTTP date), capped; None if absent or bad."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
+        self._transport.count(**deltas)
 
 
 def _split_near_middle(text: str) -> tuple[str, str]:
