@@ -50,6 +50,15 @@ def vector_for(text: str, dims: int) -> np.ndarray:
     return (vector / norm).astype(np.float32)
 
 
+def cheap_vector_for(text: str, dims: int) -> np.ndarray:
+    """A unit vector from one hash of `text`: for benchmarks, where the service's own work
+    must cost next to nothing."""
+    value = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    vector = np.zeros(dims, dtype=np.float32)
+    vector[value % dims] = 1.0
+    return vector
+
+
 def token_count(text: str) -> int:
     """What the server reports as prompt tokens for one input: words plus two specials."""
     return len(_WORD.findall(text)) + 2
@@ -74,6 +83,7 @@ class OpenAIServer:
       empty_base64: base64 → 200 with empty `data`; float_for_base64: base64 → floats.
       leaky_errors: error messages echo the Authorization header, as careless services do,
         so tests can prove the client never repeats them.
+      cheap_vectors: answer with `cheap_vector_for` (one hash a text) instead of `vector_for`.
     Counters (reset with `reset_counters()`): requests (all, each with its time in
       request_times and Authorization header in authorizations), embedding_requests,
       statuses (every answer), rate_limited (429s sent), batch_sizes and formats (of every
@@ -106,6 +116,7 @@ class OpenAIServer:
         empty_base64: bool = False,
         float_for_base64: bool = False,
         leaky_errors: bool = False,
+        cheap_vectors: bool = False,
     ) -> None:
         self.token = token
         self.models = dict(DEFAULT_MODELS if models is None else models)
@@ -128,6 +139,7 @@ class OpenAIServer:
         self.empty_base64 = empty_base64
         self.float_for_base64 = float_for_base64
         self.leaky_errors = leaky_errors
+        self.cheap_vectors = cheap_vectors
         self.lock = threading.Lock()
         self._bucket_tokens = float(burst or 1)
         self._bucket_time = time.monotonic()
@@ -378,8 +390,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             as_base64 = fmt == "base64" and not app.float_for_base64
             data = []
+            make = cheap_vector_for if app.cheap_vectors else vector_for
             for index, text in enumerate(texts):
-                vector = vector_for(text, dims)
+                vector = make(text, dims)
                 embedding = (
                     base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
                     if as_base64 else vector.tolist()
