@@ -113,7 +113,7 @@ TIMED = [
 ]
 STAGES = [
     "walk and compare (main thread)",
-    "read, decode, chunk (reader thread)",
+    "read, decode, chunk (reader thread; 0: in other processes)",
     "  of which chunking",
     "embedding requests (worker threads, summed)",
     "taking items (main thread)",
@@ -138,6 +138,7 @@ def child(stages_file: str, arguments: list[str]) -> None:
 
     imported = time.perf_counter() - started
     totals: dict[str, float] = collections.defaultdict(float)
+    calls: collections.Counter[str] = collections.Counter()
     lock = threading.Lock()
 
     def timed(owner, name: str, label: str) -> None:
@@ -150,6 +151,7 @@ def child(stages_file: str, arguments: list[str]) -> None:
             finally:
                 with lock:
                     totals[label] += time.perf_counter() - begun
+                    calls[label] += 1
 
         setattr(owner, name, wrapper)
 
@@ -161,7 +163,7 @@ def child(stages_file: str, arguments: list[str]) -> None:
     finally:
         totals["imports before the command"] = imported
         totals["process, from the start of the script"] = time.perf_counter() - started
-        Path(stages_file).write_text(json.dumps(totals))
+        Path(stages_file).write_text(json.dumps({"seconds": totals, "calls": calls}))
 
 
 def run_index(corpus_root: Path, service: str, work: Path, extra: list[str] | None = None) -> dict:
@@ -180,13 +182,19 @@ def run_index(corpus_root: Path, service: str, work: Path, extra: list[str] | No
     shutil.rmtree(work / f"state-{service}", ignore_errors=True)
     with ServerProcess(**settings) as server:
         env["SEMSEARCH_BASE_URL"] = server.url
-        command = [
-            sys.executable, __file__, "--child", str(stages_file), "--",
-            "index", str(corpus_root), "--json", "--rps", str(spec["rps"]), "--burst", str(spec["burst"]), *(extra or []),
-        ]
+        arguments = ["index", str(corpus_root), "--json", "--rps", str(spec["rps"]), "--burst", str(spec["burst"]), *(extra or [])]
+        # `python -c`, as a program with no script of its own, like `semsearch`: processes
+        # that read files for it need not import a main script.
+        code = (
+            f"import sys; sys.path.insert(0, {str(REPO / 'benchmarks')!r}); import small_files; "
+            f"small_files.child({str(stages_file)!r}, {arguments!r})"
+        )
+        command = [sys.executable, "-c", code]
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=work)
         seconds = time.perf_counter() - started
+        cpu = _children_cpu() - cpu_before
         report = server.report()
     if done.returncode != 0:
         raise SystemExit(f"semsearch index failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -195,18 +203,27 @@ def run_index(corpus_root: Path, service: str, work: Path, extra: list[str] | No
         chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         with_vector = db.execute("SELECT count(*) FROM chunks JOIN vectors ON vectors.id = chunks.vector_id").fetchone()[0]
     return {
-        "seconds": seconds, "summary": summary, "chunks": chunks, "lost": chunks - with_vector,
+        "seconds": seconds, "cpu": cpu, "summary": summary, "chunks": chunks, "lost": chunks - with_vector,
         "twice": report["twice"], "requests": report["embedding_requests"],
         "statuses": report["statuses"], "request_times": report["request_times"], "started": started,
         "stages": json.loads(stages_file.read_text()), "index_dir": index_dir, "env": env,
     }
 
 
+def _children_cpu() -> float:
+    """CPU seconds of the child processes that have ended: the indexing process and the
+    processes it started (not the server, which runs on)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def describe(service: str, result: dict, files: int, plain: float) -> list[str]:
     seconds = result["seconds"]
     lines = [
         f"{service}: {files} files in {seconds:.2f} s = {files / seconds:,.0f} files/s, "
-        f"{seconds / plain:.1f}x plain reading; {result['chunks']} chunks, lost {result['lost']}, "
+        f"{seconds / plain:.1f}x plain reading; CPU {result['cpu']:.2f} s; {result['chunks']} chunks, lost {result['lost']}, "
         f"embedded twice {result['twice']}; {result['requests']} requests "
         f"({dict(sorted(result['statuses'].items()))})"
     ]
@@ -215,8 +232,10 @@ def describe(service: str, result: dict, files: int, plain: float) -> list[str]:
         ceiling = spec["rps"] * spec["server"]["max_batch"]
         rate = result["chunks"] / seconds
         lines.append(f"  {rate:,.0f} chunks/s against a ceiling of {ceiling:,.0f} (5 req/s x 256): {rate / ceiling:.1%}")
+    seconds, calls = result["stages"]["seconds"], result["stages"]["calls"]
     for label in STAGES:
-        lines.append(f"  {label:<48} {result['stages'].get(label, 0.0):7.2f} s")
+        count = f" ({calls[label]:,} calls)" if label in calls else ""
+        lines.append(f"  {label:<60} {seconds.get(label, 0.0):6.2f} s{count}")
     return lines
 
 
@@ -293,9 +312,6 @@ def reindex(corpus_root: Path, files: int, work: Path) -> tuple[int, float, floa
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[4:])
-        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=2)

@@ -40,8 +40,8 @@ def corpus(tmp_path) -> Path:
     return folder
 
 
-def spawn(index: Path, docs: Path, log: Path, *args: str, user: int | None = None) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def spawn(index: Path, docs: Path, log: Path, *args: str, user: int | None = None, processes: int = 0) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO), SEMSEARCH_READ_PROCESSES=str(processes))
     return subprocess.Popen(
         [sys.executable, "-m", "tests.worker", str(index), str(docs), str(log), *args],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -76,16 +76,19 @@ def digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-@pytest.mark.parametrize("point", ["embedding", "sqlite", "faiss"])
-def test_killed_run_leaves_an_index_that_works_and_resumes(tmp_path, corpus, point):
+@pytest.mark.parametrize(
+    "point, processes", [("embedding", 0), ("sqlite", 0), ("faiss", 0), ("embedding", 1), ("sqlite", 1)]
+)
+def test_killed_run_leaves_an_index_that_works_and_resumes(tmp_path, corpus, point, processes):
+    """`processes`: files read in that many other processes (0: in a thread)."""
     index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
     paused = Path(str(log) + ".paused")
     if point == "embedding":
-        worker = spawn(index_dir, corpus, log, "--delay", "0.05")
+        worker = spawn(index_dir, corpus, log, "--delay", "0.05", processes=processes)
         wait_for(lambda: len(committed_hashes(index_dir)) >= 12)
     else:
         extra = ["--after", "3"] if point == "sqlite" else []
-        worker = spawn(index_dir, corpus, log, "--pause-in", point, *extra)
+        worker = spawn(index_dir, corpus, log, "--pause-in", point, *extra, processes=processes)
         wait_for(paused.exists)
     worker.send_signal(signal.SIGKILL)
     worker.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import functools
 import json
 import logging
 import math
@@ -123,6 +124,17 @@ class _Secret:
 
     def __repr__(self) -> str:
         return "<secret>" if self.value else "<none>"
+
+
+def count_tokens_with(vocabulary: str | None, text: str) -> int:
+    """Tokens a model of this vocabulary sees for `text`; an overestimate where it is not XLM-R's."""
+    count = xlmr_token_count(text)
+    if vocabulary == "xlm-roberta":
+        return count
+    # BERT's WordPiece (bge-large-en) splits rare words and non-English text into more
+    # pieces than XLM-R does, so the XLM-R count only estimates it; the margin keeps
+    # chunks under the model's limit.
+    return math.ceil(count * 1.25) + 2
 
 
 class RemoteEmbedder(BaseEmbedder):
@@ -283,13 +295,10 @@ class RemoteEmbedder(BaseEmbedder):
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text`; an overestimate where the vocabulary differs."""
-        count = xlmr_token_count(text)
-        if self.vocabulary == "xlm-roberta":
-            return count
-        # BERT's WordPiece (bge-large-en) splits rare words and non-English text into more
-        # pieces than XLM-R does, so the XLM-R count only estimates it; the margin keeps
-        # chunks under the model's limit.
-        return math.ceil(count * 1.25) + 2
+        return count_tokens_with(self.vocabulary, text)
+
+    def portable_count_tokens(self) -> Callable[[str], int]:
+        return functools.partial(count_tokens_with, self.vocabulary)
 
     def list_models(self) -> list[str]:
         """The ids of the models the endpoint serves (`GET /models`)."""
