@@ -30,6 +30,8 @@ class LocalWriter(Writer):
         # An index that held no vectors when the lock was taken has only those this writer
         # stored: asking the database about any other is a query that finds nothing.
         self._only_own_vectors = store.db.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is None
+        # Hashes `stored_vectors` found without a vector.
+        self._absent: set[bytes] = set()
         self._depth = 0
         # The database generation when the outermost transaction began, and the chunk ids
         # its changes removed and added: applied to the cache once it commits.
@@ -95,6 +97,7 @@ class LocalWriter(Writer):
             self.store.clear()
         self.cache.reset()
         self._vector_ids.clear()
+        self._absent.clear()
         self._only_own_vectors = True
 
     def add_roots(self, roots: Iterable[str]) -> None:
@@ -123,7 +126,9 @@ class LocalWriter(Writer):
         hashes = list(hashes)
         wanted = [digest for digest in hashes if digest not in self._vector_ids]
         if wanted and not self._only_own_vectors:
-            self._vector_ids.update(self.store.vector_ids(wanted))
+            found = self.store.vector_ids(wanted)
+            self._vector_ids.update(found)
+            self._absent.update(digest for digest in wanted if digest not in found)
         return {digest for digest in hashes if digest in self._vector_ids}
 
     def commit(self, change: Commit) -> Committed:
@@ -137,7 +142,14 @@ class LocalWriter(Writer):
             if change.vectors:
                 self._check_dimensions(len(change.vectors[0][1]))
                 hashes = [digest for digest, _ in change.vectors]
-                ids = self.store.add_vectors(hashes, np.stack([vector for _, vector in change.vectors]), replace=change.replace_vectors)
+                # Hashes this writer saw missing stay missing (it alone writes): no need to
+                # read their ids back. (INSERT fails loudly, never silently, if one is not.)
+                new = len(set(hashes)) == len(hashes) and all(
+                    digest not in self._vector_ids and (self._only_own_vectors or digest in self._absent) for digest in hashes
+                )
+                ids = self.store.add_vectors(
+                    hashes, np.stack([vector for _, vector in change.vectors]), replace=change.replace_vectors, new=new
+                )
                 self._vector_ids.update(zip(hashes, ids))
             if change.documents:
                 parts = [part.hash for write in change.documents for chunk in write.chunks for part in chunk.parts]
