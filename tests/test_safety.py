@@ -48,6 +48,19 @@ def spawn(index: Path, docs: Path, log: Path, *args: str, user: int | None = Non
     )
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: read from /proc)."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat_file.parent.name))
+    return found
+
+
 def wait_for(condition, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -115,6 +128,27 @@ def test_killed_run_leaves_an_index_that_works_and_resumes(tmp_path, corpus, poi
             paragraph = (corpus / f"doc{i:02d}.txt").read_text().split("\n\n")[1]
             assert index.search(paragraph, limit=1)[0].path.endswith(f"doc{i:02d}.txt")
     assert not list(index_dir.glob(".vectors.faiss.*.tmp")), "temporary files of the killed run are cleaned up"
+
+
+def test_a_killed_run_leaves_no_reading_process_behind(tmp_path):
+    docs = tmp_path / "many"
+    docs.mkdir()
+    for i in range(700):  # more than the run holds in hand: reading is not over when it dies
+        (docs / f"note{i:03d}.txt").write_text(f"Note {i} about {TOPICS[i % len(TOPICS)]} and item{i}.\n")
+    index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
+    worker = spawn(index_dir, docs, log, "--delay", "0.05", processes=1)
+    wait_for(lambda: len(committed_hashes(index_dir)) >= 12)
+    readers = children(worker.pid)
+    assert readers, "the reading process (and multiprocessing's resource tracker)"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in readers), timeout=15)
+    committed = committed_hashes(index_dir)
+    embedder = FakeEmbedder()
+    with Index.open(index_dir, embedder=embedder) as index:
+        stats = index.add([docs])
+        assert stats.new + stats.unchanged == 700 and index.check().problems == []
+    assert {digest(text) for text in embedder.embedded}.isdisjoint(committed)
 
 
 def test_search_while_another_process_indexes(tmp_path, corpus):

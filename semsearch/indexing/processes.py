@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -77,6 +79,15 @@ def _start(settings: ChunkSettings, max_tokens: int | None, count_tokens: Callab
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _reader
     _reader = Reader(settings, max_tokens=max_tokens, count_tokens=count_tokens, force=force)
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="semsearch-orphan-watch", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """End this process once the indexing process is gone (killed: nothing told us to stop,
+    and the task queue never closes, as this process holds its other end too)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _read(tasks: list[tuple[str, int, int, DocumentState | None]]) -> list[Item]:
