@@ -60,6 +60,15 @@ def vector_for(text: str, dims: int) -> np.ndarray:
     return (vector / norm).astype(np.float32)
 
 
+def cheap_vector_for(text: str, dims: int) -> np.ndarray:
+    """A unit vector from one hash of `text`: for benchmarks, where the service's own work
+    must cost next to nothing."""
+    value = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    vector = np.zeros(dims, dtype=np.float32)
+    vector[value % dims] = 1.0
+    return vector
+
+
 def token_count(text: str) -> int:
     """What the server reports as prompt tokens for one input: words plus two specials."""
     return len(_WORD.findall(text)) + 2
@@ -88,6 +97,7 @@ class OpenAIServer:
       rerank_rule: score(query, document) of a rerank answer (default `overlap_score`).
       rerank_script: as `script`, for rerank requests; rerank_latency: seconds per answer.
       rerank_max_chars: any longer document (or query) → 400 "input too long".
+      cheap_vectors: answer with `cheap_vector_for` (one hash a text) instead of `vector_for`.
     Counters (reset with `reset_counters()`): requests (all, each with its time in
       request_times and Authorization header in authorizations), embedding_requests,
       statuses (every answer), rate_limited (429s sent), batch_sizes and formats (of every
@@ -125,6 +135,7 @@ class OpenAIServer:
         rerank_script: list | None = None,
         rerank_latency: float = 0.0,
         rerank_max_chars: int | None = None,
+        cheap_vectors: bool = False,
     ) -> None:
         self.token = token
         self.models = dict(DEFAULT_MODELS if models is None else models)
@@ -152,6 +163,7 @@ class OpenAIServer:
         self.rerank_script = list(rerank_script or [])
         self.rerank_latency = rerank_latency
         self.rerank_max_chars = rerank_max_chars
+        self.cheap_vectors = cheap_vectors
         self.lock = threading.Lock()
         self._bucket_tokens = float(burst or 1)
         self._bucket_time = time.monotonic()
@@ -446,8 +458,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             as_base64 = fmt == "base64" and not app.float_for_base64
             data = []
+            make = cheap_vector_for if app.cheap_vectors else vector_for
             for index, text in enumerate(texts):
-                vector = vector_for(text, dims)
+                vector = make(text, dims)
                 embedding = (
                     base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
                     if as_base64 else vector.tolist()

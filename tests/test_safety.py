@@ -40,12 +40,25 @@ def corpus(tmp_path) -> Path:
     return folder
 
 
-def spawn(index: Path, docs: Path, log: Path, *args: str, user: int | None = None) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def spawn(index: Path, docs: Path, log: Path, *args: str, user: int | None = None, processes: int = 0) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO), SEMSEARCH_READ_PROCESSES=str(processes))
     return subprocess.Popen(
         [sys.executable, "-m", "tests.worker", str(index), str(docs), str(log), *args],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: read from /proc)."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat_file.parent.name))
+    return found
 
 
 def wait_for(condition, timeout: float = 60.0) -> None:
@@ -76,16 +89,19 @@ def digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-@pytest.mark.parametrize("point", ["embedding", "sqlite", "faiss"])
-def test_killed_run_leaves_an_index_that_works_and_resumes(tmp_path, corpus, point):
+@pytest.mark.parametrize(
+    "point, processes", [("embedding", 0), ("sqlite", 0), ("faiss", 0), ("embedding", 1), ("sqlite", 1)]
+)
+def test_killed_run_leaves_an_index_that_works_and_resumes(tmp_path, corpus, point, processes):
+    """`processes`: files read in that many other processes (0: in a thread)."""
     index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
     paused = Path(str(log) + ".paused")
     if point == "embedding":
-        worker = spawn(index_dir, corpus, log, "--delay", "0.05")
+        worker = spawn(index_dir, corpus, log, "--delay", "0.05", processes=processes)
         wait_for(lambda: len(committed_hashes(index_dir)) >= 12)
     else:
         extra = ["--after", "3"] if point == "sqlite" else []
-        worker = spawn(index_dir, corpus, log, "--pause-in", point, *extra)
+        worker = spawn(index_dir, corpus, log, "--pause-in", point, *extra, processes=processes)
         wait_for(paused.exists)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
@@ -112,6 +128,27 @@ def test_killed_run_leaves_an_index_that_works_and_resumes(tmp_path, corpus, poi
             paragraph = (corpus / f"doc{i:02d}.txt").read_text().split("\n\n")[1]
             assert index.search(paragraph, limit=1)[0].path.endswith(f"doc{i:02d}.txt")
     assert not list(index_dir.glob(".vectors.faiss.*.tmp")), "temporary files of the killed run are cleaned up"
+
+
+def test_a_killed_run_leaves_no_reading_process_behind(tmp_path):
+    docs = tmp_path / "many"
+    docs.mkdir()
+    for i in range(700):  # more than the run holds in hand: reading is not over when it dies
+        (docs / f"note{i:03d}.txt").write_text(f"Note {i} about {TOPICS[i % len(TOPICS)]} and item{i}.\n")
+    index_dir, log = tmp_path / "ix", tmp_path / "embedded.log"
+    worker = spawn(index_dir, docs, log, "--delay", "0.05", processes=1)
+    wait_for(lambda: len(committed_hashes(index_dir)) >= 12)
+    readers = children(worker.pid)
+    assert readers, "the reading process (and multiprocessing's resource tracker)"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in readers), timeout=15)
+    committed = committed_hashes(index_dir)
+    embedder = FakeEmbedder()
+    with Index.open(index_dir, embedder=embedder) as index:
+        stats = index.add([docs])
+        assert stats.new + stats.unchanged == 700 and index.check().problems == []
+    assert {digest(text) for text in embedder.embedded}.isdisjoint(committed)
 
 
 def test_search_while_another_process_indexes(tmp_path, corpus):

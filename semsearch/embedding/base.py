@@ -85,6 +85,12 @@ class BaseEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         raise NotImplementedError
 
+    def portable_count_tokens(self) -> Callable[[str], int] | None:
+        """`count_tokens` as a function another process can run (a module-level function, or
+        a partial of one, that pickles without the model), or None when it has none. Files
+        are read and chunked in other processes only when the counter can go with them."""
+        return None
+
 
 _REQUIRED = ("model_id", "dimensions", "embed_documents", "embed_query")
 
@@ -138,6 +144,10 @@ class _Conformed(BaseEmbedder):
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._inner.embed_query(text)  # type: ignore[attr-defined]
+
+    def portable_count_tokens(self) -> Callable[[str], int] | None:
+        portable = getattr(self._inner, "portable_count_tokens", None)
+        return portable() if callable(portable) else None
 
     def __repr__(self) -> str:
         return repr(self._inner)

@@ -12,6 +12,8 @@ from ..config import LOCAL_MODEL
 from .base import BaseEmbedder
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
 
@@ -103,3 +105,6 @@ class LocalEmbedder(BaseEmbedder):
     def count_tokens(self, text: str) -> int:
         """Exact tokens the model sees for a passage: prefix and special tokens included."""
         return _passage_token_count(text)
+
+    def portable_count_tokens(self) -> Callable[[str], int]:
+        return _passage_token_count

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..embedding.base import BaseEmbedder
 from ..errors import EmbeddingError, RequestTooLargeError
-from ..readers.walk import DEFAULT_MAX_FILE_SIZE, Skipped
+from ..readers.walk import DEFAULT_MAX_FILE_SIZE, FileEntry, Skipped
 from ..results import IndexStats, Progress, ProgressCallback
 from ..settings import ChunkSettings
-from ..storage.base import Catalogue, Commit, DocumentWrite, Writer
+from ..storage.base import Catalogue, Commit, DocumentState, DocumentWrite, Writer
 from . import plan as planning
+from . import processes
 from .reading import Item, Reader
 from .workers import Workers
 
@@ -42,6 +43,25 @@ class _Pending:
 
 
 _DONE = object()
+
+
+class _Inline:
+    """The reader's side of the handoff, run in the calling thread: for texts already in
+    memory there is nothing to wait for that a thread could overlap, and two threads busy
+    in Python (one reading, one in SQLite's many short calls) wait on each other for the
+    interpreter lock."""
+
+    def __init__(self, items: Iterator[Item]) -> None:
+        self._items = items
+
+    def get(self, timeout: float | None = None) -> Any:
+        return next(self._items, _DONE)
+
+    get_nowait = get
+
+# Seconds finished embedding batches may wait for others to share their commit; a killed run
+# loses at most this much of the service's answers.
+COMMIT_EVERY = 0.25
 
 
 class Pipeline:
@@ -61,7 +81,7 @@ class Pipeline:
         self.catalogue = catalogue
         self.writer = writer
         self.embedder = embedder
-        self.reader = Reader(embedder, settings, force=force)
+        self.reader = Reader.for_embedder(embedder, settings, force=force)
         self.force = force
         self.progress = progress
         self.exclusions = exclusions
@@ -82,6 +102,7 @@ class Pipeline:
         self._done = 0
         self._total = 0
         self._ready_count = 0
+        self._commit_due = 0.0
 
     # -- what to read -----------------------------------------------------------------------
 
@@ -135,11 +156,20 @@ class Pipeline:
         self.stats.unchanged += found.unchanged
         self._found |= found.found
         self._total += len(found.todo)
-        self._run(lambda: (self.reader.file(entry, state) for entry, state in found.todo))
+        self._run(self._reading(found.todo))
         self._missing.update(found.missing)
         self.writer.replace_skipped(paths, self.stats.skipped, planning.READER_VERSION)
         self._finish()
         return self.stats
+
+    def _reading(self, todo: list[tuple[FileEntry, DocumentState | None]]) -> Callable[[], Iterator[Item]]:
+        """The items of `todo`, read in this process or, for many files, in others."""
+        counter = self.embedder.portable_count_tokens() if self.reader.count_tokens and self.reader.max_tokens else None
+        travels = counter is not None or not (self.reader.count_tokens and self.reader.max_tokens)
+        count = processes.process_count(len(todo), travels)
+        if count:
+            return lambda: processes.read_in_processes(todo, self.reader, counter, count)
+        return lambda: (self.reader.file(entry, state) for entry, state in todo)
 
     def remove_gone(self) -> IndexStats:
         """After the walks of a run: remove the documents no walk found (and those no longer
@@ -167,7 +197,7 @@ class Pipeline:
         records = list(records)
         self._total = len(records)
         known = self.catalogue.document_states_at(key for key, _, _ in records)
-        self._run(lambda: (self.reader.text(key, text, metadata, known.get(key)) for key, text, metadata in records))
+        self._run(lambda: (self.reader.text(key, text, metadata, known.get(key)) for key, text, metadata in records), inline=True)
         self._finish()
         return self.stats
 
@@ -177,11 +207,13 @@ class Pipeline:
         # Read each time: a remote embedder lowers it when the endpoint refuses big batches.
         return max(int(self.embedder.batch_size or 32), 1)
 
-    def _run(self, items: Callable[[], Iterator[Item]]) -> None:
+    def _run(self, items: Callable[[], Iterator[Item]], *, inline: bool = False) -> None:
+        """Embed and commit `items`, read in a thread of their own (or, `inline`, in this one)."""
         workers = max(int(self.embedder.concurrency or 1), 1)
         usage = self.embedder.usage
         before = usage.copy() if usage is not None else None
-        handoff: queue.Queue = queue.Queue(maxsize=256)
+        shared: queue.Queue = queue.Queue(maxsize=256)
+        handoff: queue.Queue | _Inline = _Inline(items()) if inline else shared
         stop = threading.Event()
 
         def read_all() -> None:
@@ -189,14 +221,15 @@ class Pipeline:
                 for item in items():
                     if stop.is_set():
                         return
-                    handoff.put(item)
+                    shared.put(item)
             except BaseException as exc:  # surfaced on the calling thread
-                handoff.put(exc)
+                shared.put(exc)
             finally:
-                handoff.put(_DONE)
+                shared.put(_DONE)
 
         reader = threading.Thread(target=read_all, name="semsearch-reader", daemon=True)
-        reader.start()
+        if not inline:
+            reader.start()
         executor = Workers(workers, self._embed)
         in_flight: dict[Future, list[tuple[bytes, str]]] = {}
         reading = True
@@ -254,7 +287,7 @@ class Pipeline:
             # Unblock the reader if it is waiting on a full queue.
             while reader.is_alive():
                 try:
-                    handoff.get(timeout=0.05)
+                    shared.get(timeout=0.05)
                 except queue.Empty:
                     pass
             if usage is not None and before is not None:
@@ -262,20 +295,28 @@ class Pipeline:
 
     def _collect(self, in_flight: dict[Future, list[tuple[bytes, str]]], *, block: bool) -> None:
         """Commit the batches that have finished (waiting for one if `block`) in one
-        transaction: a commit costs about as much for one batch as for several. Failed
-        batches wait until none has succeeded; then one raises its error (`_drain` then
-        commits the others)."""
+        transaction. While others are still running, finished ones wait up to COMMIT_EVERY
+        for them: each commit has its own cost (the keyword index's segments, the vector
+        cache, the database's own work), and a fast service answers many batches a second.
+        Failed batches wait until none has succeeded; then one raises its error (`_drain`
+        then commits the others)."""
         if not in_flight:
             return
-        done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        running = [future for future in in_flight if not future.done()]
+        if block and running:
+            waiting = len(running) < len(in_flight)  # answers are here, waiting for their commit
+            wait(running, timeout=max(self._commit_due - time.monotonic(), 0) if waiting else None, return_when=FIRST_COMPLETED)
+        done = [future for future in in_flight if future.done()]
         succeeded = [future for future in done if future.exception() is None]
         if not succeeded:
             if done:
-                future = next(iter(done))
-                self._commit(in_flight.pop(future), future.result())
+                self._commit(in_flight.pop(done[0]), done[0].result())
+            return
+        if time.monotonic() < self._commit_due and len(done) < len(in_flight):
             return
         batches = [(in_flight.pop(future), future.result()) for future in succeeded]
         self._commit([pair for batch, _ in batches for pair in batch], [vector for _, vectors in batches for vector in vectors])
+        self._commit_due = time.monotonic() + COMMIT_EVERY
 
     def _drain(self, in_flight: dict[Future, list[tuple[bytes, str]]]) -> None:
         """Wait for the batches still running and commit those that succeed (queued ones

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +46,25 @@ class Item:
 
 
 class Reader:
-    """Turns files and records into items for one run."""
+    """Turns files and records into items for one run: chunks of at most `max_tokens` as
+    `count_tokens` counts them (when both are given)."""
 
-    def __init__(self, embedder: BaseEmbedder, settings: ChunkSettings, *, force: bool = False) -> None:
-        self.embedder = embedder
+    def __init__(
+        self,
+        settings: ChunkSettings,
+        *,
+        max_tokens: int | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+        force: bool = False,
+    ) -> None:
         self.settings = settings
+        self.max_tokens = max_tokens
+        self.count_tokens = count_tokens
         self.force = force
+
+    @classmethod
+    def for_embedder(cls, embedder: BaseEmbedder, settings: ChunkSettings, *, force: bool = False) -> Reader:
+        return cls(settings, max_tokens=embedder.max_tokens, count_tokens=embedder.count_tokens, force=force)
 
     def file(self, entry: FileEntry, state: DocumentState | None) -> Item:
         try:
@@ -91,5 +105,4 @@ class Reader:
         return Item(state, record, self.chunk(document))
 
     def chunk(self, document: Document) -> list[Chunk]:
-        embedder = self.embedder
-        return chunk_document(document, self.settings, max_tokens=embedder.max_tokens, count_tokens=embedder.count_tokens)
+        return chunk_document(document, self.settings, max_tokens=self.max_tokens, count_tokens=self.count_tokens)

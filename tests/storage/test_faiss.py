@@ -200,10 +200,15 @@ def test_layout_changes_only_outside_its_range():
 # -- through the Index ------------------------------------------------------------------------
 
 
-def texts(count: int, seed: int = 0) -> list[str]:
+def texts(count: int, seed: int = 0, topics: int = 12) -> list[str]:
+    """Texts on a few topics (each its own words), so that their vectors form clusters as
+    documents' do; `topics=0`: words drawn from one vocabulary, vectors without clusters."""
     rng = np.random.default_rng(seed)
-    vocabulary = [f"word{i}" for i in range(400)]
-    return [" ".join(rng.choice(vocabulary, 12)) for _ in range(count)]
+    if not topics:
+        vocabulary = [f"word{i}" for i in range(400)]
+        return [" ".join(rng.choice(vocabulary, 12)) for _ in range(count)]
+    words = [[f"topic{t}word{i}" for i in range(12)] for t in range(topics)]
+    return [" ".join(rng.choice(words[rng.integers(topics)], 12)) + f" item{n}" for n in range(count)]
 
 
 def exact_ranking(index: Index, query: str, k: int) -> list[int]:
@@ -256,3 +261,45 @@ def test_a_rebuilt_cache_takes_the_layout_its_size_calls_for(tmp_path, fake):
         note = read_note(index.path)
         assert (note.kind, note.encoding) == ("ivf", "sq8")
         assert index.check().problems == []
+
+
+# -- approximate search only where it beats exact ----------------------------------------------
+
+
+def test_vectors_without_clusters_keep_exact_search_and_say_why():
+    """Random vectors have no cells to skip: the recall target needs most of an IVF's cells,
+    so exact search is kept; vectors on a few topics get an IVF that probes few of them."""
+    settings = VectorSettings(approximate_above=1000)
+    ids = np.arange(1, 3001, dtype=np.int64)
+    scattered = np.random.default_rng(5).standard_normal((len(ids), DIMENSIONS)).astype(np.float32)
+    layout = planned_layout(len(ids), settings)
+    assert layout.kind == "ivf"
+    built = VectorIndex.build(DIMENSIONS, ids, reader(ids, scattered), layout, recall=0.95)
+    assert built.layout.kind == "flat" and built.layout.trained_for == 3000
+    assert f"of its {layout.nlist} cells" in built.layout.reason and "exact search kept" in built.layout.describe()
+    query = scattered[17]
+    found, _ = built.search(query, 10)
+    assert list(found) == brute_force(scattered / np.linalg.norm(scattered, axis=1, keepdims=True), ids, query / np.linalg.norm(query), 10)
+    topical = VectorIndex.build(DIMENSIONS, ids, reader(ids, clustered(len(ids))), layout, recall=0.95)
+    assert topical.layout.kind == "ivf" and topical.layout.reason is None
+    assert topical.layout.nprobe <= layout.nlist // 2
+    # Not measured again at about the same size; again once the index has grown well past it.
+    assert planned_layout(3500, settings, built.layout) == built.layout
+    assert planned_layout(12_001, settings, built.layout).kind == "ivf"
+
+
+def test_status_shows_why_exact_search_was_kept(tmp_path, fake):
+    settings = VectorSettings(approximate_above=300)
+    corpus = texts(700, topics=0)
+    with Index.open(tmp_path / "ix", embedder=fake, vectors=settings) as index:
+        index.add_texts([f"t{i}" for i in range(700)], corpus)
+        note = read_note(index.path)
+        assert note.kind == "flat" and note.reason and note.count == 700
+        status = index.status()
+        assert status.index_type.startswith("flat (exact search kept: an IVF needed")
+        assert status.index_layout["reason"] == note.reason
+        assert index.search(corpus[42], mode="dense", limit=1, per_file=0)[0].path == "t42"
+        index.add_texts(["t700"], ["one more text"])  # the decision stands: no new measurement
+        assert read_note(index.path).reason == note.reason
+    with Index.open(tmp_path / "ix", embedder=fake) as index:
+        assert index.status().index_type == status.index_type

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,17 @@ DEFAULT_BATCH_SIZE = 256
 # Below this no input is too long for any model, so a refusal must mean something else.
 MIN_SPLIT_CHARS = 32
 MAX_SPLIT_DEPTH = 8
+
+
+def count_tokens_with(vocabulary: str | None, text: str) -> int:
+    """Tokens a model of this vocabulary sees for `text`; an overestimate where it is not XLM-R's."""
+    count = xlmr_token_count(text)
+    if vocabulary == "xlm-roberta":
+        return count
+    # BERT's WordPiece (bge-large-en) splits rare words and non-English text into more
+    # pieces than XLM-R does, so the XLM-R count only estimates it; the margin keeps
+    # chunks under the model's limit.
+    return math.ceil(count * 1.25) + 2
 
 
 class RemoteEmbedder(BaseEmbedder):
@@ -182,13 +194,10 @@ class RemoteEmbedder(BaseEmbedder):
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text`; an overestimate where the vocabulary differs."""
-        count = xlmr_token_count(text)
-        if self.vocabulary == "xlm-roberta":
-            return count
-        # BERT's WordPiece (bge-large-en) splits rare words and non-English text into more
-        # pieces than XLM-R does, so the XLM-R count only estimates it; the margin keeps
-        # chunks under the model's limit.
-        return math.ceil(count * 1.25) + 2
+        return count_tokens_with(self.vocabulary, text)
+
+    def portable_count_tokens(self) -> Callable[[str], int]:
+        return functools.partial(count_tokens_with, self.vocabulary)
 
     def list_models(self) -> list[str]:
         """The ids of the models the endpoint serves (`GET /models`)."""

@@ -38,6 +38,9 @@ INDEX_NAME = "vectors.faiss"
 NOTE_NAME = "vectors.json"
 # Training points per cell: faiss asks for at least 39; more costs time for little gain.
 TRAINING_PER_CELL = 40
+# An IVF whose calibrated nprobe exceeds this share of its cells scans about as much as an
+# exact search, plus its own overhead: exact search is kept instead.
+MOST_CELLS = 0.5
 
 ReadVectors = Callable[["np.ndarray | None"], Iterator[tuple["np.ndarray", "np.ndarray"]]]
 
@@ -55,10 +58,11 @@ class Note:
     nprobe: int = 0
     trained_for: int = 0
     recall: float | None = None
+    reason: str | None = None
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.kind, self.encoding, self.nlist, self.nprobe, self.trained_for, self.recall)
+        return Layout(self.kind, self.encoding, self.nlist, self.nprobe, self.trained_for, self.recall, self.reason)
 
     @property
     def memory_bytes(self) -> int:
@@ -330,6 +334,13 @@ class VectorIndex:
             index._index.add_with_ids(matrix, np.ascontiguousarray(batch_ids, dtype=np.int64))
             exact.update(batch_ids, matrix)
         nprobe, measured = calibrate(index._index, probe, probe_ids, exact, layout.nlist, recall, layout.encoding != "float32")
+        if nprobe > layout.nlist * MOST_CELLS:
+            del index
+            reason = (
+                f"exact search kept: an IVF needed {nprobe} of its {layout.nlist} cells for recall@10 {recall:g}, "
+                "as the vectors form no clusters"
+            )
+            return cls.build(dimensions, ids, read, Layout("flat", layout.encoding, trained_for=len(ids), reason=reason))
         index.layout = replace(layout, nprobe=nprobe, recall=measured)
         index._configure()
         return index

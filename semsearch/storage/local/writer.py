@@ -11,6 +11,7 @@ from ...settings import VectorSettings, check_dimensions
 from ..base import Commit, Committed, Writer
 
 if TYPE_CHECKING:
+    import numpy as np
 
     from ...readers.walk import Skipped
     from ..faiss.cache import VectorCache
@@ -26,18 +27,26 @@ class LocalWriter(Writer):
         self.location = location
         # Text hash -> stored vector id, as learned during this run.
         self._vector_ids: dict[bytes, int] = {}
+        # An index that held no vectors when the lock was taken has only those this writer
+        # stored: asking the database about any other is a query that finds nothing.
+        self._only_own_vectors = store.db.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is None
+        # Hashes `stored_vectors` found without a vector.
+        self._absent: set[bytes] = set()
         self._depth = 0
         # The database generation when the outermost transaction began, and the chunk ids
         # its changes removed and added: applied to the cache once it commits.
         self._start = -1
         self._removed: list[int] = []
         self._added: list[int] = []
+        # The vectors of added chunks that came in this transaction, by chunk id: the cache
+        # takes them from here rather than reading back what was just written.
+        self._added_vectors: dict[int, np.ndarray] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self._depth == 0:
             self._start = self.store.generation()
-            self._removed, self._added = [], []
+            self._removed, self._added, self._added_vectors = [], [], {}
         self._depth += 1
         try:
             with self.store.transaction():
@@ -56,7 +65,17 @@ class LocalWriter(Writer):
         import numpy as np
 
         added = np.asarray(self._added, dtype=np.int64)
-        self.cache.applied(self._removed, added, lambda ids: self.store.chunk_vectors(dimensions, ids))
+        known = self._added_vectors
+
+        def vectors(ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            held = np.fromiter((int(i) in known for i in ids), dtype=bool, count=len(ids))
+            if held.any():
+                yield ids[held], np.stack([known[int(i)] for i in ids[held]])
+            if not held.all():
+                yield from self.store.chunk_vectors(dimensions, ids[~held])
+
+        self.cache.applied(self._removed, added, vectors)
+        self._added_vectors = {}
 
     def _current_cache(self) -> None:
         # Brought up to date before a change of chunks, so that the change can be applied
@@ -78,6 +97,8 @@ class LocalWriter(Writer):
             self.store.clear()
         self.cache.reset()
         self._vector_ids.clear()
+        self._absent.clear()
+        self._only_own_vectors = True
 
     def add_roots(self, roots: Iterable[str]) -> None:
         with self.transaction():
@@ -104,8 +125,10 @@ class LocalWriter(Writer):
     def stored_vectors(self, hashes: Iterable[bytes]) -> set[bytes]:
         hashes = list(hashes)
         wanted = [digest for digest in hashes if digest not in self._vector_ids]
-        if wanted:
-            self._vector_ids.update(self.store.vector_ids(wanted))
+        if wanted and not self._only_own_vectors:
+            found = self.store.vector_ids(wanted)
+            self._vector_ids.update(found)
+            self._absent.update(digest for digest in wanted if digest not in found)
         return {digest for digest in hashes if digest in self._vector_ids}
 
     def commit(self, change: Commit) -> Committed:
@@ -119,13 +142,20 @@ class LocalWriter(Writer):
             if change.vectors:
                 self._check_dimensions(len(change.vectors[0][1]))
                 hashes = [digest for digest, _ in change.vectors]
-                ids = self.store.add_vectors(hashes, np.stack([vector for _, vector in change.vectors]), replace=change.replace_vectors)
+                # Hashes this writer saw missing stay missing (it alone writes): no need to
+                # read their ids back. (INSERT fails loudly, never silently, if one is not.)
+                new = len(set(hashes)) == len(hashes) and all(
+                    digest not in self._vector_ids and (self._only_own_vectors or digest in self._absent) for digest in hashes
+                )
+                ids = self.store.add_vectors(
+                    hashes, np.stack([vector for _, vector in change.vectors]), replace=change.replace_vectors, new=new
+                )
                 self._vector_ids.update(zip(hashes, ids))
             if change.documents:
                 parts = [part.hash for write in change.documents for chunk in write.chunks for part in chunk.parts]
                 wanted = [digest for write in change.documents for digest in write.hashes] + parts
                 unknown = {digest for digest in wanted if digest not in self._vector_ids}
-                if unknown:
+                if unknown and not self._only_own_vectors:
                     self._vector_ids.update(self.store.vector_ids(unknown))
                 removed, added = self.store.replace_documents(
                     [
@@ -136,9 +166,25 @@ class LocalWriter(Writer):
                 )
                 self._removed += removed
                 self._added += added
+                self._hold_vectors(change, added)
             if change.touches:
                 self.store.touch_documents(change.touches)
         return Committed(chunks_added=len(added), chunks_removed=len(removed))
+
+    def _hold_vectors(self, change: Commit, added: list[int]) -> None:
+        """Keep the vectors this commit brought for the chunks it added, by chunk id."""
+        if not change.vectors or not self.cache.reflects(self._start):
+            return
+        brought = dict(change.vectors)
+        # The chunks were written in this order (the last write of a path wins).
+        latest = {write.record.path: write for write in change.documents}.values()
+        hashes = [digest for write in latest for _, digest in zip(write.chunks, write.hashes)]
+        if len(hashes) != len(added):
+            return  # read back from the database instead
+        for chunk_id, digest in zip(added, hashes):
+            vector = brought.get(digest)
+            if vector is not None:
+                self._added_vectors[chunk_id] = vector
 
     def remove_documents(self, document_ids: Sequence[int]) -> int:
         if not document_ids:

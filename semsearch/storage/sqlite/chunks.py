@@ -158,21 +158,31 @@ class ChunkQueries(Database):
                 found[bytes(row[0])] = row[1]
         return found
 
-    def add_vectors(self, hashes: Sequence[bytes], matrix: np.ndarray, *, replace: bool = False) -> list[int]:
+    def add_vectors(self, hashes: Sequence[bytes], matrix: np.ndarray, *, replace: bool = False, new: bool = False) -> list[int]:
         """Store one vector per hash (float32 little-endian); returns their ids.
 
-        A hash already stored keeps its id; `replace` overwrites its vector. Call inside
-        `transaction()`.
+        A hash already stored keeps its id; `replace` overwrites its vector. `new`: the
+        caller knows that none of these (distinct) hashes is stored, so their ids are given
+        rather than read back. Call inside `transaction()`.
         """
         import numpy as np
 
-        rows = [(digest, row.tobytes()) for digest, row in zip(hashes, np.ascontiguousarray(matrix, dtype="<f4"))]
         connection = self.db.conn
+        if new and not replace:
+            # As for chunks: this transaction is the only writer.
+            first = (self.db.execute("SELECT max(id) FROM vectors").fetchone()[0] or 0) + 1
+            ids = list(range(first, first + len(hashes)))
+            connection.executemany(
+                "INSERT INTO vectors (id, hash, vector) VALUES (?, ?, ?)",
+                [(number, digest, row.tobytes()) for number, digest, row in zip(ids, hashes, np.ascontiguousarray(matrix, dtype="<f4"))],
+            )
+            return ids
+        rows = [(digest, row.tobytes()) for digest, row in zip(hashes, np.ascontiguousarray(matrix, dtype="<f4"))]
         if replace:
             connection.executemany("UPDATE vectors SET vector = ? WHERE hash = ?", [(blob, digest) for digest, blob in rows])
         connection.executemany("INSERT OR IGNORE INTO vectors (hash, vector) VALUES (?, ?)", rows)
-        ids = self.vector_ids(digest for digest, _ in rows)
-        return [ids[digest] for digest, _ in rows]
+        stored = self.vector_ids(digest for digest, _ in rows)
+        return [stored[digest] for digest, _ in rows]
 
     def delete_unused_vectors(self, candidates: Iterable[int] | None = None) -> int:
         """Drop vectors no chunk refers to, among `candidates` or all; returns how many.
