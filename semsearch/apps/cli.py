@@ -33,11 +33,27 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-_INDEX_HELP = "Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder."
+_INDEX_HELP = (
+    "Index folder, or a postgresql:// URL. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder."
+)
+
+
+class _IndexLocation(click.Path):
+    """A folder, or a database URL kept as it is (a path would fold its `//`)."""
+
+    name = "index"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.lower().startswith(("postgresql://", "postgres://")):
+            return value
+        return super().convert(value, param, ctx)
+
+
+_INDEX_TYPE = _IndexLocation(file_okay=False, path_type=Path)
 
 
 @click.group(cls=_Group)
-@click.option("--index", "index_path", type=click.Path(file_okay=False, path_type=Path), help=_INDEX_HELP)
+@click.option("--index", "index_path", type=_INDEX_TYPE, help=_INDEX_HELP)
 @click.version_option(__version__, prog_name="semsearch")
 @click.pass_context
 def cli(ctx: click.Context, index_path: Path | None) -> None:
@@ -57,7 +73,7 @@ def _index_option(function):
             ctx.obj = value
 
     return click.option(
-        "--index", "index_path", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+        "--index", "index_path", type=_INDEX_TYPE, expose_value=False,
         callback=remember, is_eager=True, help=_INDEX_HELP,
     )(function)
 
