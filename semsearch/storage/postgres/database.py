@@ -163,6 +163,11 @@ class PostgresDatabase:
         )
         if "dimensions" in values:
             self._dimensions = None
+            if values["dimensions"]:
+                from .migrations import vector_index_sql
+
+                # In the same transaction as the size: the index exists once the size is known.
+                self.execute(vector_index_sql(int(values["dimensions"])))
 
     def dimensions(self) -> int | None:
         """The index's vector size, once known (another process's first commit may set it)."""
