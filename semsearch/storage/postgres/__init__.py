@@ -10,6 +10,7 @@ state only. See database.py for the locks and writer.py for how indexers share w
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import IndexLockedError, StorageError
 from ..base import Backend, DocumentState, SkippedState, StorageStatus
 from .connection import is_url, shown
+from .places import Places
 from .store import PostgresStore
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ class PostgresBackend(Backend):
         self.location = shown(url)
         self.store = PostgresStore(url, create=create)
         self.readonly = self.store.readonly
+        self.places = Places(self.store)
 
     def dimensions(self) -> int | None:
         return self.store.dimensions()
@@ -53,25 +56,33 @@ class PostgresBackend(Backend):
     # -- catalogue --------------------------------------------------------------------------
 
     def roots(self) -> list[str]:
-        return self.store.roots()
+        return sorted(self.places.path(key) for key in self.store.roots())
 
     def root_patterns(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        return self.store.root_patterns()
+        return {self.places.path(key): value for key, value in self.store.root_patterns().items()}
 
     def root_size_limits(self) -> dict[str, int | None]:
-        return self.store.root_size_limits()
+        return {self.places.path(key): value for key, value in self.store.root_size_limits().items()}
+
+    def _shown_states(self, states: Iterable[DocumentState]) -> dict[str, DocumentState]:
+        shown_states = (replace(state, path=self.places.path(state.path)) for state in states)
+        return {state.path: state for state in shown_states}
 
     def document_states(self, roots: Sequence[str]) -> dict[str, DocumentState]:
-        return self.store.document_states(roots)
+        return self._shown_states(self.store.document_states([self.places.key(root) for root in roots]).values())
 
     def document_states_at(self, paths: Iterable[str]) -> dict[str, DocumentState]:
-        return self.store.document_states_at(paths)
+        given = {self.places.key(path): path for path in paths}
+        found = self.store.document_states_at(given)
+        return {given[key]: replace(state, path=given[key]) for key, state in found.items()}
 
     def documents_matching(self, paths: Sequence[str]) -> list[DocumentState]:
-        return self.store.documents_matching(paths)
+        found = self.store.documents_matching([self.places.key(path) for path in paths])
+        return [replace(state, path=self.places.path(state.path)) for state in found]
 
     def skipped_states(self, roots: Sequence[str]) -> dict[str, SkippedState]:
-        return self.store.skipped_states(roots)
+        found = self.store.skipped_states([self.places.key(root) for root in roots])
+        return {self.places.path(key): state for key, state in found.items()}
 
     def record_count(self) -> int:
         return self.store.record_count()
@@ -91,13 +102,17 @@ class PostgresBackend(Backend):
         return self.store.keyword_search(terms, k, allowed)
 
     def document_facts(self) -> Iterator[tuple[int, str, str, int | None]]:
-        return self.store.document_facts()
+        for document_id, key, kind, mtime_ns in self.store.document_facts():
+            yield document_id, self.places.path(key, kind), kind, mtime_ns
 
     def chunk_ids_of_documents(self, document_ids: Sequence[int]) -> np.ndarray:
         return self.store.chunk_ids_of_documents(document_ids)
 
     def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        return self.store.chunk_rows(chunk_ids)
+        rows = self.store.chunk_rows(chunk_ids)
+        for row in rows.values():
+            row["path"] = self.places.path(row["path"], row["kind"])
+        return rows
 
     def chunk_parts(self, chunk_ids: Sequence[int]) -> dict[int, list[tuple[int, int, str | None, np.ndarray]]]:
         dimensions = self.dimensions()
@@ -118,9 +133,9 @@ class PostgresBackend(Backend):
             documents=counts["documents"],
             chunks=counts["chunks"],
             vectors=counts["vectors"],
-            roots=store.roots(),
+            roots=self.roots(),
             disk_bytes=int(disk),
-            skipped=store.skipped_files(),
+            skipped=[(self.places.path(key), reason) for key, reason in store.skipped_files()],
             index_type="hnsw (halfvec, cosine)" if index_bytes or store.has_vector_index() else "none",
             index_vectors=counts["vectors"] if store.has_vector_index() else 0,
             index_layout={"kind": "hnsw", "precision": "halfvec"} if store.has_vector_index() else {},
@@ -168,7 +183,8 @@ class PostgresBackend(Backend):
                 f"The index {self.location} is being rebuilt or repaired.", hint="Try again when that has finished.",
                 index=self.location,
             )
-        writer = PostgresWriter(store, self.location)
+        self.places.forget()
+        writer = PostgresWriter(store, self.location, self.places)
         start = store.scalar("SELECT chunks FROM keyword_totals")
         try:
             try:

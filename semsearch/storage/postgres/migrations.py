@@ -92,7 +92,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "m002_rate_limits",
+        "m002_root_places",
+        """
+        -- Where each indexed folder (by its name, the first part of its documents' paths)
+        -- is on each machine, so every machine shows its own absolute paths.
+        CREATE TABLE root_places (
+            root text NOT NULL,
+            host text NOT NULL,
+            path text NOT NULL,
+            seen_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (root, host)
+        );
+        """,
+    ),
+    (
+        "m003_rate_limits",
         """
         -- Token buckets shared by every indexer of the index (one per service contract).
         CREATE TABLE rate_buckets (

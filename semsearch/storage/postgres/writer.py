@@ -12,6 +12,7 @@ killed mid-run holds nothing up; what it had not committed is read again by the 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from ..base import Commit, Committed, DocumentWrite, Writer
 
 if TYPE_CHECKING:
     from ...readers.walk import Skipped
+    from .places import Places
     from .store import PostgresStore
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,9 @@ def _claim_key(digest: bytes) -> int:
 class PostgresWriter(Writer):
     """The writer of one `PostgresBackend.writer()` block (RUN_LOCK held shared)."""
 
-    def __init__(self, store: PostgresStore, location: str) -> None:
+    def __init__(self, store: PostgresStore, location: str, places: Places) -> None:
         self.store = store
+        self.places = places
         self.location = location
         self._vector_ids: dict[bytes, int] = {}
         # Hashes this writer claimed and has not yet committed a vector for.
@@ -72,23 +75,25 @@ class PostgresWriter(Writer):
 
     def add_roots(self, roots: Iterable[str]) -> None:
         with self.transaction():
-            self.store.add_roots(roots)
+            self.store.add_roots(self.places.learn(list(roots)))
 
     def remove_roots(self, paths: Sequence[str]) -> None:
         with self.transaction():
-            self.store.remove_roots(paths)
+            self.store.remove_roots([self.places.key(path) for path in paths])
 
     def set_root_patterns(self, root: str, include: Sequence[str], exclude: Sequence[str]) -> None:
         with self.transaction():
-            self.store.set_root_patterns(root, include, exclude)
+            self.store.set_root_patterns(self.places.key(root), include, exclude)
 
     def set_root_size_limit(self, root: str, limit: int | None) -> None:
         with self.transaction():
-            self.store.set_root_size_limit(root, limit)
+            self.store.set_root_size_limit(self.places.key(root), limit)
 
     def replace_skipped(self, roots: Sequence[str], skipped: Iterable[Skipped], reader: int) -> None:
         with self.transaction():
-            self.store.replace_skipped(roots, skipped, reader)
+            self.store.replace_skipped(
+                [self.places.key(root) for root in roots], [replace(item, path=self.places.key(item.path)) for item in skipped], reader
+            )
 
     # -- vectors and claims -----------------------------------------------------------------
 
@@ -138,7 +143,7 @@ class PostgresWriter(Writer):
                 hashes = [digest for digest, _ in change.vectors]
                 ids = self.store.add_vectors(hashes, np.stack([vector for _, vector in change.vectors]), replace=change.replace_vectors)
                 self._vector_ids.update(zip(hashes, ids))
-            writes = list(self._deferred.values()) + list(change.documents)
+            writes = list(self._deferred.values()) + [self._stored_as(write) for write in change.documents]
             self._deferred = {}
             if writes:
                 removed, added = self._write(writes)
@@ -146,6 +151,12 @@ class PostgresWriter(Writer):
                 self.store.touch_documents(change.touches)
         self._release([digest for digest, _ in change.vectors if digest in self._claimed])
         return Committed(chunks_added=len(added), chunks_removed=len(removed))
+
+    def _stored_as(self, write: DocumentWrite) -> DocumentWrite:
+        """The document with its path as stored: its folder's name and its path inside."""
+        if write.record.kind != "file":
+            return write
+        return DocumentWrite(replace(write.record, path=self.places.key(write.record.path)), write.chunks, write.hashes)
 
     def _write(self, writes: list[DocumentWrite]) -> tuple[list[int], list[int]]:
         """Write the documents whose vectors are all stored; defer those waiting for another
