@@ -10,9 +10,9 @@ state only. See database.py for the locks and writer.py for how indexers share w
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...errors import IndexLockedError, StorageError

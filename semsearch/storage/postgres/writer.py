@@ -12,9 +12,9 @@ killed mid-run holds nothing up; what it had not committed is read again by the 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ...errors import IndexLockedError
