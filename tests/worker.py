@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--pause-in", choices=["sqlite", "faiss", "postgres"])
     parser.add_argument("--after", type=int, default=1)
+    parser.add_argument("--remote", help="embed with the OpenAI-compatible service at this URL instead")
+    parser.add_argument("--rps", type=float, default=5.0)
+    parser.add_argument("--burst", type=int, default=5)
     args = parser.parse_args()
 
     if args.pause_in in ("sqlite", "postgres"):
@@ -82,7 +85,14 @@ def main() -> None:
 
         VectorIndex.save = save
 
-    with Index.open(args.index, embedder=LoggingEmbedder(args.log, args.delay)) as index:
+    if args.remote:
+        opened = Index.open(
+            args.index, model="BAAI/bge-m3", base_url=args.remote, api_key="test-token", rps=args.rps, burst=args.burst,
+            batch_size=2, state_path=args.log.with_suffix(".state.json"),
+        )
+    else:
+        opened = Index.open(args.index, embedder=LoggingEmbedder(args.log, args.delay))
+    with opened as index:
         stats = index.add([args.docs])
     print(json.dumps(stats.to_dict()))
 

@@ -302,6 +302,12 @@ class Backend(Catalogue, Retrieval, Maintenance):
         model could not be reached): a failed first use leaves nothing behind."""
         self.close()
 
+    def shared_rate_limit(self, key: str, rate: float, capacity: float) -> Any:
+        """A token bucket for the service contract `key` that every indexer of this index
+        draws from (on any machine), or None when the process's own bucket is the only one.
+        The caller closes it."""
+        return None
+
     def walk_exclusions(self) -> tuple[Path | None, tuple[str, ...]]:
         """A folder the index keeps its own files in, and their names, for walks to leave out."""
         return None, ()

@@ -108,3 +108,28 @@ def test_a_server_restart_mid_run_is_a_clear_error_and_the_next_run_completes(tm
     finish(spawn(postgres_url, corpus, tmp_path / "again.log"))
     with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
         assert index.status().documents == 24 and index.check().problems == []
+
+
+def test_indexers_sharing_a_contract_share_its_rate_limit(tmp_path, postgres_url, corpus):
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer(rate=4, burst=4) as server:
+        with Index.open(postgres_url, model="BAAI/bge-m3", base_url=server.url, api_key="test-token", state_path=tmp_path / "s.json"):
+            pass
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        for path in corpus.iterdir():  # other texts, so both indexers have work of their own
+            (copy / path.name).write_text(path.read_text().replace("Document", "Report"))
+        server.reset_counters()
+        started = time.monotonic()
+        runs = [
+            spawn(postgres_url, folder, tmp_path / f"{folder.name}.log", "--remote", server.url, "--rps", "4", "--burst", "4")
+            for folder in (corpus, copy)
+        ]
+        for run in runs:
+            finish(run, timeout=300)
+        elapsed = time.monotonic() - started
+        requests, limited = server.requests, server.rate_limited
+    assert requests >= 20
+    assert limited == 0, f"{limited} of {requests} requests were refused for the rate"
+    assert elapsed >= (requests - 4) / 4, "together they kept to 4 requests a second"

@@ -219,7 +219,8 @@ class RemoteEmbedder(BaseEmbedder):
         # request that travels a few ms faster than the one before it would reach the service
         # before its token does (a 429, and a second's pause). The spare token absorbs up to
         # 1/rps of such jitter and costs nothing at steady state.
-        self._bucket = shared_bucket(self.base_url, self.rps, max(self.burst - 1, 1))
+        self._bucket: Any = shared_bucket(self.base_url, self.rps, max(self.burst - 1, 1))
+        self.rate_limit = (self.base_url, self.rps, float(max(self.burst - 1, 1)))
         self.usage = Usage()
         self._lock = threading.Lock()
         self._client: Any = None
@@ -230,6 +231,10 @@ class RemoteEmbedder(BaseEmbedder):
         return f"RemoteEmbedder(model_id={self.model_id!r}, base_url={self.base_url!r})"
 
     # -- public API ------------------------------------------------------------------------
+
+    def pace_with(self, bucket: Any) -> Any:
+        previous, self._bucket = self._bucket, bucket
+        return previous
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         """Embed `texts`; return float32 rows of shape (len(texts), dimensions), in input order.

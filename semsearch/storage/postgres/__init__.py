@@ -118,6 +118,11 @@ class PostgresBackend(Backend):
         dimensions = self.dimensions()
         return self.store.chunk_parts(chunk_ids, dimensions) if dimensions else {}
 
+    def shared_rate_limit(self, key: str, rate: float, capacity: float) -> Any:
+        from .ratelimit import DatabaseBucket
+
+        return DatabaseBucket(self.url, key, rate, capacity)
+
     # -- maintenance ------------------------------------------------------------------------
 
     def status(self) -> StorageStatus:

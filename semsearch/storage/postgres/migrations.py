@@ -108,7 +108,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     (
         "m003_rate_limits",
         """
-        -- Token buckets shared by every indexer of the index (one per service contract).
+        -- Token buckets shared by every indexer of the index (one per service contract);
+        -- `updated_at` lies ahead while the service has asked everyone to wait.
         CREATE TABLE rate_buckets (
             name text PRIMARY KEY,
             tokens double precision NOT NULL,
