@@ -506,6 +506,25 @@ def check(ctx, repair, as_json):
 
 
 @cli.command()
+@click.argument("source", type=_INDEX_TYPE)
+@click.argument("destination", type=_INDEX_TYPE)
+def copy(source, destination):
+    """Copy an index (a folder or a postgresql:// URL) to another, with its vectors: nothing
+    is embedded again. DESTINATION is created when missing and must hold no documents."""
+    from ..api import copy_index
+
+    count = copy_index(source, destination)
+    shown = destination if isinstance(destination, Path) else _shown_url(destination)
+    click.echo(f"Copied {count} document{'s' if count != 1 else ''} to {shown}.")
+
+
+def _shown_url(url: str) -> str:
+    from ..storage.postgres.connection import shown
+
+    return shown(url)
+
+
+@cli.command()
 @_index_option
 @click.argument("paths", nargs=-1, required=True)
 @click.pass_context

@@ -118,6 +118,14 @@ class PostgresBackend(Backend):
         dimensions = self.dimensions()
         return self.store.chunk_parts(chunk_ids, dimensions) if dimensions else {}
 
+    def export_documents(self) -> Iterator[tuple[Any, list, list[bytes], dict[bytes, np.ndarray]]]:
+        dimensions = self.dimensions()
+        if not dimensions:
+            return
+        for record, chunks, hashes, vectors in self.store.export_documents(dimensions):
+            record.path = self.places.path(record.path, record.kind)
+            yield record, chunks, hashes, vectors
+
     def shared_rate_limit(self, key: str, rate: float, capacity: float) -> Any:
         from .ratelimit import DatabaseBucket
 

@@ -8,7 +8,7 @@ from the float32 vectors, so only the order of near ties can differ from exact s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .database import PostgresDatabase
@@ -264,3 +264,35 @@ class ChunkQueries(PostgresDatabase):
                 return {row["chunk_id"]: row for row in cursor.fetchall()}
         except psycopg.Error as exc:
             raise database_error(exc, self.url) from None
+
+    # -- copying ----------------------------------------------------------------------------
+
+    def export_documents(self, dimensions: int) -> Iterator[tuple[DocumentRecord, list[Chunk], list[bytes], dict[bytes, np.ndarray]]]:
+        """Every document with its chunks, their text hashes and vectors (see Backend.export_documents)."""
+        import numpy as np
+
+        from ..copying import exported
+
+        def vector(value: Any) -> np.ndarray:
+            return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
+
+        documents = self.rows(
+            "SELECT id, path, kind, content_hash, reader, size, mtime_ns, format, title, metadata FROM documents ORDER BY id"
+        )
+        for document_id, *fields in documents:
+            chunks = self.rows(
+                "SELECT c.id, c.text, c.start_char, c.end_char, c.start_line, c.end_line, c.section, c.page, c.tokens,"
+                " c.context, v.hash, v.embedding FROM chunks c JOIN vectors v ON v.id = c.vector_id"
+                " WHERE c.document_id = %s ORDER BY c.ordinal",
+                [document_id],
+            )
+            parts = self.rows(
+                "SELECT p.chunk_id, p.start_char, p.end_char, p.section, v.hash, v.embedding FROM chunk_parts p"
+                " JOIN vectors v ON v.id = p.vector_id JOIN chunks c ON c.id = p.chunk_id WHERE c.document_id = %s"
+                " ORDER BY p.chunk_id, p.ordinal",
+                [document_id],
+            )
+            yield exported(
+                fields, [(*row[:10], bytes(row[10]), vector(row[11])) for row in chunks],
+                [(*row[:4], bytes(row[4]), vector(row[5])) for row in parts], dimensions,
+            )
