@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Claims one writer holds at most: each is an entry in the server's lock table, which is
+# shared by every session and sized by max_locks_per_transaction (64) x max_connections.
+# Texts past this many are embedded unclaimed (another indexer may then embed them too).
+MAX_CLAIMS = 1000
+
+
 def _claim_key(digest: bytes) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -103,6 +109,7 @@ class PostgresWriter(Writer):
         if wanted:
             self._vector_ids.update(self.store.vector_ids(wanted))
             unclaimed = sorted(digest for digest in wanted if digest not in self._vector_ids)
+            unclaimed = unclaimed[: max(MAX_CLAIMS - len(self._claimed), 0)]
             if unclaimed:
                 taken = self.store.rows(
                     "SELECT h, pg_try_advisory_lock(('x' || encode(substr(h, 1, 8), 'hex'))::bit(64)::bigint)"
