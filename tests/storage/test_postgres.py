@@ -63,3 +63,22 @@ def test_a_moved_folder_keeps_its_documents(tmp_path, postgres_url, docs, fake):
         stats = index.add([moved])
         assert stats.new == 0 and stats.unchanged == 4 and len(fake.embedded) == embedded
         assert index.status().roots == [str(moved)]
+
+
+def test_a_url_is_shown_without_its_password_wherever_it_is_given():
+    from semsearch.storage.postgres.connection import scrub, shown
+
+    assert shown("postgresql://ann:p%40ss@db:5432/docs?sslmode=require") == "postgresql://ann@db:5432/docs?sslmode=require"
+    assert shown("postgres://db/docs?user=ann&password=hunter2&sslmode=verify-full") == "postgres://db/docs?user=ann&sslmode=verify-full"
+    assert scrub("failed for p@ss and p%40ss", "postgresql://ann:p%40ss@db/docs") == "failed for *** and ***"
+
+
+def test_an_open_index_in_a_database_without_one_is_not_found(postgres_server):
+    import psycopg
+
+    from semsearch.errors import IndexNotFoundError
+
+    with psycopg.connect(postgres_server.url(), autocommit=True) as connection:
+        connection.execute("CREATE DATABASE empty_one")
+    with pytest.raises(IndexNotFoundError, match="No index in the database postgresql://postgres@127.0.0.1"):
+        Index.open(postgres_server.url("empty_one"), create=False)
