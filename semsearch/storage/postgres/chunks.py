@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 # A filter admitting at most this many chunks is searched exactly (a scan of their vectors
 # costs less than walking the graph past everything the filter refuses).
 EXACT_BELOW = 20_000
-# The graph walk's candidate list: at least this long, and twice the results wanted.
+# The graph walk's candidate list: at least this long, and twice the candidates taken.
 EF_SEARCH = 100
+# Candidates taken from the walk per result wanted, to be scored exactly.
+CANDIDATES = 4
 # Cosine similarity, 0 where a zero vector makes it undefined (as FAISS scores it).
 _SCORE = "COALESCE(NULLIF(1 - (v.embedding <=> %(q)s), 'NaN'), 0)"
 
@@ -196,33 +198,37 @@ class ChunkQueries(PostgresDatabase):
         if dimensions is None or k <= 0:
             return [], []
         query = np.asarray(vector, dtype=np.float32)
-        parameters: dict[str, Any] = {"q": query, "k": k}
-        where = ""
+        # The graph walk's order is approximate (and relaxed under a filter): more candidates
+        # than wanted are taken, scored exactly, and cut to `k`.
+        candidates = max(CANDIDATES * k, EF_SEARCH)
+        parameters: dict[str, Any] = {"q": query, "k": k, "candidates": candidates}
+        rows: list[tuple] = []
+        approximate = self.has_vector_index() and (allowed is None or len(allowed) > EXACT_BELOW)
         if allowed is not None:
             if not len(allowed):
                 return [], []
             parameters["allowed"] = [int(i) for i in allowed]
-            where = "WHERE c.id = ANY(%(allowed)s)"
-        rows: list[tuple] = []
-        approximate = self.has_vector_index() and (allowed is None or len(allowed) > EXACT_BELOW)
         if approximate:
+            where = "" if allowed is None else "WHERE c.id IN (SELECT unnest(%(allowed)s::bigint[]))"
             with self.snapshot():
                 # pgvector 0.8: the walk goes on until enough rows pass the filter.
                 self.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                self.execute(f"SET LOCAL hnsw.ef_search = {min(max(EF_SEARCH, 2 * k), 1000)}")
+                self.execute(f"SET LOCAL hnsw.ef_search = {min(max(EF_SEARCH, 2 * candidates), 1000)}")
                 rows = self.rows(
                     f"SELECT c.id, {_SCORE} FROM vectors v JOIN chunks c ON c.vector_id = v.id {where}"
-                    f" ORDER BY v.embedding::halfvec({dimensions}) <=> %(q)s::vector::halfvec({dimensions}) LIMIT %(k)s",
+                    f" ORDER BY v.embedding::halfvec({dimensions}) <=> %(q)s::vector::halfvec({dimensions}) LIMIT %(candidates)s",
                     parameters,
                 )
                 available = len(allowed) if allowed is not None else self.scalar("SELECT count(*) FROM chunks")
         if not approximate or len(rows) < min(k, available):
+            source = "chunks c" if allowed is None else "unnest(%(allowed)s::bigint[]) AS a(id) JOIN chunks c ON c.id = a.id"
             rows = self.rows(
-                f"SELECT c.id, {_SCORE} AS score FROM chunks c JOIN vectors v ON v.id = c.vector_id {where}"
+                f"SELECT c.id, {_SCORE} AS score FROM {source} JOIN vectors v ON v.id = c.vector_id"
                 " ORDER BY score DESC, c.id LIMIT %(k)s",
                 parameters,
             )
         rows.sort(key=lambda row: (-row[1], row[0]))
+        rows = rows[:k]
         return [row[0] for row in rows], [float(row[1]) for row in rows]
 
     def chunk_vectors(self, after: int = 0, batch: int = 10_000) -> list[tuple[int, bytes, np.ndarray]]:
