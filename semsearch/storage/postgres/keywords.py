@@ -9,8 +9,8 @@ list). A query's words go through the same configuration, each as plain text
 
 Scores are BM25 with FTS5's constants and IDF (k1 = 1.2, b = 0.75, IDF floored at 1e-6),
 from the term frequencies the tsvector records (up to 256 positions a word). As in a large
-local index, an unfiltered search looks for its rarest words only, as many as appear in
-POSTING_BUDGET chunks together; unlike there, this holds at any size, and the chunk count of
+local index (above PRUNE_ABOVE chunks), an unfiltered search looks for its rarest words only,
+as many as appear in POSTING_BUDGET chunks together (5,000 locally); and the chunk count of
 a common word (in more than about 0.5% of the chunks) is estimated from a sample of the
 table (a few thousand rows) rather than read from recorded statistics, so its IDF, which is
 small, is approximate (by about a tenth).
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 K1, B = 1.2, 0.75
 MAX_SEARCHED_WORDS = 64
-# A keyword search reads the chunks of its rarest words up to this many in all (see
-# `keyword_search`): a fifth of a second at 5,000 on the benchmark machine.
+# On an index of more chunks than PRUNE_ABOVE (as locally), a keyword search reads the chunks
+# of its rarest words up to POSTING_BUDGET in all (see `keyword_search`).
+PRUNE_ABOVE = 50_000
 POSTING_BUDGET = 2_000
 # A word found this often in the sample of `_frequencies` has its count estimated from it.
 RARE_IN_SAMPLE = 20
@@ -102,7 +103,7 @@ class KeywordQueries(PostgresDatabase):
         if informative and allowed is None:
             searched = informative
         searched = sorted(searched, key=lambda lexeme: frequency[lexeme])[:MAX_SEARCHED_WORDS]
-        if allowed is None:
+        if allowed is None and chunks > PRUNE_ABOVE:
             # The rarest words, as many as appear in POSTING_BUDGET chunks together (at least
             # the rarest one): the query's cost follows the chunks its words are in.
             kept: list[str] = []
