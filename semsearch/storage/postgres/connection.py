@@ -60,7 +60,14 @@ def scrub(text: str, url: str) -> str:
 def connect(url: str) -> Any:
     """An autocommit connection (each statement sees what is committed; `conn.transaction()`
     groups writes), or StorageError saying what to check."""
-    import psycopg
+    try:
+        import pgvector.psycopg  # noqa: F401 - needed right after connecting
+        import psycopg
+    except ImportError:
+        raise StorageError(
+            f"An index in PostgreSQL ({shown(url)}) needs the psycopg and pgvector packages.",
+            hint="Install them with: pip install 'semsearch[postgres]'", code="missing_dependency", index=shown(url),
+        ) from None
 
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="semsearch")
