@@ -31,6 +31,7 @@ _EXPORTS = {
     "ChunkSettings": "settings",
     "VectorSettings": "settings",
     "embed": "api",
+    "copy_index": "api",
     "similarity": "api",
     "models": "api",
     "SemsearchError": "errors",
@@ -51,7 +52,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .api import embed, models, similarity
+    from .api import copy_index, embed, models, similarity
     from .embedding.base import BaseEmbedder, Embedder, Usage
     from .embedding.local import LocalEmbedder
     from .errors import (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +11,7 @@ from . import config, embedding
 from .embedding.base import BaseEmbedder, conform
 from .embedding.catalogue import KNOWN_MODELS
 from .errors import SemsearchError
-from .text.checks import check_text
+from .text.checks import check_path, check_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,3 +117,28 @@ def models(*, remote: bool = True, **remote_options: Any) -> list[ModelListing]:
 def _looks_like_embedding_model(model_id: str) -> bool:
     lowered = model_id.lower()
     return any(word in lowered for word in ("embed", "bge", "e5", "mpnet", "minilm", "sentence-transformers", "gte", "nomic"))
+
+
+def copy_index(source: str | os.PathLike, destination: str | os.PathLike, *, progress: Callable[[int], None] | None = None) -> int:
+    """Copy the index at `source` to `destination` (folders or postgresql:// URLs, in any
+    combination) with its vectors: nothing is embedded again. The destination is created
+    when missing and must hold no documents. Returns how many documents were copied;
+    `progress` hears the count as it grows.
+
+    Raises IndexNotFoundError for a missing source, SemsearchError for a destination that
+    holds documents or another model, StorageError.
+    """
+    from .storage import open_backend
+    from .storage.copying import copy_index as copy
+
+    check_path(source, "The source index")
+    check_path(destination, "The destination index")
+    origin = open_backend(source, create=False)
+    try:
+        target = open_backend(destination, create=True)
+        try:
+            return copy(origin, target, progress=progress)
+        finally:
+            target.close()
+    finally:
+        origin.close()

@@ -173,9 +173,12 @@ def choose_model(explicit: str | None = None) -> ModelChoice:
     return ModelChoice(LOCAL_MODEL, f"no {TOKEN_VARIABLE} is set")
 
 
-def default_index_path() -> Path:
-    """`SEMSEARCH_INDEX`, else the `default` index under the user data directory."""
+def default_index_path() -> Path | str:
+    """`SEMSEARCH_INDEX` (a folder, or a `postgresql://` URL), else the `default` index under
+    the user data directory."""
     configured = setting("SEMSEARCH_INDEX")
+    if configured and configured.lower().startswith(("postgresql://", "postgres://")):
+        return configured
     if configured:
         return Path(configured).expanduser()
     from platformdirs import user_data_path

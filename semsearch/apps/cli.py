@@ -34,11 +34,27 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-_INDEX_HELP = "Index folder. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder."
+_INDEX_HELP = (
+    "Index folder, or a postgresql:// URL. Default: $SEMSEARCH_INDEX, else the 'default' index in your data folder."
+)
+
+
+class _IndexLocation(click.Path):
+    """A folder, or a database URL kept as it is (a path would fold its `//`)."""
+
+    name = "index"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.lower().startswith(("postgresql://", "postgres://")):
+            return value
+        return super().convert(value, param, ctx)
+
+
+_INDEX_TYPE = _IndexLocation(file_okay=False, path_type=Path)
 
 
 @click.group(cls=_Group)
-@click.option("--index", "index_path", type=click.Path(file_okay=False, path_type=Path), help=_INDEX_HELP)
+@click.option("--index", "index_path", type=_INDEX_TYPE, help=_INDEX_HELP)
 @click.version_option(__version__, prog_name="semsearch")
 @click.pass_context
 def cli(ctx: click.Context, index_path: Path | None) -> None:
@@ -76,7 +92,7 @@ def _index_option(function):
             ctx.obj = value
 
     return click.option(
-        "--index", "index_path", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+        "--index", "index_path", type=_INDEX_TYPE, expose_value=False,
         callback=remember, is_eager=True, help=_INDEX_HELP,
     )(function)
 
@@ -584,6 +600,25 @@ def check(ctx, repair, as_json):
             click.echo("Run `semsearch check --repair` to fix this.")
     if not report.ok:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("source", type=_INDEX_TYPE)
+@click.argument("destination", type=_INDEX_TYPE)
+def copy(source, destination):
+    """Copy an index (a folder or a postgresql:// URL) to another, with its vectors: nothing
+    is embedded again. DESTINATION is created when missing and must hold no documents."""
+    from ..api import copy_index
+
+    count = copy_index(source, destination)
+    shown = destination if isinstance(destination, Path) else _shown_url(destination)
+    click.echo(f"Copied {count} document{'s' if count != 1 else ''} to {shown}.")
+
+
+def _shown_url(url: str) -> str:
+    from ..storage.postgres.connection import shown
+
+    return shown(url)
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import SemsearchError
 
@@ -78,6 +78,9 @@ class BaseEmbedder:
     # Where a model served elsewhere is asked, for people ("host (where the token came
     # from)", never the token); None for a model that runs in the process.
     endpoint: str | None = None
+    # The service contract's rate limit when calls are paced: (contract key, requests a
+    # second, burst); None for a model with no limit.
+    rate_limit: tuple[str, float, float] | None = None
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -89,6 +92,12 @@ class BaseEmbedder:
         """`count_tokens` as a function another process can run (a module-level function, or
         a partial of one, that pickles without the model), or None when it has none. Files
         are read and chunked in other processes only when the counter can go with them."""
+        return None
+
+    def pace_with(self, bucket: Any) -> Any:
+        """Pace calls by `bucket` (one with `acquire(stop)` and `pause(seconds)`, perhaps
+        shared with other machines) from now on; returns the bucket it replaces, to put back
+        afterwards. A model with no rate limit ignores it."""
         return None
 
 
@@ -138,6 +147,11 @@ class _Conformed(BaseEmbedder):
     concurrency = property(lambda self: max(int(self._optional("concurrency") or 1), 1))  # type: ignore[assignment]
     usage = property(lambda self: self._optional("usage"))  # type: ignore[assignment]
     endpoint = property(lambda self: self._optional("endpoint"))  # type: ignore[assignment]
+    rate_limit = property(lambda self: self._optional("rate_limit"))  # type: ignore[assignment]
+
+    def pace_with(self, bucket: Any) -> Any:
+        method = getattr(self._inner, "pace_with", None)
+        return method(bucket) if callable(method) else None
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         return self._inner.embed_documents(texts)  # type: ignore[attr-defined]

@@ -302,6 +302,18 @@ class Backend(Catalogue, Retrieval, Maintenance):
         model could not be reached): a failed first use leaves nothing behind."""
         self.close()
 
+    def export_documents(self) -> Iterator[tuple[DocumentRecord, list[Chunk], list[bytes], dict[bytes, np.ndarray]]]:
+        """Every document as it would be written again: its record, its chunks (their parts'
+        hashes as stored), each chunk's text hash, and the vectors of those hashes and its
+        parts'. For copying an index without embedding anything again."""
+        raise NotImplementedError
+
+    def shared_rate_limit(self, key: str, rate: float, capacity: float) -> Any:
+        """A token bucket for the service contract `key` that every indexer of this index
+        draws from (on any machine), or None when the process's own bucket is the only one.
+        The caller closes it."""
+        return None
+
     def walk_exclusions(self) -> tuple[Path | None, tuple[str, ...]]:
         """A folder the index keeps its own files in, and their names, for walks to leave out."""
         return None, ()

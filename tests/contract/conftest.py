@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-BACKENDS = ["local"]
+BACKENDS = ["local", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -16,4 +16,6 @@ def location(request, tmp_path):
     """Where a test's index lives: a fresh one on each backend."""
     if request.param == "local":
         return tmp_path / "ix"
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
     raise AssertionError(f"no such backend {request.param}")

@@ -316,7 +316,8 @@ def test_searching_with_a_model_of_another_size_is_a_model_mismatch(tmp_path, lo
 def test_arguments_of_the_wrong_kind_are_clear_errors(tmp_path, location, docs, fake):
     with pytest.raises(SemsearchError, match="Unknown option craete"):
         Index.open(location, embedder=fake, craete=False)
-    assert not (location).exists()
+    if not isinstance(location, str):  # a database URL: nothing to look at
+        assert not location.exists()
     with Index.open(location, embedder=fake) as index:
         assert index.add(str(docs)).new == 4, "one path given as a string is one path"
         for bad in ({"query": 5}, {"query": "cats", "limit": 2.5}, {"query": "cats", "per_file": "2"}):

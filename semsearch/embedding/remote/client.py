@@ -134,6 +134,7 @@ class RemoteEmbedder(BaseEmbedder):
         self._encoding = self._state.encoding_format(self.base_url) or "base64"
         self.usage = transport.usage
         self._lock = transport.lock
+        self.rate_limit = transport.rate_limit
         self._active_calls = 0
         self._busy_since = 0.0
 
@@ -141,6 +142,9 @@ class RemoteEmbedder(BaseEmbedder):
         return f"RemoteEmbedder(model_id={self.model_id!r}, base_url={self.base_url!r})"
 
     # -- public API ------------------------------------------------------------------------
+
+    def pace_with(self, bucket: Any) -> Any:
+        return self._transport.pace_with(bucket)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         """Embed `texts`; return float32 rows of shape (len(texts), dimensions), in input order.

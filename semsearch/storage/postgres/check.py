@@ -1,0 +1,86 @@
+"""Checking a PostgreSQL index: its rows consistent (foreign keys keep most of that), the
+keyword entries and totals right, the vector index present; and repairing what can be."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ...results import CheckReport
+
+if TYPE_CHECKING:
+    from .store import PostgresStore
+
+
+@dataclass
+class Damage:
+    """What a repair has to do."""
+
+    wrong_size: bool = False
+    incomplete: bool = False
+    totals: bool = False
+    vector_index: bool = False
+
+
+def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | None]:
+    report = CheckReport()
+    dimensions = store.dimensions()
+    with store.snapshot():
+        wrong_size = store.scalar("SELECT count(*) FROM vectors WHERE vector_dims(embedding) <> %s", [dimensions]) if dimensions else 0
+        incomplete = store.scalar(
+            "SELECT count(*) FROM documents d WHERE d.chunk_count <> (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"
+        )
+        unused = store.scalar(
+            "SELECT count(*) FROM vectors v WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.vector_id = v.id)"
+            " AND NOT EXISTS (SELECT 1 FROM chunk_parts p WHERE p.vector_id = v.id)"
+        )
+        empty_keywords = store.keyword_problems()
+        totals = store.totals_problem()
+        missing_index = bool(dimensions) and not store.has_vector_index()
+    if wrong_size:
+        report.problems.append(f"{wrong_size} vectors do not have {dimensions} dimensions")
+    if incomplete:
+        report.problems.append(f"{incomplete} documents do not have the chunks they were written with")
+    if empty_keywords:
+        report.problems.append(f"keyword index: {empty_keywords} chunks have no entry")
+    if totals:
+        report.problems.append(f"keyword index: {totals}")
+    if missing_index:
+        report.problems.append("the vectors' HNSW index is missing")
+    if unused:
+        report.notes.append(
+            f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "
+            "indexing run uses, or left over, which an update of every folder drops"
+        )
+    if not report.problems:
+        return report, None
+    return report, Damage(bool(wrong_size), bool(incomplete or wrong_size or empty_keywords), bool(totals), missing_index)
+
+
+def mend(store: PostgresStore, report: CheckReport, damage: Damage) -> None:
+    """Repair what `inspect` found (RUN_LOCK held alone): damaged chunks are dropped and their
+    documents read again by the next indexing run."""
+    dimensions = store.dimensions()
+    with store.transaction():
+        if damage.wrong_size and dimensions:
+            bad = [row[0] for row in store.rows("SELECT id FROM vectors WHERE vector_dims(embedding) <> %s", [dimensions])]
+            store.execute("DELETE FROM chunk_parts WHERE vector_id = ANY(%s)", [bad])
+            store.rows("SELECT 1 FROM chunks WHERE vector_id = ANY(%s)", [bad])
+            chunk_ids = [row[0] for row in store.rows("SELECT id FROM chunks WHERE vector_id = ANY(%s)", [bad])]
+            store.delete_chunks(chunk_ids)
+            store.execute("DELETE FROM vectors WHERE id = ANY(%s)", [bad])
+        if damage.incomplete:
+            broken = [row[0] for row in store.rows("SELECT id FROM chunks WHERE keyword_length > 0 AND keywords = ''::tsvector")]
+            store.delete_chunks(broken)
+            lost = [
+                row[0] for row in store.rows(
+                    "SELECT d.id FROM documents d WHERE d.chunk_count <> (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"
+                )
+            ]
+            store.forget_content(lost)
+        store.fix_totals()
+        if damage.vector_index and dimensions:
+            store.ensure_vector_index(dimensions)
+    report.repaired = list(report.problems)
+    if damage.incomplete:
+        report.repaired.append("documents that lost chunks will be read again by the next indexing run")

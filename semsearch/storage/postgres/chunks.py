@@ -1,0 +1,304 @@
+"""The documents, chunks and vectors of a PostgreSQL index: written together, read for search.
+
+Vectors are stored once per distinct embedded text (keyed by its hash), as float32, and
+found through an HNSW index over their half-precision copies; every score is then computed
+from the float32 vectors, so only the order of near ties can differ from exact search.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .database import PostgresDatabase
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ...text.chunking import Chunk
+    from ..base import DocumentRecord, DocumentState
+
+# A filter admitting at most this many chunks is searched exactly (a scan of their vectors
+# costs less than walking the graph past everything the filter refuses).
+EXACT_BELOW = 20_000
+# The graph walk's candidate list: at least this long, and twice the candidates taken.
+EF_SEARCH = 100
+# Candidates taken from the walk per result wanted, to be scored exactly.
+CANDIDATES = 4
+# Cosine similarity, 0 where a zero vector makes it undefined (as FAISS scores it).
+_SCORE = "COALESCE(NULLIF(1 - (v.embedding <=> %(q)s), 'NaN'), 0)"
+
+
+class ChunkQueries(PostgresDatabase):
+    """Documents with their chunks, and vectors by text hash; mixed into `PostgresStore`."""
+
+    # Vectors whose chunks this connection deleted: candidates for `delete_unused_vectors`.
+    released_vectors: set[int]
+
+    if TYPE_CHECKING:
+
+        def document_states_at(self, paths: Iterable[str]) -> dict[str, DocumentState]: ...  # CatalogueQueries
+
+    def touch_documents(self, changes: Iterable[tuple[int, int, int]]) -> None:
+        self.executemany(
+            "UPDATE documents SET size = %s, mtime_ns = %s WHERE id = %s",
+            [(size, mtime_ns, document_id) for document_id, size, mtime_ns in changes],
+        )
+
+    def replace_documents(
+        self,
+        documents: Sequence[tuple[DocumentRecord, Sequence[Chunk], Sequence[int]]],
+        part_vectors: Mapping[bytes, int] | None = None,
+    ) -> tuple[list[int], list[int]]:
+        """Write documents in place of any earlier version of the same path; returns the
+        chunk ids removed and added. A file whose stored version is newer (another indexer
+        read it after this one) is left as it is: the later read wins. Call inside
+        `transaction()`."""
+        from .keywords import keyword_words
+
+        part_vectors = part_vectors or {}
+        latest = {record.path: (record, chunks, vector_ids) for record, chunks, vector_ids in documents}
+        if not latest:
+            return [], []
+        old = self.document_states_at(latest)
+        for path, state in old.items():
+            record = latest[path][0]
+            if record.kind == "file" and state.mtime_ns is not None and record.mtime_ns is not None and state.mtime_ns > record.mtime_ns:
+                del latest[path]
+        removed = self.delete_documents([old[path].id for path in latest if path in old])
+        if not latest:
+            return removed, []
+        document_ids = self._ids("documents_id_seq", len(latest))
+        chunk_total = sum(len(chunks) for _, chunks, _ in latest.values())
+        chunk_ids = iter(self._ids("chunks_id_seq", chunk_total))
+        document_rows, chunk_rows, part_rows, added = [], [], [], []
+        tokens = 0
+        for document_id, (record, chunks, vector_ids) in zip(document_ids, latest.values()):
+            document_rows.append((
+                document_id, record.path, record.kind, record.size, record.mtime_ns, record.content_hash, record.reader,
+                record.format, record.title,
+                json.dumps(record.metadata, ensure_ascii=False) if record.metadata else None, len(chunks),
+            ))
+            for ordinal, (chunk, vector_id) in enumerate(zip(chunks, vector_ids)):
+                chunk_id = next(chunk_ids)
+                words = keyword_words(chunk.context, chunk.text)
+                tokens += len(words)
+                chunk_rows.append((
+                    chunk_id, document_id, vector_id, ordinal, chunk.start, chunk.end, chunk.start_line, chunk.end_line,
+                    chunk.page, chunk.section, chunk.context, chunk.tokens, chunk.text, " ".join(words), len(words),
+                ))
+                added.append(chunk_id)
+                for number, part in enumerate(chunk.parts):
+                    part_vector = part_vectors.get(part.hash)
+                    if part_vector is not None:
+                        part_rows.append((chunk_id, number, part.start, part.end, part.section, part_vector))
+        self.executemany(
+            "INSERT INTO documents (id, path, kind, size, mtime_ns, content_hash, reader, format, title, metadata,"
+            " chunk_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            document_rows,
+        )
+        self.executemany(
+            "INSERT INTO chunks (id, document_id, vector_id, ordinal, start_char, end_char, start_line, end_line,"
+            " page, section, context, tokens, text, keywords, keyword_length)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('semsearch', %s), %s)",
+            chunk_rows,
+        )
+        self.executemany(
+            "INSERT INTO chunk_parts (chunk_id, ordinal, start_char, end_char, section, vector_id) VALUES (%s, %s, %s, %s, %s, %s)",
+            part_rows,
+        )
+        self.execute("UPDATE keyword_totals SET chunks = chunks + %s, tokens = tokens + %s", [len(chunk_rows), tokens])
+        return removed, added
+
+    def _ids(self, sequence: str, count: int) -> list[int]:
+        if not count:
+            return []
+        return [row[0] for row in self.rows("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, count])]
+
+    def delete_documents(self, document_ids: Sequence[int]) -> list[int]:
+        """Delete documents and their chunks; returns the removed chunk ids. Call inside `transaction()`."""
+        if not document_ids:
+            return []
+        ids = [int(i) for i in document_ids]
+        removed = self._delete_chunks_where("document_id = ANY(%s)", [ids])
+        self.execute("DELETE FROM documents WHERE id = ANY(%s)", [ids])
+        return removed
+
+    def _delete_chunks_where(self, condition: str, parameters: list) -> list[int]:
+        self.released_vectors.update(
+            row[0] for row in self.rows(f"SELECT vector_id FROM chunk_parts WHERE chunk_id IN (SELECT id FROM chunks WHERE {condition})", parameters)
+        )
+        rows = self.rows(f"DELETE FROM chunks WHERE {condition} RETURNING id, keyword_length, vector_id", parameters)
+        self.released_vectors.update(row[2] for row in rows)
+        if rows:
+            self.execute(
+                "UPDATE keyword_totals SET chunks = chunks - %s, tokens = tokens - %s", [len(rows), sum(row[1] for row in rows)]
+            )
+        return [row[0] for row in rows]
+
+    def delete_chunks(self, chunk_ids: Sequence[int]) -> None:
+        self._delete_chunks_where("id = ANY(%s)", [[int(i) for i in chunk_ids]])
+
+    def forget_content(self, document_ids: Sequence[int]) -> None:
+        """Make the next `add` read these documents again. Call inside `transaction()`."""
+        self.execute("UPDATE documents SET size = NULL, mtime_ns = NULL, content_hash = '' WHERE id = ANY(%s)", [list(document_ids)])
+
+    def clear(self) -> None:
+        """Delete every document, chunk and vector (folders are kept). Call inside `transaction()`."""
+        self.execute("TRUNCATE chunk_parts, chunks, documents, vectors")
+        self.released_vectors.clear()
+        self.execute("DROP INDEX IF EXISTS vectors_hnsw")
+        self.execute("UPDATE keyword_totals SET chunks = 0, tokens = 0")
+        self.execute("DELETE FROM meta WHERE key = 'dimensions'")
+        self._dimensions = None
+
+    # -- vectors ----------------------------------------------------------------------------
+
+    def vector_ids(self, hashes: Iterable[bytes]) -> dict[bytes, int]:
+        return {bytes(row[0]): row[1] for row in self.rows("SELECT hash, id FROM vectors WHERE hash = ANY(%s)", [list(hashes)])}
+
+    def add_vectors(self, hashes: Sequence[bytes], matrix: np.ndarray, *, replace: bool = False) -> list[int]:
+        """Store one vector per hash; a hash already stored keeps its id (and, with `replace`,
+        takes the new vector). Call inside `transaction()`."""
+        import numpy as np
+
+        rows = [(digest, row) for digest, row in zip(hashes, np.asarray(matrix, dtype=np.float32))]
+        conflict = "DO UPDATE SET embedding = EXCLUDED.embedding" if replace else "DO NOTHING"
+        # In hash order, so two writers' inserts can never wait on each other crosswise.
+        self.executemany(f"INSERT INTO vectors (hash, embedding) VALUES (%s, %s) ON CONFLICT (hash) {conflict}", sorted(rows, key=lambda row: row[0]))
+        ids = self.vector_ids(hashes)
+        return [ids[digest] for digest in hashes]
+
+    def ensure_vector_index(self, dimensions: int) -> None:
+        from .migrations import vector_index_sql
+
+        self.execute(vector_index_sql(dimensions))
+
+    def has_vector_index(self) -> bool:
+        return bool(self.scalar("SELECT to_regclass('vectors_hnsw') IS NOT NULL"))
+
+    def delete_unused_vectors(self, candidates: Iterable[int] | None = None) -> int:
+        """Drop vectors no chunk refers to, among `candidates` or all; returns how many."""
+        among = "" if candidates is None else "v.id = ANY(%s) AND"
+        rows = self.rows(
+            f"DELETE FROM vectors v WHERE {among} NOT EXISTS (SELECT 1 FROM chunks c WHERE c.vector_id = v.id)"
+            " AND NOT EXISTS (SELECT 1 FROM chunk_parts p WHERE p.vector_id = v.id) RETURNING id",
+            None if candidates is None else [sorted(candidates)],
+        )
+        return len(rows)
+
+    # -- reading for search -----------------------------------------------------------------
+
+    def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[list[int], list[float]]:
+        """The `k` chunks nearest `vector`, best first; only among `allowed` when given."""
+        import numpy as np
+
+        dimensions = self.dimensions()
+        if dimensions is None or k <= 0:
+            return [], []
+        query = np.asarray(vector, dtype=np.float32)
+        # The graph walk's order is approximate (and relaxed under a filter): more candidates
+        # than wanted are taken, scored exactly, and cut to `k`.
+        candidates = max(CANDIDATES * k, EF_SEARCH)
+        parameters: dict[str, Any] = {"q": query, "k": k, "candidates": candidates}
+        rows: list[tuple] = []
+        approximate = self.has_vector_index() and (allowed is None or len(allowed) > EXACT_BELOW)
+        if allowed is not None:
+            if not len(allowed):
+                return [], []
+            parameters["allowed"] = [int(i) for i in allowed]
+        if approximate:
+            where = "" if allowed is None else "WHERE c.id IN (SELECT unnest(%(allowed)s::bigint[]))"
+            with self.snapshot():
+                # pgvector 0.8: the walk goes on until enough rows pass the filter.
+                self.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                self.execute(f"SET LOCAL hnsw.ef_search = {min(max(EF_SEARCH, 2 * candidates), 1000)}")
+                rows = self.rows(
+                    f"SELECT c.id, {_SCORE} FROM vectors v JOIN chunks c ON c.vector_id = v.id {where}"
+                    f" ORDER BY v.embedding::halfvec({dimensions}) <=> %(q)s::vector::halfvec({dimensions}) LIMIT %(candidates)s",
+                    parameters,
+                )
+                available = len(allowed) if allowed is not None else self.scalar("SELECT count(*) FROM chunks")
+        if not approximate or len(rows) < min(k, available):
+            source = "chunks c" if allowed is None else "unnest(%(allowed)s::bigint[]) AS a(id) JOIN chunks c ON c.id = a.id"
+            rows = self.rows(
+                f"SELECT c.id, {_SCORE} AS score FROM {source} JOIN vectors v ON v.id = c.vector_id"
+                " ORDER BY score DESC, c.id LIMIT %(k)s",
+                parameters,
+            )
+        rows.sort(key=lambda row: (-row[1], row[0]))
+        rows = rows[:k]
+        return [row[0] for row in rows], [float(row[1]) for row in rows]
+
+    def chunk_vectors(self, after: int = 0, batch: int = 10_000) -> list[tuple[int, bytes, np.ndarray]]:
+        """(chunk id, text hash, vector) of chunks after id `after`, in id order, a batch at a time."""
+        return self.rows(
+            "SELECT c.id, v.hash, v.embedding FROM chunks c JOIN vectors v ON v.id = c.vector_id WHERE c.id > %s ORDER BY c.id LIMIT %s",
+            [after, batch],
+        )
+
+    def chunk_parts(self, chunk_ids: Sequence[int], dimensions: int) -> dict[int, list[tuple[int, int, str | None, np.ndarray]]]:
+        import numpy as np
+
+        found: dict[int, list[tuple[int, int, str | None, np.ndarray]]] = {}
+        for chunk_id, start, end, section, vector in self.rows(
+            "SELECT p.chunk_id, p.start_char, p.end_char, p.section, v.embedding FROM chunk_parts p"
+            " JOIN vectors v ON v.id = p.vector_id WHERE p.chunk_id = ANY(%s) ORDER BY p.chunk_id, p.ordinal",
+            [[int(i) for i in chunk_ids]],
+        ):
+            vector = np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype=np.float32)
+            if len(vector) == dimensions:
+                found.setdefault(chunk_id, []).append((start, end, section, vector))
+        return found
+
+    def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        from psycopg.rows import dict_row
+
+        sql = (
+            "SELECT c.id AS chunk_id, c.document_id, d.path, d.kind, d.title, d.format, d.mtime_ns, d.metadata, c.text,"
+            " c.start_char, c.end_char, c.start_line, c.end_line, c.page, c.section, c.ordinal"
+            " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY(%s)"
+        )
+        import psycopg
+
+        from .connection import database_error
+
+        try:
+            with self.conn.cursor(row_factory=dict_row) as cursor:
+                cursor.execute(sql, [[int(i) for i in chunk_ids]])
+                return {row["chunk_id"]: row for row in cursor.fetchall()}
+        except psycopg.Error as exc:
+            raise database_error(exc, self.url) from None
+
+    # -- copying ----------------------------------------------------------------------------
+
+    def export_documents(self, dimensions: int) -> Iterator[tuple[DocumentRecord, list[Chunk], list[bytes], dict[bytes, np.ndarray]]]:
+        """Every document with its chunks, their text hashes and vectors (see Backend.export_documents)."""
+        import numpy as np
+
+        from ..copying import exported
+
+        def vector(value: Any) -> np.ndarray:
+            return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
+
+        documents = self.rows(
+            "SELECT id, path, kind, content_hash, reader, size, mtime_ns, format, title, metadata FROM documents ORDER BY id"
+        )
+        for document_id, *fields in documents:
+            chunks = self.rows(
+                "SELECT c.id, c.text, c.start_char, c.end_char, c.start_line, c.end_line, c.section, c.page, c.tokens,"
+                " c.context, v.hash, v.embedding FROM chunks c JOIN vectors v ON v.id = c.vector_id"
+                " WHERE c.document_id = %s ORDER BY c.ordinal",
+                [document_id],
+            )
+            parts = self.rows(
+                "SELECT p.chunk_id, p.start_char, p.end_char, p.section, v.hash, v.embedding FROM chunk_parts p"
+                " JOIN vectors v ON v.id = p.vector_id JOIN chunks c ON c.id = p.chunk_id WHERE c.document_id = %s"
+                " ORDER BY p.chunk_id, p.ordinal",
+                [document_id],
+            )
+            yield exported(
+                fields, [(*row[:10], bytes(row[10]), vector(row[11])) for row in chunks],
+                [(*row[:4], bytes(row[4]), vector(row[5])) for row in parts], dimensions,
+            )

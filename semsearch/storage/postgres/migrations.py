@@ -1,0 +1,130 @@
+"""The PostgreSQL schema of an index, as append-only migrations: one released is never
+edited; a database made by an earlier version gets the ones it has not seen, in order, in
+one transaction under an advisory lock, so processes opening it at once take turns.
+
+The vectors' HNSW index is made once their size is known (the first vectors set it; see
+`vector_index_sql`), as pgvector indexes only columns of a fixed size.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_initial",
+        """
+        CREATE EXTENSION IF NOT EXISTS vector;
+        -- Keyword search: English stemming without a stop list, as the local index's FTS5
+        -- tokenizer does; accents are folded and CJK runs cut into bigrams before (keywords.py).
+        CREATE TEXT SEARCH DICTIONARY semsearch_stem (TEMPLATE = snowball, Language = english);
+        CREATE TEXT SEARCH CONFIGURATION semsearch (PARSER = default);
+        ALTER TEXT SEARCH CONFIGURATION semsearch ADD MAPPING FOR
+            asciiword, word, numword, asciihword, hword, numhword, hword_asciipart, hword_part, hword_numpart
+            WITH semsearch_stem;
+        ALTER TEXT SEARCH CONFIGURATION semsearch ADD MAPPING FOR int, uint, float, sfloat, version WITH simple;
+        CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+        CREATE TABLE roots (path text PRIMARY KEY, added_at timestamptz NOT NULL DEFAULT now(), settings text);
+        CREATE TABLE documents (
+            id bigserial PRIMARY KEY,
+            path text NOT NULL UNIQUE,
+            kind text NOT NULL,
+            size bigint,
+            mtime_ns bigint,
+            content_hash text NOT NULL,
+            reader integer NOT NULL DEFAULT 0,
+            format text,
+            title text,
+            metadata text,
+            chunk_count integer NOT NULL DEFAULT 0,
+            indexed_at timestamptz NOT NULL DEFAULT now()
+        );
+        -- One vector per distinct embedded text, as float32: exact, and what a copy moves.
+        CREATE TABLE vectors (
+            id bigserial PRIMARY KEY,
+            hash bytea NOT NULL UNIQUE,
+            embedding vector NOT NULL
+        );
+        CREATE TABLE chunks (
+            id bigserial PRIMARY KEY,
+            document_id bigint NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            vector_id bigint NOT NULL REFERENCES vectors(id),
+            ordinal integer NOT NULL,
+            start_char integer NOT NULL,
+            end_char integer NOT NULL,
+            start_line integer NOT NULL,
+            end_line integer NOT NULL,
+            page integer,
+            section text,
+            context text,
+            tokens integer NOT NULL,
+            text text NOT NULL,
+            keywords tsvector NOT NULL,
+            keyword_length integer NOT NULL
+        );
+        CREATE INDEX documents_path_prefix ON documents (path text_pattern_ops);
+        CREATE INDEX chunks_document ON chunks (document_id);
+        CREATE INDEX chunks_vector ON chunks (vector_id);
+        CREATE INDEX chunks_keywords ON chunks USING gin (keywords);
+        CREATE TABLE chunk_parts (
+            chunk_id bigint NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+            ordinal integer NOT NULL,
+            start_char integer NOT NULL,
+            end_char integer NOT NULL,
+            section text,
+            vector_id bigint NOT NULL REFERENCES vectors(id),
+            PRIMARY KEY (chunk_id, ordinal)
+        );
+        CREATE INDEX chunk_parts_vector ON chunk_parts (vector_id);
+        CREATE TABLE skipped_files (
+            path text PRIMARY KEY,
+            reason text NOT NULL,
+            size bigint,
+            mtime_ns bigint,
+            reader integer,
+            seen_at timestamptz NOT NULL DEFAULT now()
+        );
+        -- BM25's corpus figures, kept by every commit (commits take turns: COMMIT_LOCK).
+        CREATE TABLE keyword_totals (
+            one boolean PRIMARY KEY DEFAULT true CHECK (one),
+            chunks bigint NOT NULL,
+            tokens bigint NOT NULL
+        );
+        INSERT INTO keyword_totals VALUES (true, 0, 0);
+        """,
+    ),
+    (
+        "m002_root_places",
+        """
+        -- Where each indexed folder (by its name, the first part of its documents' paths)
+        -- is on each machine, so every machine shows its own absolute paths.
+        CREATE TABLE root_places (
+            root text NOT NULL,
+            host text NOT NULL,
+            path text NOT NULL,
+            seen_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (root, host)
+        );
+        """,
+    ),
+    (
+        "m003_rate_limits",
+        """
+        -- Token buckets shared by every indexer of the index (one per service contract);
+        -- `updated_at` lies ahead while the service has asked everyone to wait.
+        CREATE TABLE rate_buckets (
+            name text PRIMARY KEY,
+            tokens double precision NOT NULL,
+            updated_at double precision NOT NULL
+        );
+        """,
+    ),
+]
+
+TABLE = "semsearch_migrations"
+
+
+def vector_index_sql(dimensions: int) -> str:
+    """The HNSW index of the vectors, as half-precision (half the memory; the order it gives
+    is re-scored exactly, see benchmarks/README.md for its recall)."""
+    return (
+        f"CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors USING hnsw ((embedding::halfvec({int(dimensions)})) halfvec_cosine_ops)"
+    )
