@@ -408,6 +408,8 @@ def status(ctx, as_json, verbose):
         " when loaded (a search maps the file and reads what it probes)"
     )
     click.echo(f"Disk:       {info.disk_bytes / 1e6:.1f} MB")
+    if info.last_indexed:
+        click.echo(f"Indexed:    {info.last_indexed}")
     for i, root in enumerate(info.roots):
         click.echo(f"{'Folders:' if i == 0 else '':<12}{root}")
     if info.skipped:
