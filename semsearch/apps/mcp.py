@@ -8,8 +8,10 @@ what it (or the user it works for) can do, never a CLI flag it cannot pass.
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
 MAX_QUERY_CHARS = 2_000
 # A page of results an agent can read through; more is a dump of the index.
 MAX_LIMIT = 100
+# Lines of a document given when the agent names no end: enough to read a section, not so
+# many that one call fills its context.
+DOCUMENT_LINES = 200
+MAX_CONTEXT = 200
 
 INSTRUCTIONS = (
     "semsearch searches the user's own indexed documents (notes, docs, code, PDFs) by meaning and by keyword. "
@@ -63,6 +69,41 @@ class SearchAnswer(BaseModel):
     notes: list[str] = Field(default_factory=list, description="What the search did that the caller should know.")
 
 
+class Line(BaseModel):
+    number: int = Field(description="The line's number in the document, from 1.")
+    text: str
+    hit: bool = Field(False, description="Whether the line belongs to the passage asked for.")
+
+
+class PassageInContext(BaseModel):
+    """A passage with the lines around it."""
+
+    chunk_id: int
+    path: str
+    start_line: int = Field(description="The passage's first line.")
+    end_line: int = Field(description="The passage's last line.")
+    page: int | None = None
+    section: str | None = None
+    title: str | None = None
+    format: str | None = None
+    total_lines: int | None = Field(None, description="How many lines the document has (None: it cannot be read now).")
+    lines: list[Line] = Field(description="The passage's lines (hit: true) and those around it.")
+    notes: list[str] = Field(default_factory=list)
+
+
+class DocumentRange(BaseModel):
+    """Lines of an indexed document."""
+
+    path: str
+    start_line: int
+    end_line: int = Field(description="The last line given; below total_lines, there is more.")
+    total_lines: int
+    title: str | None = None
+    format: str | None = None
+    lines: list[Line]
+    notes: list[str] = Field(default_factory=list)
+
+
 class Status(BaseModel):
     """What the index holds."""
 
@@ -74,6 +115,7 @@ class Status(BaseModel):
     skipped: int = Field(description="Files the last indexing run could not read.")
     skipped_by_reason: dict[str, int]
     disk_bytes: int
+    last_indexed: str | None = Field(None, description="When an indexing run last finished (ISO 8601, UTC).")
 
 
 class _Opened:
@@ -109,7 +151,7 @@ def create_server(open_index: Callable[[], Index]) -> MCPServer:
         "semsearch", title="semsearch", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
 
-    @server.tool(annotations=_READ_ONLY, title="Search documents")
+    @_tool(server, "Search documents")
     def search(
         query: Annotated[str, Field(max_length=MAX_QUERY_CHARS, description="What to look for, in plain words: a question, a phrase, an error message, a name.")],
         mode: Annotated[Literal["hybrid", "dense", "keyword"], Field(description="hybrid: meaning and keywords (best in general); dense: meaning only (paraphrases, other languages); keyword: exact words (names, codes, identifiers).")] = "hybrid",
@@ -134,7 +176,7 @@ def create_server(open_index: Callable[[], Index]) -> MCPServer:
             )
         return SearchAnswer(results=[_passage(result) for result in found], notes=list(found.notes))
 
-    @server.tool(annotations=_READ_ONLY, title="Index status")
+    @_tool(server, "Index status")
     def index_status() -> Status:
         """What the index holds: its model, how many documents and chunks, which folders are
         indexed, and how many files could not be read. Use it to know what a search covers
@@ -144,10 +186,52 @@ def create_server(open_index: Callable[[], Index]) -> MCPServer:
         return Status(
             index=str(info.path), model=info.model, documents=info.documents, chunks=info.chunks, folders=info.roots,
             skipped=len(info.skipped), skipped_by_reason=info.skipped_by_reason, disk_bytes=info.disk_bytes,
+            last_indexed=info.last_indexed,
         )
+
+    @_tool(server, "Read a passage in context")
+    def read_passage(
+        chunk_id: Annotated[int, Field(ge=0, description="A search result's chunk_id.")],
+        context: Annotated[int, Field(ge=0, le=MAX_CONTEXT, description="Lines to show before and after the passage.")] = 10,
+    ) -> PassageInContext:
+        """Read a search hit in its context: the passage's lines (marked hit: true) with the
+        lines before and after it in the document. Use it when a hit looks relevant but its
+        text is cut short, or to see what leads up to it and follows."""
+        with _agent_errors():
+            found = index().passage(chunk_id, context=context)
+        return PassageInContext.model_validate(found.to_dict())
+
+    @_tool(server, "Read lines of a document")
+    def read_document(
+        path: Annotated[str, Field(min_length=1, max_length=4_096, description="The document's path as search results give it (or relative to an indexed folder).")],
+        start_line: Annotated[int, Field(ge=1, description="First line to read (from 1).")] = 1,
+        end_line: Annotated[int | None, Field(ge=1, description=f"Last line to read (default: {DOCUMENT_LINES} lines from start_line).")] = None,
+    ) -> DocumentRange:
+        """Read a range of lines of a document in the index, e.g. a whole section around a
+        search hit or a file's beginning. Only documents in the index can be read; any other
+        path is refused. The answer says how many lines the document has, so more can be asked for."""
+        last = end_line if end_line is not None else start_line + DOCUMENT_LINES - 1
+        with _agent_errors():
+            found = index().document(path, start=start_line, end=last)
+        answer = DocumentRange.model_validate(found.to_dict())
+        if answer.end_line < answer.total_lines and not answer.notes:
+            answer.notes.append(
+                f"Lines {answer.start_line}-{answer.end_line} of {answer.total_lines}: ask for more from line {answer.end_line + 1}."
+            )
+        return answer
 
     server.semsearch_index = index  # type: ignore[attr-defined]
     return server
+
+
+def _tool(server: MCPServer, title: str) -> Callable[[Callable], Callable]:
+    """Register a read-only tool, its docstring (without the code's indentation) as its description."""
+
+    def register(function: Callable) -> Callable:
+        description = inspect.cleandoc(function.__doc__ or "")
+        return server.tool(title=title, description=description, annotations=_READ_ONLY)(function)
+
+    return register
 
 
 def _passage(result: SearchResult) -> Passage:
@@ -177,6 +261,8 @@ _ADVICE: dict[str, str] = {
     "index_locked": "Another program is writing to the index; try again in a moment.",
     "storage": "Ask the user to run `semsearch check` on the index.",
     "damaged": "The index is damaged: ask the user to run `semsearch check` and index their folders again.",
+    "document_not_found": "Only documents in the index can be read: give a path as search results name it.",
+    "document_unreadable": "Ask the user to index its folder again if it moved or was deleted.",
 }
 
 
@@ -193,3 +279,34 @@ def run_stdio(open_index: Callable[[], Index]) -> None:
         server.run("stdio")
     finally:
         server.semsearch_index.close()  # type: ignore[attr-defined]
+
+
+def http_endpoint(
+    index: Index, *, hosts: Iterable[str], origins: Iterable[str] = (), path: str = "/mcp", max_body_bytes: int = 64 * 1024,
+) -> tuple[list[Any], Callable[[], AbstractAsyncContextManager[None]]]:
+    """The tools over streamable HTTP at `path`, for a server's application: its routes
+    (Starlette's), and what its lifespan must run around them (the SDK's session manager).
+
+    `hosts` are the names the server answers to (the Host header without its port) and
+    `origins` those whose pages may call it besides the server's own: the SDK's transport
+    security refuses any other Host (421) or Origin (403), as the server's own checks do.
+    Stateless, with JSON answers: every request stands alone, so nothing piles up per client.
+    """
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    names = sorted({name.lower().strip("[]") for name in hosts})
+    shown = [f"[{name}]" if ":" in name else name for name in names]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*shown, *(f"{name}:*" for name in shown)],
+        allowed_origins=[
+            *(f"{scheme}://{name}{port}" for scheme in ("http", "https") for name in shown for port in ("", ":*")),
+            *origins,
+        ],
+    )
+    server = create_server(lambda: index)
+    app = server.streamable_http_app(
+        streamable_http_path=path, stateless_http=True, json_response=True, transport_security=security,
+        max_request_body_size=max_body_bytes,
+    )
+    return list(app.routes), server.session_manager.run

@@ -70,10 +70,10 @@ def test_lists_read_only_tools_that_say_when_they_help(indexed, tmp_path):
         found.update({tool.name: tool for tool in (await session.list_tools()).tools})
 
     talk(indexed, tmp_path, conversation)
-    assert {"search", "index_status"} <= set(found)
+    assert sorted(found) == ["index_status", "read_document", "read_passage", "search"]
     for tool in found.values():
         assert tool.annotations.read_only_hint is True and tool.annotations.destructive_hint is False
-        assert len(tool.description) > 80
+        assert len(tool.description) > 80 and "\n    " not in tool.description
     search = found["search"]
     parameters = search.input_schema["properties"]
     assert {"query", "mode", "limit", "per_file", "path", "ext", "after", "before"} <= set(parameters)
@@ -155,3 +155,64 @@ def test_the_cli_loads_the_sdk_only_for_the_mcp_command():
     code = "import sys, semsearch.apps.cli; print(sorted({'mcp', 'pydantic', 'starlette'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert result.stdout.strip() == "[]"
+
+
+def test_reads_a_hit_in_context_and_a_range_of_its_document(indexed, tmp_path):
+    answers = {}
+
+    async def conversation(session):
+        found = await session.call_tool("search", {"query": "renew the expired wildcard TLS certificate", "limit": 1})
+        hit = found.structured_content["results"][0]
+        answers["hit"] = hit
+        answers["passage"] = await session.call_tool("read_passage", {"chunk_id": hit["chunk_id"], "context": 2})
+        answers["range"] = await session.call_tool("read_document", {"path": hit["path"], "start_line": 1, "end_line": 4})
+        answers["relative"] = await session.call_tool("read_document", {"path": "howto/renew-tls-certificates.txt"})
+        answers["gone"] = await session.call_tool("read_passage", {"chunk_id": 10**9})
+
+    talk(indexed, tmp_path, conversation)
+    hit = answers["hit"]
+    passage = answers["passage"].structured_content
+    assert not answers["passage"].is_error
+    assert (passage["chunk_id"], passage["path"], passage["start_line"], passage["end_line"]) == (
+        hit["chunk_id"], hit["path"], hit["start_line"], hit["end_line"]
+    )
+    marked = [line["number"] for line in passage["lines"] if line["hit"]]
+    assert marked == list(range(hit["start_line"], hit["end_line"] + 1))
+    numbers = [line["number"] for line in passage["lines"]]
+    assert numbers[0] == max(1, hit["start_line"] - 2) and numbers == list(range(numbers[0], numbers[-1] + 1))
+    # Numbered as the library numbers lines: a final newline ends one more, empty, line.
+    document = Path(hit["path"]).read_text().split("\n")
+    assert [line["text"] for line in passage["lines"]] == document[numbers[0] - 1 : numbers[-1]]
+    lines = answers["range"].structured_content
+    assert [line["text"] for line in lines["lines"]] == document[:4]
+    assert lines["total_lines"] == len(document) and lines["end_line"] == 4
+    assert lines["notes"] == [f"Lines 1-4 of {len(document)}: ask for more from line 5."]
+    relative = answers["relative"].structured_content
+    assert relative["path"] == hit["path"] and relative["start_line"] == 1 and len(relative["lines"]) == len(document)
+    assert answers["gone"].is_error and "No chunk 1000000000 in the index" in answers["gone"].content[0].text
+
+
+def test_only_documents_in_the_index_are_read(endpoint, sample_docs, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the launch codes are 0000\n")
+    (sample_docs / "leak.txt").symlink_to(secret)
+    location = tmp_path / "index"
+    with Index.open(location) as index:
+        index.add([sample_docs])
+    (sample_docs / "later.txt").write_text("written after indexing\n")
+    attempts = [
+        str(secret), "../secret.txt", "leak.txt", str(sample_docs / "leak.txt"), "howto/../../secret.txt",
+        "%2e%2e/secret.txt", "/etc/passwd", "../../../../../../etc/passwd", str(sample_docs / "howto"), "later.txt",
+    ]
+    answers = {}
+
+    async def conversation(session):
+        for path in attempts:
+            answers[path] = await session.call_tool("read_document", {"path": path})
+
+    talk(location, tmp_path, conversation)
+    for path, answer in answers.items():
+        assert answer.is_error, path
+        text = answer.content[0].text
+        assert "Only documents in the index can be read" in text, path
+        assert "launch codes" not in text and "root:" not in text and answer.structured_content is None
