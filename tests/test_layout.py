@@ -72,6 +72,8 @@ def test_each_heavy_dependency_has_one_owner():
         "sqlite3": "semsearch.storage.sqlite",
         "click": "semsearch.apps",
         "mcp": "semsearch.apps.mcp",
+        "starlette": "semsearch.apps.http",
+        "uvicorn": "semsearch.apps.http.server",
     }
     modules = _modules()
     wrong = []

@@ -420,6 +420,37 @@ def status(ctx, as_json, verbose):
                 click.echo(f"  {_show_path(item['path'])}: {item['reason']}")
 
 
+@cli.command()
+@_index_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; any but loopback needs --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--token", envvar="SEMSEARCH_SERVE_TOKEN", show_envvar=True,
+              help="Every request must carry it (Authorization: Bearer TOKEN). Prefer the variable: options show in process lists.")
+@click.option("--allow-write", is_flag=True, help="Let requests update the index (POST /api/index); read-only otherwise.")
+@click.option("--editor-url", default="file://{path}", show_default=True,
+              help="How the page opens a hit: {path} and {line} are filled in, e.g. 'vscode://file/{path}:{line}'.")
+@click.option("--cors", "cors", multiple=True, metavar="ORIGIN", help="Let pages from ORIGIN call the API (repeatable); none unless given.")
+@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", help="Another host name clients use (a proxy's), repeatable.")
+@click.pass_context
+def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
+    """Serve the index to browsers and programs: a web page at /, a JSON API under /api."""
+    from .http.server import Server
+    from .http.settings import ServeSettings
+
+    settings = ServeSettings(
+        host=host, port=port, token=token or None, allow_write=allow_write, editor_url=editor_url,
+        cors=tuple(cors), allowed_hosts=tuple(allowed_hosts),
+    )
+    settings.check()
+    with _open(ctx) as index:
+        server = Server(index, settings)
+        server.bind()
+        access = "read-write" if allow_write else "read-only"
+        guarded = "every request needs the token" if settings.token else "no token"
+        click.echo(f"Serving {index.path} at {server.url}/ ({access}, {guarded}); Ctrl-C stops.", err=True)
+        server.run()
+
+
 @cli.command("eval")
 @_index_option
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
