@@ -4,8 +4,7 @@
 
 The index is the synthetic one of benchmarks/synthetic.py (built and cached on first use).
 Over streamable HTTP, a server process of its own serves the tools at /mcp (`semsearch
-serve`'s application when it is there, else the endpoint in an application of its own),
-with an embedder that costs nothing (the queries' vectors worked out before the clock
+serve`'s application, behind its checks), with an embedder that costs nothing (the queries' vectors worked out before the clock
 starts), so what is timed is the MCP call: the client's request, the transport's checks, the
 tool's validation, the search and the structured answer. The load comes from this process,
 with the SDK's own client: one session after another, then `--clients` sessions at once.
@@ -52,19 +51,11 @@ def serve(directory: Path, port: int, count: int) -> None:
 
 
 def application(index):
-    """`semsearch serve`'s application with /mcp, else the endpoint in one of its own."""
-    from semsearch.apps.mcp import http_endpoint
+    """`semsearch serve`'s application with the tools at /mcp, as the command makes it."""
+    from semsearch.apps.http.settings import ServeSettings
+    from semsearch.apps.mcp import serve_app
 
-    try:
-        from semsearch.apps.http.app import create_app  # type: ignore[import-not-found]
-        from semsearch.apps.http.settings import ServeSettings  # type: ignore[import-not-found]
-    except ImportError:
-        from starlette.applications import Starlette
-
-        routes, lifespan = http_endpoint(index, hosts=["127.0.0.1", "localhost"])
-        return Starlette(routes=routes, lifespan=lambda app: lifespan()), "the MCP endpoint alone"
-    settings = ServeSettings(host="127.0.0.1", port=0)
-    return create_app(index, settings), "semsearch serve's application"
+    return serve_app(index, ServeSettings(host="127.0.0.1", port=0)), "semsearch serve's application"
 
 
 def benchmark_queries(count: int) -> list[str]:

@@ -433,7 +433,8 @@ def status(ctx, as_json, verbose):
 @click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", help="Another host name clients use (a proxy's), repeatable.")
 @click.pass_context
 def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
-    """Serve the index to browsers and programs: a web page at /, a JSON API under /api."""
+    """Serve the index to browsers and programs: a web page at /, a JSON API under /api,
+    and the MCP tools at /mcp (streamable HTTP)."""
     from .http.server import Server
     from .http.settings import ServeSettings
 
@@ -443,11 +444,17 @@ def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
     )
     settings.check()
     with _open(ctx) as index:
-        server = Server(index, settings)
+        try:
+            from .mcp import serve_app
+        except ImportError:  # without the MCP SDK: no /mcp
+            app, mcp = None, "no MCP tools without the MCP SDK (pip install 'semsearch[mcp]')"
+        else:
+            app, mcp = serve_app(index, settings), "MCP tools at /mcp"
+        server = Server(index, settings, app)
         server.bind()
         access = "read-write" if allow_write else "read-only"
         guarded = "every request needs the token" if settings.token else "no token"
-        click.echo(f"Serving {index.path} at {server.url}/ ({access}, {guarded}); Ctrl-C stops.", err=True)
+        click.echo(f"Serving {index.path} at {server.url}/ ({access}, {guarded}), {mcp}; Ctrl-C stops.", err=True)
         server.run()
 
 

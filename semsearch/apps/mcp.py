@@ -310,3 +310,14 @@ def http_endpoint(
         max_request_body_size=max_body_bytes,
     )
     return list(app.routes), server.session_manager.run
+
+
+def serve_app(index: Index, settings: Any) -> Any:
+    """`semsearch serve`'s application (`settings` a ServeSettings) with the tools at /mcp,
+    behind the server's own checks (Host, Origin, token, sizes) and the SDK's."""
+    from .http import create_app
+
+    routes, lifespan = http_endpoint(
+        index, hosts=settings.host_names(), origins=settings.cors, max_body_bytes=settings.max_body_bytes
+    )
+    return create_app(index, settings, routes=routes, lifespan=lambda app: lifespan())

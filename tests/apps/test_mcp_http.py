@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -102,3 +103,93 @@ def test_a_foreign_host_or_origin_is_refused(index):
     assert page.status_code == 403
     # The server's own page gets past the checks; stateless, the endpoint answers at once.
     assert own.status_code == 200 and own.json()["result"]["tools"]
+
+
+TOKEN = "serve-token-3c9d1e"
+
+
+@pytest.fixture
+def served(index):
+    """`semsearch serve`'s server with a token, on a free loopback port, with /mcp mounted."""
+    from semsearch.apps.http.server import Server
+    from semsearch.apps.http.settings import ServeSettings
+    from semsearch.apps.mcp import serve_app
+
+    settings = ServeSettings(host="127.0.0.1", port=0, token=TOKEN)
+    with Server(index, settings, serve_app(index, settings), log_level="warning") as server:
+        yield server.url
+
+
+def test_serve_answers_mcp_at_its_mcp_path_with_the_token(served):
+    async def conversation(session):
+        tools = [tool.name for tool in (await session.list_tools()).tools]
+        found = await session.call_tool("search", {"query": "renew the expired wildcard TLS certificate", "ext": ["txt"]})
+        hit = found.structured_content["results"][0]
+        passage = await session.call_tool("read_passage", {"chunk_id": hit["chunk_id"]})
+        status = await session.call_tool("index_status", {})
+        return tools, hit, passage, status
+
+    tools, hit, passage, status = converse(served, conversation, {"Authorization": f"Bearer {TOKEN}"})
+    assert sorted(tools) == ["index_status", "read_document", "read_passage", "search"]
+    assert hit["path"].endswith("howto/renew-tls-certificates.txt")
+    lines = passage.structured_content["lines"]
+    assert [line["number"] for line in lines if line["hit"]] == list(range(hit["start_line"], hit["end_line"] + 1))
+    assert status.structured_content["documents"] == 30 and TOKEN not in json.dumps(status.structured_content)
+
+
+def test_serve_refuses_mcp_without_the_token_or_from_a_foreign_host(served):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    missing = httpx2.post(f"{served}/mcp", json=body, headers=headers)
+    wrong = httpx2.post(f"{served}/mcp", json=body, headers={**headers, "Authorization": "Bearer not-the-token"})
+    foreign = httpx2.post(f"{served}/mcp", json=body, headers={**headers, **bearer, "Host": "evil.example"})
+    page = httpx2.post(f"{served}/mcp", json=body, headers={**headers, **bearer, "Origin": "http://evil.example"})
+    allowed = httpx2.post(f"{served}/mcp", json=body, headers={**headers, **bearer})
+    assert missing.status_code == 401 and wrong.status_code == 401
+    assert TOKEN not in missing.text + wrong.text
+    assert foreign.status_code == 421 and page.status_code == 403
+    assert allowed.status_code == 200 and len(allowed.json()["result"]["tools"]) == 4
+    # The SDK's client without the token gets nowhere either.
+    with pytest.raises(Exception) as refused:
+        converse(served, lambda session: session.list_tools())
+    assert "Server returned an error response" in repr(refused.value)
+
+
+def test_the_serve_command_mounts_the_tools(index, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    location = str(index.path)
+    index.close()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "semsearch", "--index", location, "serve", "--port", str(port)],
+        env={**os.environ, "SEMSEARCH_SERVE_TOKEN": TOKEN}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+
+        async def conversation(session):
+            # Keyword search: this process has no model behind the fake one the index was built with.
+            return await session.call_tool("search", {"query": "wildcard certificate", "mode": "keyword", "limit": 1})
+
+        found = converse(url, conversation, {"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=30)
+    assert found.structured_content["results"][0]["path"].endswith("renew-tls-certificates.txt")
+    said = errors.decode()
+    assert "MCP tools at /mcp" in said and TOKEN not in said
