@@ -6,8 +6,10 @@ The index is the synthetic one of benchmarks/synthetic.py (built and cached on f
 Over streamable HTTP, a server process of its own serves the tools at /mcp (`semsearch
 serve`'s application, behind its checks), with an embedder that costs nothing (the queries' vectors worked out before the clock
 starts), so what is timed is the MCP call: the client's request, the transport's checks, the
-tool's validation, the search and the structured answer. The load comes from this process,
-with the SDK's own client: one session after another, then `--clients` sessions at once.
+tool's validation, the search and the structured answer. The load comes from this process:
+the SDK's own client (what an agent pays for a call), one session and then `--clients`
+sessions at once; then plain JSON-RPC POSTs from an async HTTP client, one and then
+`--clients` at a time (what the server can take).
 `--stdio` also times `semsearch mcp` over stdio, a process that embeds each query with the
 bundled local model (what a desktop assistant waits for).
 """
@@ -110,6 +112,40 @@ def over_http(url: str, queries: list[str], clients: int, server: int) -> tuple[
     return anyio.run(main)
 
 
+def raw_calls(url: str, queries: list[str], clients: int, server: int) -> tuple[list[float], list[float], float, str]:
+    """As `over_http`, but each call one JSON-RPC POST from a plain async HTTP client (the
+    endpoint is stateless, so no session is set up): what the server can take, without the
+    SDK client's own cost per call."""
+    import anyio
+    import httpx2
+
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+    async def calls(http, texts: list[str], times: list[float]) -> None:
+        for text in texts:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {"query": text}}}
+            started = time.perf_counter()
+            answer = await http.post(url, json=body, headers=headers)
+            times.append(time.perf_counter() - started)
+            if answer.status_code != 200 or not answer.json()["result"]["structuredContent"]["results"]:
+                raise SystemExit(f"the search for {text!r} failed: {answer.status_code} {answer.text[:200]}")
+
+    async def main() -> tuple[list[float], list[float], float, str]:
+        async with httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=clients)) as http:
+            alone: list[float] = []
+            await calls(http, queries, alone)
+            together: list[float] = []
+            started, serving, calling = time.perf_counter(), cpu_seconds(server), time.process_time()
+            async with anyio.create_task_group() as group:
+                for number in range(clients):
+                    group.start_soon(calls, http, queries[number::clients], together)
+            wall = time.perf_counter() - started
+            used = f"server CPU {cpu_seconds(server) - serving:.1f} s, clients' CPU {time.process_time() - calling:.1f} s in {wall:.1f} s"
+        return alone, together, wall, used
+
+    return anyio.run(main)
+
+
 def over_stdio(directory: Path, queries: list[str]) -> tuple[list[float], float]:
     """Per-call seconds against `semsearch mcp`, and how long its first call took."""
     import anyio
@@ -168,13 +204,14 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the server did not start") from None
                 time.sleep(0.2)
-        with synthetic.quiet_machine():
-            alone, together, wall, used = over_http(f"http://127.0.0.1:{port}/mcp", queries, args.clients, server.pid)
-        print(f"HTTP, one client:   {len(alone)} search calls  {percentiles(alone)}", flush=True)
-        print(
-            f"HTTP, {args.clients} clients:  {len(together)} search calls  {percentiles(together)}  "
-            f"{len(together) / wall:,.0f} calls/s  ({used})", flush=True,
-        )
+        for label, measure in (("SDK client", over_http), ("plain POSTs", raw_calls)):
+            with synthetic.quiet_machine():
+                alone, together, wall, used = measure(f"http://127.0.0.1:{port}/mcp", queries, args.clients, server.pid)
+            print(f"HTTP, {label}, one client:  {len(alone)} search calls  {percentiles(alone)}", flush=True)
+            print(
+                f"HTTP, {label}, {args.clients} clients:  {len(together)} search calls  {percentiles(together)}  "
+                f"{len(together) / wall:,.0f} calls/s  ({used})", flush=True,
+            )
     finally:
         server.terminate()
         server.wait(30)

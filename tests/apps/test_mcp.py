@@ -216,3 +216,18 @@ def test_only_documents_in_the_index_are_read(endpoint, sample_docs, tmp_path):
         text = answer.content[0].text
         assert "Only documents in the index can be read" in text, path
         assert "launch codes" not in text and "root:" not in text and answer.structured_content is None
+
+
+def test_a_running_server_sees_what_another_process_indexes(indexed, sample_docs, tmp_path):
+    answers = []
+
+    async def conversation(session):
+        answers.append(await session.call_tool("search", {"query": "zanzibar quokka", "mode": "keyword"}))
+        (sample_docs / "howto" / "quokkas.md").write_text("# Quokkas\n\nThe zanzibar quokka migration starts in May.\n")
+        with Index.open(indexed) as index:
+            index.add([sample_docs])
+        answers.append(await session.call_tool("search", {"query": "zanzibar quokka", "limit": 1}))
+
+    talk(indexed, tmp_path, conversation)
+    assert answers[0].structured_content["results"] == []
+    assert answers[1].structured_content["results"][0]["path"].endswith("howto/quokkas.md")
