@@ -434,8 +434,14 @@ def status(ctx, as_json, verbose):
 @click.pass_context
 def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
     """Serve the index to browsers and programs: a web page at /, a JSON API under /api."""
+    from importlib.util import find_spec
+
     from .http.server import Server
     from .http.settings import ServeSettings
+
+    for needed in ("starlette", "uvicorn"):
+        if find_spec(needed) is None:
+            raise click.ClickException(f"semsearch serve needs {needed}: pip install 'semsearch[serve]'.")
 
     settings = ServeSettings(
         host=host, port=port, token=token or None, allow_write=allow_write, editor_url=editor_url,
