@@ -435,8 +435,14 @@ def status(ctx, as_json, verbose):
 def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
     """Serve the index to browsers and programs: a web page at /, a JSON API under /api,
     and the MCP tools at /mcp (streamable HTTP)."""
+    from importlib.util import find_spec
+
     from .http.server import Server
     from .http.settings import ServeSettings
+
+    for needed in ("starlette", "uvicorn"):
+        if find_spec(needed) is None:
+            raise click.ClickException(f"semsearch serve needs {needed}: pip install 'semsearch[serve]'.")
 
     settings = ServeSettings(
         host=host, port=port, token=token or None, allow_write=allow_write, editor_url=editor_url,
@@ -444,11 +450,11 @@ def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
     )
     settings.check()
     with _open(ctx) as index:
-        try:
-            from .mcp import serve_app
-        except ImportError:  # without the MCP SDK: no /mcp
+        if find_spec("mcp") is None:
             app, mcp = None, "no MCP tools without the MCP SDK (pip install 'semsearch[mcp]')"
         else:
+            from .mcp import serve_app
+
             app, mcp = serve_app(index, settings), "MCP tools at /mcp"
         server = Server(index, settings, app)
         server.bind()

@@ -161,8 +161,9 @@ def _search_options(request: Request, settings: ServeSettings) -> dict[str, Any]
         "per_file": per_file or None,
         "path": request.query_params.getlist("path") or None,
         "ext": ext or None,
-        "after": _text(request, "after", longest=64),
-        "before": _text(request, "before", longest=64),
+        # An empty date is a form's field left blank: no bound.
+        "after": _text(request, "after", longest=64) or None,
+        "before": _text(request, "before", longest=64) or None,
         "explain": _flag(request, "explain"),
     }
 

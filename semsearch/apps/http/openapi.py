@@ -182,14 +182,14 @@ def description(settings: ServeSettings) -> dict[str, Any]:
             "operationId": "search",
             "summary": "The passages that answer a query, best first (the options of `semsearch search`).",
             "parameters": [
-                _query("q", {"type": "string", "minLength": 1, "maxLength": settings.max_query_chars}, "What to look for.", required=True),
+                _query("q", {"type": "string", "minLength": 1, "maxLength": settings.max_query_chars, "pattern": "\\S"}, "What to look for.", required=True),
                 _query("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "Meaning and keywords, meaning, or keywords (BM25)."),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 10}, "The most results."),
                 _query("per_file", {"type": "integer", "minimum": 0, "maximum": 10_000, "default": 2}, "The most results from one file (0: no cap)."),
                 _query("path", {"type": "string"}, "Only documents matching this glob (gitignore-style; repeatable).", repeated=True),
                 _query("ext", {"type": "string"}, "Only these extensions (md,pdf; repeatable).", repeated=True),
-                _query("after", {"type": "string", "maxLength": 64}, "Only files modified on or after this date (YYYY-MM-DD)."),
-                _query("before", {"type": "string", "maxLength": 64}, "Only files modified before this date (YYYY-MM-DD)."),
+                _query("after", {"type": "string", "format": "date"}, "Only files modified on or after this date (YYYY-MM-DD; a time may follow, YYYY-MM-DDTHH:MM)."),
+                _query("before", {"type": "string", "format": "date"}, "Only files modified before this date (YYYY-MM-DD; a time may follow)."),
                 _query("explain", {"type": "boolean", "default": False}, "Each hit's dense and keyword ranks and scores."),
             ],
             "responses": {**_ok("SearchResponse", "The results."), **_errors(*common)},
@@ -201,7 +201,7 @@ def description(settings: ServeSettings) -> dict[str, Any]:
         "/api/passage/{chunk_id}": {"get": {
             "operationId": "passage", "summary": "A hit's chunk in the lines around it, its own lines marked.",
             "parameters": [
-                {"name": "chunk_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}, "description": "A result's chunk_id."},
+                {"name": "chunk_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, "description": "A result's chunk_id."},
                 _query("context", {"type": "integer", "minimum": 0, "maximum": 200, "default": 3}, "Lines on each side."),
             ],
             "responses": {**_ok("Passage", "The passage."), **_errors(400, 401, 404, 414, 421, 500, 503)},
@@ -209,9 +209,9 @@ def description(settings: ServeSettings) -> dict[str, Any]:
         "/api/document": {"get": {
             "operationId": "document", "summary": "Lines of a document in the index (at most 2,000 at once); no other file.",
             "parameters": [
-                _query("path", {"type": "string", "minLength": 1, "maxLength": 4096}, "As results name it, or relative to an indexed folder.", required=True),
-                _query("start", {"type": "integer", "minimum": 1, "default": 1}, "The first line (from 1)."),
-                _query("end", {"type": "integer", "minimum": 1}, "The last line."),
+                _query("path", {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": "\\S"}, "As results name it, or relative to an indexed folder.", required=True),
+                _query("start", {"type": "integer", "minimum": 1, "maximum": 2**62, "default": 1}, "The first line (from 1)."),
+                _query("end", {"type": "integer", "minimum": 1, "maximum": 2**62}, "The last line (not before start: 400)."),
             ],
             "responses": {**_ok("DocumentLines", "The lines."), **_errors(400, 401, 404, 414, 421, 500, 503)},
         }},
