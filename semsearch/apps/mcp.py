@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -54,7 +54,7 @@ class Passage(BaseModel):
     start_line: int = Field(description="First line of the passage in the document's text (1-based).")
     end_line: int = Field(description="Last line of the passage.")
     page: int | None = Field(None, description="PDF page the passage starts on.")
-    section: str | None = Field(None, description="Heading path of the section, e.g. 'Install > Linux'.")
+    section: str | None = Field(None, description="Heading path of the section, e.g. 'Install › Linux'.")
     title: str | None = Field(None, description="The document's title, when it has one.")
     format: str | None = Field(None, description="The reader that read it: markdown, pdf, docx, code, ...")
     score: float = Field(description="Relevance; comparable only within one search.")
@@ -146,7 +146,10 @@ def create_server(open_index: Callable[[], Index]) -> MCPServer:
 
     Tools: search, read_passage, read_document, index_status; all read-only.
     """
-    index = _Opened(open_index)
+    return _server(_Opened(open_index))
+
+
+def _server(index: _Opened) -> MCPServer:
     server: MCPServer = MCPServer(
         "semsearch", title="semsearch", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
@@ -220,7 +223,6 @@ def create_server(open_index: Callable[[], Index]) -> MCPServer:
             )
         return answer
 
-    server.semsearch_index = index  # type: ignore[attr-defined]
     return server
 
 
@@ -242,15 +244,13 @@ def _passage(result: SearchResult) -> Passage:
     )
 
 
-class _agent_errors:
+@contextmanager
+def _agent_errors() -> Iterator[None]:
     """Turns semsearch's errors into tool errors an agent can act on."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
-        if isinstance(error, SemsearchError):
-            raise ToolError(message(error)) from None
+    try:
+        yield
+    except SemsearchError as error:
+        raise ToolError(message(error)) from None
 
 
 # The library's hint speaks of Python calls and the CLI's of flags; an agent can retry, or
@@ -274,11 +274,11 @@ def message(error: SemsearchError) -> str:
 
 def run_stdio(open_index: Callable[[], Index]) -> None:
     """Serve the tools over stdin and stdout until the client closes them."""
-    server = create_server(open_index)
+    index = _Opened(open_index)
     try:
-        server.run("stdio")
+        _server(index).run("stdio")
     finally:
-        server.semsearch_index.close()  # type: ignore[attr-defined]
+        index.close()
 
 
 def http_endpoint(
