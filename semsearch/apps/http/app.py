@@ -173,7 +173,7 @@ def _text(request: Request, name: str, *, required: bool = False, longest: int |
     if len(values) > 1:
         raise ApiError(400, "repeated_parameter", f"Give {name} once, not {len(values)} times.")
     value = values[0] if values else None
-    if value is None or (required and not value.strip()):
+    if value is None or (required and not value):
         if required:
             raise ApiError(400, "missing_parameter", f"The parameter {name} is required." + (" Say what you are looking for." if name == "q" else ""))
         return None

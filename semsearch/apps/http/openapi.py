@@ -15,6 +15,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 STRING = {"type": "string"}
+# A character that is not white space, to JSON Schema's patterns and to Python's str.strip alike.
+NOT_BLANK = "[^\\s\\x1c-\\x1f\\x85]"
 INTEGER = {"type": "integer"}
 NUMBER = {"type": "number"}
 OBJECT = {"type": "object", "additionalProperties": True}
@@ -182,7 +184,7 @@ def description(settings: ServeSettings) -> dict[str, Any]:
             "operationId": "search",
             "summary": "The passages that answer a query, best first (the options of `semsearch search`).",
             "parameters": [
-                _query("q", {"type": "string", "minLength": 1, "maxLength": settings.max_query_chars, "pattern": "\\S"}, "What to look for.", required=True),
+                _query("q", {"type": "string", "minLength": 1, "maxLength": settings.max_query_chars, "pattern": NOT_BLANK}, "What to look for.", required=True),
                 _query("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "Meaning and keywords, meaning, or keywords (BM25)."),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 10}, "The most results."),
                 _query("per_file", {"type": "integer", "minimum": 0, "maximum": 10_000, "default": 2}, "The most results from one file (0: no cap)."),
@@ -209,7 +211,7 @@ def description(settings: ServeSettings) -> dict[str, Any]:
         "/api/document": {"get": {
             "operationId": "document", "summary": "Lines of a document in the index (at most 2,000 at once); no other file.",
             "parameters": [
-                _query("path", {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": "\\S"}, "As results name it, or relative to an indexed folder.", required=True),
+                _query("path", {"type": "string", "minLength": 1, "maxLength": 4096}, "As results name it, or relative to an indexed folder.", required=True),
                 _query("start", {"type": "integer", "minimum": 1, "maximum": 2**62, "default": 1}, "The first line (from 1)."),
                 _query("end", {"type": "integer", "minimum": 1, "maximum": 2**62}, "The last line (not before start: 400)."),
             ],

@@ -59,7 +59,7 @@ def test_filters_change_the_results(served):
     ("params", "code", "message"),
     [
         ({}, "missing_parameter", "The parameter q is required. Say what you are looking for."),
-        ({"q": "  "}, "missing_parameter", "The parameter q is required. Say what you are looking for."),
+        ({"q": "  "}, "empty_query", "The query is empty: say what you are looking for."),
         ({"q": "x", "mode": "fuzzy"}, "unknown_mode", "Unknown search mode 'fuzzy': use one of hybrid, dense, keyword."),
         ({"q": "x", "limit": "ten"}, "invalid_parameter", "limit must be a whole number from 1 to 10,000, not 'ten'."),
         ({"q": "x", "limit": "0"}, "invalid_parameter", "limit must be a whole number from 1 to 10,000, not '0'."),
