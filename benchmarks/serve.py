@@ -29,7 +29,8 @@ import synthetic  # benchmarks/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 FREE_SERVER = """
-import sys
+import os, sys
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `semsearch serve` does
 sys.path.insert(0, {benchmarks!r})
 import synthetic
 from semsearch import Index
@@ -96,7 +97,7 @@ def latency(args) -> None:
             for text in queries[:20]:  # the model and the cache warm up
                 client.get("/api/search", params={"q": text}).raise_for_status()
             chunks = client.get("/api/status").json()["chunks"]
-            for mode in ("hybrid", "dense"):
+            for mode in ("hybrid", "dense", "keyword"):
                 times = []
                 for text in queries[20:]:
                     started = time.perf_counter()

@@ -437,6 +437,12 @@ def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
     and the MCP tools at /mcp (streamable HTTP)."""
     from importlib.util import find_spec
 
+    # OpenMP threads (the local model's, FAISS's) spin while they wait for work by default,
+    # which on a machine shared with the server's clients takes the cores the next request
+    # needs: at 100k chunks on 2 busy cores, p50 fell from 464 to 108 ms with them asleep
+    # (benchmarks/README.md). Read when OpenMP starts, so set before the model or FAISS loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
     from .http.server import Server
     from .http.settings import ServeSettings
 

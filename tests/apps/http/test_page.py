@@ -155,7 +155,10 @@ def test_keyboard_only(page):
     assert page.locator("#passage-title").inner_text() == second.locator(".file").inner_text()
     page.keyboard.press("ArrowUp")
     page.keyboard.press("Enter")
-    _until(page, "() => document.querySelector('#passage-title').textContent.endsWith('2024-03-20-retrospective.md')")
+    first_where = page.locator("#results li").first.locator(".where").inner_text()
+    # The first hit's lines, which the second's (another chunk) do not share.
+    _until(page, "lines => document.querySelector('#passage-where').textContent.startsWith(lines)", first_where.split(" · ")[0])
+    assert page.locator("#passage-title").inner_text().endswith("2024-03-20-retrospective.md")
     page.keyboard.press("Escape")
     assert page.locator("#passage").is_hidden()
     assert page.evaluate("document.activeElement.id") == "q"

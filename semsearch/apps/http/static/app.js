@@ -6,7 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const box = $("q"), results = $("results"), message = $("message"), main = document.querySelector("main");
   const fields = ["mode", "path", "ext", "after", "before"].map($);
-  const state = { hits: [], chosen: -1, serial: 0, timer: 0, editor: "file://{path}", roots: [], opened: null };
+  const state = { hits: [], chosen: -1, serial: 0, timer: 0, editor: "file://{path}", roots: [], opened: null, opening: 0 };
   const DELAY = 180;
 
   function token() { return sessionStorage.getItem("semsearch-token") || ""; }
@@ -130,8 +130,10 @@
   async function open(number) {
     const hit = state.hits[number];
     if (!hit) return;
+    const serial = ++state.opening;
     try {
       const found = await api("/api/passage/" + hit.chunk_id + "?context=6");
+      if (serial !== state.opening) return; // closed, or another hit opened, meanwhile
       $("passage-title").textContent = shown(found.path);
       $("passage-where").textContent = where(found);
       $("passage-notes").textContent = found.notes.join(" ");
@@ -155,6 +157,7 @@
   }
 
   function close() {
+    state.opening++;
     $("passage").hidden = true;
     main.classList.remove("with-passage");
     state.opened = null;
