@@ -576,6 +576,9 @@ def mcp_command(ctx):
     it gets tools to search the index, read passages and documents, and see the index's
     status. Nothing it calls changes the index.
     """
+    # As for `serve`: OpenMP threads left spinning between calls take the cores the
+    # assistant beside it needs.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         from .mcp import run_stdio
     except ImportError as exc:
