@@ -24,6 +24,9 @@ _EXPORTS = {
     "SearchResult": "results",
     "SearchResults": "results",
     "CheckReport": "results",
+    "Passage": "results",
+    "DocumentLines": "results",
+    "Line": "results",
     "Embedder": "embedding.base",
     "BaseEmbedder": "embedding.base",
     "LocalEmbedder": "embedding.local",
@@ -47,6 +50,7 @@ _EXPORTS = {
     "ModelNotFoundError": "errors",
     "RequestTooLargeError": "errors",
     "ServiceError": "errors",
+    "NotInIndexError": "errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -65,13 +69,24 @@ if TYPE_CHECKING:
         IndexNotFoundError,
         ModelMismatchError,
         ModelNotFoundError,
+        NotInIndexError,
         RequestTooLargeError,
         SemsearchError,
         ServiceError,
         StorageError,
     )
     from .index import Index
-    from .results import CheckReport, IndexStats, IndexStatus, Progress, SearchResult, SearchResults
+    from .results import (
+        CheckReport,
+        DocumentLines,
+        IndexStats,
+        IndexStatus,
+        Line,
+        Passage,
+        Progress,
+        SearchResult,
+        SearchResults,
+    )
     from .settings import ChunkSettings, VectorSettings
 
 

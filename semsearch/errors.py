@@ -56,6 +56,12 @@ class StorageError(SemsearchError):
     code = "storage"
 
 
+class NotInIndexError(SemsearchError):
+    "The chunk or document asked for is not in the index."
+
+    code = "not_in_index"
+
+
 class DocumentError(SemsearchError):
     "A document could not be read; the reason is the message."
 

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 from . import config, embedding, settings
 from .embedding.base import BaseEmbedder, conform
 from .errors import SemsearchError
-from .results import CheckReport, IndexStats, IndexStatus, ProgressCallback, SearchResults, count_reasons
+from .results import (
+    CheckReport,
+    DocumentLines,
+    IndexStats,
+    IndexStatus,
+    Passage,
+    ProgressCallback,
+    SearchResults,
+    count_reasons,
+)
 from .search import MODES
 from .search.filters import DateLike, Filters
 from .search.ranking import Ranking, for_query, rank
@@ -55,6 +64,20 @@ def _one_at_a_time(method: Callable) -> Callable:
     return locked
 
 
+def _reading(method: Callable) -> Callable:
+    """A read: runs beside other reads and writes in other threads (each thread has its own
+    database connection, and the vector cache takes turns inside), seeing the last
+    committed state."""
+
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        if self._closed:
+            raise SemsearchError(f"The index at {self.path} was closed: open it again with Index.open.", code="closed")
+        return method(self, *args, **kwargs)
+
+    return read
+
+
 class Index:
     """A semsearch index. Open one with `Index.open(path)`; use it as a context manager."""
 
@@ -64,6 +87,8 @@ class Index:
         self._reranker: Reranker | None = None
         self._remote_options = remote_options
         self._lock = threading.RLock()
+        # Queries are embedded one at a time unless the embedder says it can take several.
+        self._embedding = threading.Lock()
         self._closed = False
         self._warm = False
         # Emptied by `rebuild` and not indexed since: the next `add` takes every folder.
@@ -170,7 +195,9 @@ class Index:
     def embedder(self) -> BaseEmbedder:
         """The index's embedding model, created on first use."""
         if self._embedder is None:
-            self._embedder = conform(embedding.make_embedder(self.model, **self._remote_options))
+            with self._embedding:
+                if self._embedder is None:
+                    self._embedder = conform(embedding.make_embedder(self.model, **self._remote_options))
         return self._embedder
 
     @property
@@ -330,6 +357,7 @@ class Index:
             with self._backend.writer(self.lock_timeout, everything=everything, step=step) as writer:
                 pipelines.append(self._pipeline(writer, force, progress))
                 yield pipelines[0]
+                writer.set_settings({"last_indexed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         finally:
             if shared is not None:
                 # The embedder outlives this index (it is shared within the process).
@@ -348,7 +376,7 @@ class Index:
 
     # -- reading ----------------------------------------------------------------------------
 
-    @_one_at_a_time
+    @_reading
     def search(
         self,
         query: str,
@@ -468,15 +496,40 @@ class Index:
         of an Index the two overlap: the query is embedded (the model computes, or the
         service answers, without the GIL) while the vector cache is opened, as both take a
         while in a fresh process."""
-        embedder = self.embedder
+        embed = self._embed_query
         if self._warm:
-            vector = embedder.embed_query(query)
+            vector = embed(query)
             self._backend.prepare_dense()
             return vector
-        embedding = _started(embedder.embed_query, query)
+        embedding = _started(embed, query)
         self._backend.prepare_dense()
         self._warm = True
         return embedding()
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        embedder = self.embedder
+        if embedder.thread_safe:
+            return embedder.embed_query(query)
+        with self._embedding:
+            return embedder.embed_query(query)
+
+    @_reading
+    def passage(self, chunk_id: int, *, context: int = 3) -> Passage:
+        """The chunk `chunk_id` (a result's `chunk_id`) with `context` lines of its document
+        on each side, its own lines marked. Raises NotInIndexError for a chunk not in the
+        index (it may have changed since the search)."""
+        from .search.passages import passage
+
+        return passage(self._backend, chunk_id, context)
+
+    @_reading
+    def document(self, path: str, *, start: int = 1, end: int | None = None) -> DocumentLines:
+        """Lines `start` to `end` (1-based, inclusive) of a document in the index, named as
+        search results name it (or relative to an indexed folder). Only documents in the
+        index are read: any other path raises NotInIndexError, whatever is on disk there."""
+        from .search.passages import document_lines
+
+        return document_lines(self._backend, path, start, end)
 
     @_one_at_a_time
     def check(self, *, repair: bool = False) -> CheckReport:
@@ -486,7 +539,7 @@ class Index:
         """
         return self._backend.check(repair=repair, timeout=self.lock_timeout)
 
-    @_one_at_a_time
+    @_reading
     def status(self) -> IndexStatus:
         """Model, dimensions, counts and size on disk."""
         found = self._backend.status()
@@ -507,6 +560,7 @@ class Index:
             index_layout=found.index_layout,
             index_memory_bytes=found.index_memory_bytes,
             index_disk_bytes=found.index_disk_bytes,
+            last_indexed=self._backend.settings().get("last_indexed"),
         )
 
 

@@ -103,12 +103,65 @@ class SearchResults(list):
         # As each result's `reranked`: whether the order is the reranker's blend (None: not asked).
         self.reranked = reranked
 
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON: `results`, each as `search --json` prints it, and the `notes`."""
+        return {"results": [result.to_dict() for result in self], "notes": list(self.notes)}
+
 
 # `section` is worked out with the snippet when the chunk holds several sections, and is
 # stored as given otherwise; a property over the dataclass field keeps the constructor.
 SearchResult.section = property(  # type: ignore[assignment]
     SearchResult._section_shown, lambda self, value: self.__dict__.__setitem__("_section", value)
 )
+
+
+@dataclass
+class Line:
+    """One line of a document, numbered from 1; `hit` marks the lines of the passage asked for."""
+
+    number: int
+    text: str
+    hit: bool = False
+
+
+@dataclass
+class Passage:
+    """A chunk in its context: the chunk's facts and the document's lines around it, the
+    chunk's own lines marked. `notes` say when the lines are not the file as indexed (it
+    changed since, or cannot be read now and only the chunk's text is shown)."""
+
+    chunk_id: int
+    path: str
+    start_line: int
+    end_line: int
+    text: str
+    lines: list[Line]
+    title: str | None = None
+    section: str | None = None
+    page: int | None = None
+    format: str | None = None
+    total_lines: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DocumentLines:
+    """Lines `start_line` to `end_line` of an indexed document (fewer at its end), of `total_lines`."""
+
+    path: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    lines: list[Line]
+    title: str | None = None
+    format: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -224,6 +277,8 @@ class IndexStatus:
     index_layout: dict[str, Any] = field(default_factory=dict)
     index_memory_bytes: int = 0
     index_disk_bytes: int = 0
+    # When an indexing run last finished (ISO 8601, UTC), None before the first.
+    last_indexed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -74,6 +74,9 @@ def test_each_heavy_dependency_has_one_owner():
         "pgvector": "semsearch.storage.postgres",
         "click": "semsearch.apps",
         "watchfiles": "semsearch.indexing.watch",
+        "mcp": "semsearch.apps.mcp",
+        "starlette": "semsearch.apps.http",
+        "uvicorn": "semsearch.apps.http.server",
     }
     modules = _modules()
     wrong = []

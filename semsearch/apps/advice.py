@@ -34,6 +34,8 @@ _ADVICE: dict[str, Callable[[dict], str]] = {
         "Open it once where it is writable (`semsearch status` will do) and copy it again, or make the folder writable."
     ),
     "model_not_found": lambda d: "Run `semsearch models` to see the models it serves, or check SEMSEARCH_BASE_URL.",
+    "token_required": lambda d: "Set SEMSEARCH_SERVE_TOKEN (or pass --token), or listen on 127.0.0.1.",
+    "cannot_listen": lambda d: "Choose another --port, or stop what listens there.",
     "refused": lambda d: "Check the model id (`semsearch models` lists those it serves) and the service's reason.",
 }
 

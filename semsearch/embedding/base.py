@@ -73,6 +73,9 @@ class BaseEmbedder:
     # a remote model lowers its batch size when the service refuses large ones.
     batch_size: int = 32
     concurrency: int = 1
+    # Whether calls may run at once from several threads (a server's searches); if not,
+    # an index's searches embed their queries one at a time.
+    thread_safe: bool = False
     # What the model has spent (requests, tokens, ...), kept up to date; None if nothing.
     usage: Usage | None = None
     # Where a model served elsewhere is asked, for people ("host (where the token came
@@ -145,6 +148,7 @@ class _Conformed(BaseEmbedder):
     passage_prefix = property(lambda self: self._optional("passage_prefix"))  # type: ignore[assignment]
     batch_size = property(lambda self: max(int(self._optional("batch_size") or 1), 1))  # type: ignore[assignment]
     concurrency = property(lambda self: max(int(self._optional("concurrency") or 1), 1))  # type: ignore[assignment]
+    thread_safe = property(lambda self: bool(self._optional("thread_safe")))  # type: ignore[assignment]
     usage = property(lambda self: self._optional("usage"))  # type: ignore[assignment]
     endpoint = property(lambda self: self._optional("endpoint"))  # type: ignore[assignment]
     rate_limit = property(lambda self: self._optional("rate_limit"))  # type: ignore[assignment]

@@ -89,6 +89,7 @@ class RemoteEmbedder(BaseEmbedder):
     """
 
     usage: Usage
+    thread_safe = True
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from ..faiss.cache import VectorCache
 from ..sqlite.database import DATABASE_NAME
 from ..sqlite.locking import LOCK_NAME, write_lock
 from ..sqlite.store import Store
+from .connections import PerThread
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,7 +51,8 @@ class LocalBackend(Backend):
         self.directory = directory
         self._made_folder = made_folder
         self.location = str(directory)
-        self.store = Store(directory)
+        # Each thread its own connection: searches run side by side (see connections.py).
+        self.store: Store = PerThread(directory, Store)  # type: ignore[assignment]
         self.readonly = self.store.readonly
         stored = self.store.meta()
         settings = VectorSettings.from_dict(json.loads(stored["vectors"])) if stored.get("vectors") else VectorSettings()
@@ -63,7 +65,7 @@ class LocalBackend(Backend):
         return self.store.meta()
 
     def close(self) -> None:
-        self.store.close()
+        self.store.close()  # every thread's connection
 
     def discard(self) -> None:
         self.close()
@@ -117,7 +119,7 @@ class LocalBackend(Backend):
         self.cache.sync()
 
     def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[list[int], list[float]]:
-        ids, scores = self.cache.current().search(vector, k, allowed)
+        ids, scores = self.cache.search(vector, k, allowed)
         return ids.tolist(), scores.tolist()
 
     def keyword(self, terms: Sequence[str], k: int, allowed: np.ndarray | None) -> tuple[list[tuple[int, float]], float]:

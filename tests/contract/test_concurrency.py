@@ -1,0 +1,97 @@
+"""One Index searched from many threads at once, while another writer changes the index."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from semsearch import Index
+from tests.conftest import FakeEmbedder
+
+
+class CountingEmbedder(FakeEmbedder):
+    """Records how many query embeddings run at the same moment."""
+
+    def __init__(self, thread_safe: bool) -> None:
+        super().__init__()
+        self.thread_safe = thread_safe
+        self.running = 0
+        self.most = 0
+        self._count = threading.Lock()
+
+    def embed_query(self, text):
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.01)
+        try:
+            return super().embed_query(text)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+QUERIES = ["cats purr", "wet food kittens", "dogs walk morning", "tomatoes sun", "roses spring", "night trains vienna"]
+
+
+def test_searches_from_many_threads_give_what_one_thread_gets(location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs])
+        expected = {query: [(h.chunk_id, round(h.score, 6)) for h in index.search(query)] for query in QUERIES}
+
+        def search(number: int):
+            query = QUERIES[number % len(QUERIES)]
+            return query, [(h.chunk_id, round(h.score, 6)) for h in index.search(query, mode=("hybrid", "dense", "keyword")[number % 3])]
+
+        with ThreadPoolExecutor(8) as pool:
+            found = list(pool.map(search, range(96)))
+    for number, (query, hits) in enumerate(found):
+        mode = ("hybrid", "dense", "keyword")[number % 3]
+        if mode == "hybrid":
+            assert hits == expected[query]
+        else:
+            assert hits, (query, mode)
+
+
+def test_an_embedder_that_is_not_thread_safe_is_called_one_at_a_time(location, docs):
+    for thread_safe, most in ((False, 1), (True, 2)):
+        embedder = CountingEmbedder(thread_safe)
+        with Index.open(location, embedder=embedder) as index:
+            index.add([docs])
+            with ThreadPoolExecutor(6) as pool:
+                list(pool.map(lambda q: index.search(q, mode="dense"), QUERIES * 3))
+        assert (embedder.most == 1) if most == 1 else (embedder.most >= most), (thread_safe, embedder.most)
+
+
+def test_searches_see_another_writers_commits_without_reopening(location, docs, tmp_path, fake):
+    more = tmp_path / "more"
+    more.mkdir()
+    with Index.open(location, embedder=fake) as server:
+        server.add([docs])
+        assert not server.search("penguins huddle antarctic winter", mode="keyword")
+        assert server.search("penguins huddle antarctic winter")[0].path.endswith(("cats.md", "dogs.txt", "garden.rst", "travel.html"))
+        (more / "penguins.txt").write_text("Penguins huddle together through the antarctic winter.\n")
+        # Another Index on the same folder: its own connections and vector cache, as in another process.
+        with Index.open(location, embedder=FakeEmbedder()) as writer:
+            writer.add([more])
+        hits = server.search("penguins huddle antarctic winter")
+        assert hits[0].path.endswith("penguins.txt")
+        # The writer saved a cache of its commit: the server mapped that file rather than
+        # reading the new vectors into memory.
+        assert server._backend.cache.loaded().mapped
+        with Index.open(location, embedder=FakeEmbedder()) as writer:
+            writer.remove([more])
+        assert not any(hit.path.endswith("penguins.txt") for hit in server.search("penguins huddle antarctic winter"))
+
+
+def test_each_thread_reads_through_its_own_connection(location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs])
+        store = index._backend.store
+        mine = store.current()
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(store.current()))
+        thread.start()
+        thread.join()
+        assert seen[0] is not mine and seen[0].db.conn is not mine.db.conn
