@@ -65,12 +65,18 @@ def _one_at_a_time(method: Callable) -> Callable:
 
 
 def _reading(method: Callable) -> Callable:
-    """A read: runs beside other reads and writes in other threads (each thread has its own
-    database connection, and the vector cache takes turns inside), seeing the last
-    committed state."""
+    """A read: runs beside other reads and writes in other threads when the storage allows
+    it (each thread its own database connection, the vector cache taking turns inside),
+    seeing the last committed state; takes turns with the index's other calls otherwise."""
 
     @functools.wraps(method)
     def read(self, *args, **kwargs):
+        if not self._backend.concurrent_reads:
+            with self._lock:
+                return checked(self, *args, **kwargs)
+        return checked(self, *args, **kwargs)
+
+    def checked(self, *args, **kwargs):
         if self._closed:
             raise SemsearchError(f"The index at {self.path} was closed: open it again with Index.open.", code="closed")
         return method(self, *args, **kwargs)

@@ -274,6 +274,9 @@ class Backend(Catalogue, Retrieval, Maintenance):
     location: str = ""
     # Whether writes are refused (a folder the process cannot write).
     readonly: bool = False
+    # Whether reads may run in several threads at once (each with its own connection); if
+    # not, an Index's reads take turns with its other calls.
+    concurrent_reads: bool = False
 
     @abstractmethod
     def settings(self) -> dict[str, str]:

@@ -95,3 +95,24 @@ def test_each_thread_reads_through_its_own_connection(location, docs, fake):
         thread.start()
         thread.join()
         assert seen[0] is not mine and seen[0].db.conn is not mine.db.conn
+
+
+def test_reads_take_turns_on_storage_that_cannot_share(location, docs, fake, monkeypatch):
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs])
+        monkeypatch.setattr(type(index._backend), "concurrent_reads", False)
+        inside = []
+        seen = []
+        original = index._backend.has_chunks
+
+        def has_chunks():
+            inside.append(1)
+            seen.append(len(inside))
+            time.sleep(0.01)
+            inside.pop()
+            return original()
+
+        monkeypatch.setattr(index._backend, "has_chunks", has_chunks)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda q: index.search(q), QUERIES * 2))
+    assert max(seen) == 1

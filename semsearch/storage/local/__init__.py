@@ -46,6 +46,7 @@ class LocalBackend(Backend):
     """An index folder, opened (and brought to the current schema)."""
 
     kind = "local"
+    concurrent_reads = True  # a connection per thread (connections.py)
 
     def __init__(self, directory: Path, *, made_folder: bool = False) -> None:
         self.directory = directory
