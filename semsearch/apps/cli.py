@@ -242,28 +242,8 @@ def watch(ctx, paths, poll, as_json, rps, burst):
     Prints a line per update that changed something, and nothing while nothing does.
     """
     import signal
-    import time as clock
 
-    def update(done) -> None:
-        if as_json:
-            click.echo(json.dumps(done.to_dict(), ensure_ascii=False))
-            return
-        stats = done.stats
-        files = stats.new + stats.changed
-        parts = f"{stats.new} new, {stats.changed} changed, {stats.removed} removed"
-        if stats.skipped:
-            parts += f", {len(stats.skipped)} skipped"
-        click.echo(
-            f"{clock.strftime('%H:%M:%S')} updated {files} file{'s' if files != 1 else ''} ({parts}; "
-            f"{stats.chunks_embedded} chunks embedded, {stats.chunks_reused} reused) in {done.seconds:.1f} s"
-        )
-
-    def notice(said) -> None:
-        if as_json:
-            click.echo(json.dumps(said.to_dict(), ensure_ascii=False))
-        else:
-            more = " Ctrl-C stops." if said.kind == "watching" else ""
-            click.echo(f"{clock.strftime('%H:%M:%S')} {said.message}{more}", err=True)
+    update, notice = _watch_printers(as_json)
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
@@ -277,6 +257,37 @@ def watch(ctx, paths, poll, as_json, rps, burst):
         click.echo("\nStopped watching. What changed meanwhile is picked up by the next `semsearch watch` or `semsearch index`.", err=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _watch_printers(as_json: bool, *, stream_err: bool = False):
+    """What `watch` (and `serve --watch`) print: a line per update that changed something, on
+    stdout (on stderr when `stream_err`, as a server's stdout is not for people), and each
+    notice on stderr; JSON lines with `as_json`."""
+    import time as clock
+
+    def update(done) -> None:
+        if as_json:
+            click.echo(json.dumps(done.to_dict(), ensure_ascii=False))
+            return
+        stats = done.stats
+        files = stats.new + stats.changed
+        parts = f"{stats.new} new, {stats.changed} changed, {stats.removed} removed"
+        if stats.skipped:
+            parts += f", {len(stats.skipped)} skipped"
+        click.echo(
+            f"{clock.strftime('%H:%M:%S')} updated {files} file{'s' if files != 1 else ''} ({parts}; "
+            f"{stats.chunks_embedded} chunks embedded, {stats.chunks_reused} reused) in {done.seconds:.1f} s",
+            err=stream_err,
+        )
+
+    def notice(said) -> None:
+        if as_json:
+            click.echo(json.dumps(said.to_dict(), ensure_ascii=False))
+        else:
+            more = " Ctrl-C stops." if said.kind == "watching" and not stream_err else ""
+            click.echo(f"{clock.strftime('%H:%M:%S')} {said.message}{more}", err=True)
+
+    return update, notice
 
 
 class _progress:
@@ -538,10 +549,13 @@ def status(ctx, as_json, verbose):
               help="How the page opens a hit: {path} and {line} are filled in, e.g. 'vscode://file/{path}:{line}'.")
 @click.option("--cors", "cors", multiple=True, metavar="ORIGIN", help="Let pages from ORIGIN call the API (repeatable); none unless given.")
 @click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME", help="Another host name clients use (a proxy's), repeatable.")
+@click.option("--watch", "watching", is_flag=True, help="Keep the index current as files change, as `semsearch watch` does, while serving.")
+@click.option("--poll", is_flag=True, help="With --watch: look for changes every 300 ms instead of waiting for the system's events.")
 @click.pass_context
-def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
+def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts, watching, poll):
     """Serve the index to browsers and programs: a web page at /, a JSON API under /api,
-    and the MCP tools at /mcp (streamable HTTP)."""
+    and the MCP tools at /mcp (streamable HTTP). With --watch it also keeps the index
+    current as files change."""
     from importlib.util import find_spec
 
     # OpenMP threads (the local model's, FAISS's) spin while they wait for work by default,
@@ -574,7 +588,28 @@ def serve(ctx, host, port, token, allow_write, editor_url, cors, allowed_hosts):
         access = "read-write" if allow_write else "read-only"
         guarded = "every request needs the token" if settings.token else "no token"
         click.echo(f"Serving {index.path} at {server.url}/ ({access}, {guarded}), {mcp}; Ctrl-C stops.", err=True)
-        server.run()
+        if not watching:
+            server.run()
+            return
+        # The watcher writes through an Index of its own (its own connection and model), so
+        # searches never wait for an update: they see each one once it commits.
+        import threading
+
+        stop = threading.Event()
+        update, notice = _watch_printers(False, stream_err=True)
+        with _open(ctx) as writer:
+            watcher = threading.Thread(
+                target=writer.watch, kwargs=dict(poll=poll, on_update=update, on_notice=notice, stop=stop),
+                name="semsearch-watch", daemon=True,
+            )
+            watcher.start()
+            try:
+                server.run()
+            finally:
+                stop.set()
+                # An update under way finishes its commit first; past this wait the process
+                # ends with it, which leaves the index as a killed run does: consistent.
+                watcher.join(30)
 
 
 @cli.command("eval")

@@ -164,6 +164,7 @@ def _server(index: _Opened) -> MCPServer:
         ext: Annotated[list[str] | None, Field(description="Only documents with these extensions: ['md', 'pdf'].")] = None,
         after: Annotated[str | None, Field(description="Only documents modified on or after this date (YYYY-MM-DD).")] = None,
         before: Annotated[str | None, Field(description="Only documents modified before this date (YYYY-MM-DD).")] = None,
+        rerank: Annotated[bool | None, Field(description="Rerank the best candidates through the service's rerank model: slower (one more request), often better ordered. Default: as the user configured (SEMSEARCH_RERANK_MODEL).")] = None,
     ) -> SearchAnswer:
         """Search the user's indexed documents for the passages that answer a question.
 
@@ -175,7 +176,7 @@ def _server(index: _Opened) -> MCPServer:
         with _agent_errors():
             found = index().search(
                 query, limit=limit, mode=mode, per_file=per_file or None, path=path or None, ext=ext or None,
-                after=after, before=before,
+                after=after, before=before, rerank=rerank,
             )
         return SearchAnswer(results=[_passage(result) for result in found], notes=list(found.notes))
 

@@ -138,3 +138,42 @@ def test_a_sigkill_mid_storm_resumes_consistent_with_every_file_once(server, tmp
         assert server.inputs - embedded_before == stats.chunks_embedded
         hits = reopened.search("storm299", mode="keyword", limit=1)
         assert hits and hits[0].path.endswith("page299.txt")
+
+
+def test_serve_watch_answers_with_what_changes_while_it_serves(server, tmp_path, docs):
+    import socket
+
+    import httpx
+
+    index = tmp_path / "index"
+    subprocess.run(
+        [sys.executable, "-m", "semsearch", "--index", str(index), "index", str(docs)],
+        env=environment(server), check=True, capture_output=True,
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "semsearch", "--index", str(index), "serve", "--port", str(port), "--watch"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(server),
+    )
+    err = Lines(process.stderr)
+    try:
+        err.wait_for("Watching")
+        (docs / "kiwi.md").write_text("Kiwis are flightless birds of New Zealand.\n")
+        deadline = time.monotonic() + 30
+        while True:
+            hits = httpx.get(
+                f"http://127.0.0.1:{port}/api/search", params={"q": "flightless kiwis", "mode": "keyword"}, timeout=10
+            ).json()["results"]
+            if hits and hits[0]["path"].endswith("kiwi.md"):
+                break
+            assert time.monotonic() < deadline, err.lines
+            time.sleep(0.1)
+        err.wait_for("updated 1 file (1 new")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(40) in (0, 130)  # Ctrl-C: served and watched until told
+    finally:
+        process.kill()
+        process.wait()
+    assert TOKEN not in "".join(err.lines)

@@ -165,6 +165,8 @@ def _search_options(request: Request, settings: ServeSettings) -> dict[str, Any]
         "after": _text(request, "after", longest=64) or None,
         "before": _text(request, "before", longest=64) or None,
         "explain": _flag(request, "explain"),
+        # Absent: as SEMSEARCH_RERANK_MODEL says (on when it is set), as for `search`.
+        "rerank": _flag(request, "rerank") if _text(request, "rerank", longest=8) else None,
     }
 
 

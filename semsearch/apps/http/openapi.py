@@ -48,6 +48,7 @@ SEARCH_RESULT = {
         "format": _nullable(STRING),
         "explain": _nullable(OBJECT),
         "snippet": _nullable({"type": "string", "description": "The sentence or two that best answer the query."}),
+        "reranked": _nullable({"type": "boolean", "description": "Whether the order is the reranker's blend (null: reranking was not asked for)."}),
         "highlights": _nullable({
             "type": "array", "description": "[start, end] offsets of the query's words in `text`.",
             "items": {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2},
@@ -193,6 +194,7 @@ def description(settings: ServeSettings) -> dict[str, Any]:
                 _query("after", {"type": "string", "format": "date"}, "Only files modified on or after this date (YYYY-MM-DD; a time may follow, YYYY-MM-DDTHH:MM)."),
                 _query("before", {"type": "string", "format": "date"}, "Only files modified before this date (YYYY-MM-DD; a time may follow)."),
                 _query("explain", {"type": "boolean", "default": False}, "Each hit's dense and keyword ranks and scores."),
+                _query("rerank", {"type": "boolean"}, "Rerank the best candidates through the endpoint's rerank model (default: when SEMSEARCH_RERANK_MODEL is set)."),
             ],
             "responses": {**_ok("SearchResponse", "The results."), **_errors(*common)},
         }},

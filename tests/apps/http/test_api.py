@@ -7,7 +7,9 @@ import os
 
 import pytest
 
+from semsearch import Index
 from semsearch.apps.http.openapi import DOCUMENT, PASSAGE, SEARCH_RESULT, STATUS
+from tests.apps.http.conftest import serving
 
 
 def _library(index, query, **options):
@@ -135,7 +137,7 @@ def test_openapi_describes_the_objects_the_library_gives(served):
     assert set(DOCUMENT["properties"]) == set(served.index.document(hit.path).to_dict())
     assert set(STATUS["properties"]) == set(served.index.status().to_dict()) | {"server"}
     search = description["paths"]["/api/search"]["get"]["parameters"]
-    assert {parameter["name"] for parameter in search} == {"q", "mode", "limit", "per_file", "path", "ext", "after", "before", "explain"}
+    assert {parameter["name"] for parameter in search} == {"q", "mode", "limit", "per_file", "path", "ext", "after", "before", "explain", "rerank"}
 
 
 def test_the_page_and_its_files_are_served(served):
@@ -155,3 +157,24 @@ def test_the_page_files_ship_in_the_package():
     assert "http" not in static.joinpath("index.html").read_text().replace("http-equiv", "")  # no CDN
     pyproject = open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "pyproject.toml")).read()
     assert '"apps/http/static/*"' in pyproject  # in the wheel too
+
+
+def test_search_reranks_when_asked_and_says_so(tmp_path, docs, fake):
+    class ByWord:
+        """Puts passages that mention strangers first: the final order must follow it."""
+
+        model_id = "by-word"
+
+        def rerank(self, query, documents):
+            return [1.0 if "strangers" in document else 0.0 for document in documents]
+
+    with Index.open(tmp_path / "rerank", embedder=fake, reranker=ByWord()) as index:
+        index.add([docs])
+        with serving(index) as served:
+            # A reranker given to the index reranks unless told not to.
+            plain = served.get("/api/search", params={"q": "cats purr", "per_file": 0, "rerank": "false"}).json()["results"]
+            assert not plain[0]["path"].endswith("dogs.txt") and plain[0]["reranked"] is not True
+            answer = served.get("/api/search", params={"q": "cats purr", "per_file": 0, "rerank": "true"}).json()
+            assert answer["results"][0]["path"].endswith("dogs.txt")
+            assert all(hit["reranked"] is True for hit in answer["results"])
+            assert served.get("/api/search", params={"q": "cats", "rerank": "maybe"}).status_code == 400

@@ -14,6 +14,15 @@ from tests.apps.http.conftest import serving
 from tests.conftest import FakeEmbedder
 
 
+class LengthReranker:
+    """Scores a passage by its length: a rule, so that rerank=true has a reranker to call."""
+
+    model_id = "length"
+
+    def rerank(self, query: str, documents: list[str]) -> list[float]:
+        return [min(len(document) / 1000, 1.0) for document in documents]
+
+
 @pytest.fixture(scope="module")
 def fuzzed_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
@@ -22,7 +31,7 @@ def fuzzed_server(tmp_path_factory):
     (docs / "pets" / "cats.md").write_text("# Cats\n\nCats purr when content.\n\n## Feeding\n\nKittens eat often.\n")
     (docs / "dogs.txt").write_text("Dogs need a walk every morning.\nThey bark at strangers.\n")
     (docs / "travel.html").write_text("<html><head><title>Travel</title></head><body><h1>Trains</h1><p>Night trains leave at nine.</p></body></html>")
-    with Index.open(root / "ix", embedder=FakeEmbedder()) as index:
+    with Index.open(root / "ix", embedder=FakeEmbedder(), reranker=LengthReranker()) as index:
         index.add([docs])
         index.add_texts(["memo-1"], ["A memo about budgets.\nSecond line.\n"])
         with serving(index, allow_write=True, max_query_chars=200) as served:
