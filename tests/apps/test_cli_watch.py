@@ -53,6 +53,17 @@ class Lines:
         raise AssertionError(f"no line with {text!r} in {self.lines}")
 
 
+def _stored_vectors(index: Path) -> int:
+    import sqlite3
+    from contextlib import closing
+
+    databases = list(index.glob("*.db"))
+    if not databases:
+        return 0
+    with closing(sqlite3.connect(f"file:{databases[0]}?mode=ro", uri=True, timeout=5)) as db:
+        return db.execute("SELECT count(*) FROM vectors").fetchone()[0]
+
+
 def start(server, index: Path, *args: str) -> tuple[subprocess.Popen, Lines, Lines]:
     process = subprocess.Popen(
         [sys.executable, "-m", "semsearch", "--index", str(index), "watch", *args],
@@ -111,11 +122,13 @@ def test_a_sigkill_mid_storm_resumes_consistent_with_every_file_once(server, tmp
     process, out, err = start(server, index, str(folder))
     try:
         err.wait_for("Watching")
-        server.latency = 0.2
+        server.latency = 0.3
         for i in range(300):
             (folder / f"page{i}.txt").write_text(f"Storm page {i} mentions the word storm{i}.\n")
         deadline = time.monotonic() + 60
-        while server.inputs < 20 + 40:  # five batches answered (and so committed, or about to be)
+        # Killed once some of the storm's vectors are committed (read from the database, as
+        # the process pools its commits), long before all of them are.
+        while _stored_vectors(index) < 20 + 16:
             assert time.monotonic() < deadline
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
