@@ -54,6 +54,10 @@ class Server:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Sent at once, not held for the client's acknowledgement of the headers: without it
+        # every answer waited for the client's delayed ACK, 40 ms on Linux. Connections
+        # accepted from this socket inherit it.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((host, self.settings.port))
         except OSError as exc:
