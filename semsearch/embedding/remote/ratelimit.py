@@ -64,17 +64,7 @@ class TokenBucket:
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Block until a token is taken; return False instead if `stop` is set meanwhile."""
-        while True:
-            if stop is not None and stop.is_set():
-                return False
-            wait = self.try_acquire()
-            if wait <= 0:
-                return True
-            if stop is not None:
-                if stop.wait(wait):
-                    return False
-            else:
-                time.sleep(wait)
+        return acquire_with(self.try_acquire, stop)
 
     def pause(self, seconds: float) -> None:
         """Hand out nothing for `seconds` and start empty afterwards (the server said wait)."""
@@ -108,3 +98,20 @@ def forget_shared_buckets() -> None:
     """Drop every shared bucket (for tests that reuse an endpoint URL with new limits)."""
     with _registry_lock:
         _buckets.clear()
+
+
+def acquire_with(try_acquire: Callable[[], float], stop: threading.Event | None = None) -> bool:
+    """Block until `try_acquire` (0: a token taken, else the seconds to wait) takes a token;
+    False instead if `stop` is set meanwhile. Any bucket's `acquire`, in this process or
+    shared through a database."""
+    while True:
+        if stop is not None and stop.is_set():
+            return False
+        wait = try_acquire()
+        if wait <= 0:
+            return True
+        if stop is not None:
+            if stop.wait(wait):
+                return False
+        else:
+            time.sleep(wait)

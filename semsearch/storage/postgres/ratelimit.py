@@ -10,7 +10,6 @@ connection of its own, as embedding threads draw from it while the indexer write
 from __future__ import annotations
 
 import threading
-import time
 
 from .connection import connect
 
@@ -53,17 +52,9 @@ class DatabaseBucket:
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Block until a token is taken; False instead if `stop` is set meanwhile."""
-        while True:
-            if stop is not None and stop.is_set():
-                return False
-            wait = self.try_acquire()
-            if wait <= 0:
-                return True
-            if stop is not None:
-                if stop.wait(wait):
-                    return False
-            else:
-                time.sleep(wait)
+        from ...embedding.remote.ratelimit import acquire_with
+
+        return acquire_with(self.try_acquire, stop)
 
     def pause(self, seconds: float) -> None:
         """Hand out nothing for `seconds`, for every indexer, and start empty afterwards."""

@@ -8,6 +8,8 @@
   const fields = ["mode", "path", "ext", "after", "before"].map($);
   const state = { hits: [], chosen: -1, serial: 0, timer: 0, editor: "file://{path}", roots: [], opened: null, opening: 0 };
   const DELAY = 180;
+  // What an empty box says: what to type, not a blank page.
+  const EMPTY = "Ask in plain words, for example \u201chow do I rotate the API keys\u201d: results come as you type.";
 
   function token() { return sessionStorage.getItem("semsearch-token") || ""; }
 
@@ -104,7 +106,7 @@
 
   async function search() {
     const serial = ++state.serial;
-    if (!box.value.trim()) { render([]); message.textContent = ""; return; }
+    if (!box.value.trim()) { render([]); message.textContent = EMPTY; return; }
     message.textContent = "Searching…";
     try {
       const started = performance.now();
