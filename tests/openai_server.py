@@ -22,7 +22,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -503,3 +504,18 @@ class SilentServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self._socket.close()
+
+
+def endpoint_environment(server: OpenAIServer, token: str) -> dict[str, str]:
+    """The settings that make semsearch (this process, or one it starts) use `server` as its
+    endpoint, unpaced."""
+    return {"SEMSEARCH_BASE_URL": server.url, "IONOS_API_TOKEN": token, "SEMSEARCH_RPS": "1000", "SEMSEARCH_BURST": "1000"}
+
+
+@contextmanager
+def as_endpoint(monkeypatch, token: str) -> Iterator[OpenAIServer]:
+    """A running server that semsearch takes for its endpoint while the test runs."""
+    with OpenAIServer(token=token) as running:
+        for name, value in endpoint_environment(running, token).items():
+            monkeypatch.setenv(name, value)
+        yield running

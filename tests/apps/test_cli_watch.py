@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Index
-from tests.openai_server import OpenAIServer
+from tests.openai_server import OpenAIServer, endpoint_environment
 
 TOKEN = "watch-secret-31b7c0"
 
@@ -28,7 +28,7 @@ def server():
 
 def environment(server) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SEMSEARCH_")}
-    env.update(SEMSEARCH_BASE_URL=server.url, IONOS_API_TOKEN=TOKEN, SEMSEARCH_RPS="1000", SEMSEARCH_BURST="1000")
+    env.update(endpoint_environment(server, TOKEN))
     return env
 
 

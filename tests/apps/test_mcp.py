@@ -15,18 +15,14 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from semsearch import Index
-from tests.openai_server import OpenAIServer
+from tests.openai_server import as_endpoint
 
 TOKEN = "ionos-secret-7f3a2b91c4"
 
 
 @pytest.fixture
 def endpoint(monkeypatch):
-    with OpenAIServer(token=TOKEN) as running:
-        monkeypatch.setenv("SEMSEARCH_BASE_URL", running.url)
-        monkeypatch.setenv("IONOS_API_TOKEN", TOKEN)
-        monkeypatch.setenv("SEMSEARCH_RPS", "1000")
-        monkeypatch.setenv("SEMSEARCH_BURST", "1000")
+    with as_endpoint(monkeypatch, TOKEN) as running:
         yield running
 
 

@@ -10,18 +10,14 @@ from click.testing import CliRunner
 
 import semsearch
 from semsearch.apps.cli import cli
-from tests.openai_server import OpenAIServer, vector_for
+from tests.openai_server import OpenAIServer, as_endpoint, vector_for
 
 TOKEN = "ionos-secret-5d1c9e77a0"
 
 
 @pytest.fixture
 def server(monkeypatch):
-    with OpenAIServer(token=TOKEN) as running:
-        monkeypatch.setenv("SEMSEARCH_BASE_URL", running.url)
-        monkeypatch.setenv("IONOS_API_TOKEN", TOKEN)
-        monkeypatch.setenv("SEMSEARCH_RPS", "1000")
-        monkeypatch.setenv("SEMSEARCH_BURST", "1000")
+    with as_endpoint(monkeypatch, TOKEN) as running:
         yield running
 
 

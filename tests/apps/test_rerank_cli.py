@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from semsearch.apps.cli import cli
-from tests.openai_server import OpenAIServer
+from tests.openai_server import as_endpoint
 from tests.test_evaluation import write_dataset
 
 TOKEN = "rerank-cli-token-5e0a77"
@@ -17,11 +17,7 @@ MODEL = "Qwen/Qwen3-VL-Reranker-8B"
 
 @pytest.fixture
 def server(monkeypatch):
-    with OpenAIServer(token=TOKEN) as running:
-        monkeypatch.setenv("SEMSEARCH_BASE_URL", running.url)
-        monkeypatch.setenv("IONOS_API_TOKEN", TOKEN)
-        monkeypatch.setenv("SEMSEARCH_RPS", "1000")
-        monkeypatch.setenv("SEMSEARCH_BURST", "1000")
+    with as_endpoint(monkeypatch, TOKEN) as running:
         yield running
 
 
