@@ -279,8 +279,8 @@ def _give_back_memory() -> None:
     """Return freed heap to the system before the largest allocation of a run.
 
     After a large file, the memory its chunks held is free but stays in the process (glibc
-    keeps freed heap pages), and the new layout would be built on top of it: measured with
-    benchmarks/large_file.py, trimming first lowers that run's peak by about 55 MB. A no-op
+    keeps freed heap pages), and the new layout would be built on top of it. For the 50 MB
+    file of benchmarks/large_file.py that is a good part of the IVF build's peak. A no-op
     where the C library has no malloc_trim (macOS, musl, Windows)."""
     import ctypes
     import ctypes.util
