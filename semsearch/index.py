@@ -461,7 +461,13 @@ class Index:
 
         reranking = self._reranking(rerank, rerank_depth)
         depth = max(limit, rerank_depth) if reranking else limit
-        ranked = rank(backend, dense, keyword, limit=depth, per_file=per_file, explain=explain)
+        waiting, _ = backend.backlog()
+        if waiting and mode != "keyword":
+            notes.append(_waiting_note(waiting, mode))
+        ranked = rank(
+            backend, dense, keyword, limit=depth, per_file=per_file, explain=explain,
+            waiting=backend.waiting_among if waiting else None,
+        )
         reranked = None
         if reranking:
             ranked, note = rerank_results(self.reranker, query, ranked, rerank_depth, explain=explain)
@@ -470,7 +476,7 @@ class Index:
             for result in ranked:
                 result.reranked = reranked
         _attach_parts(backend, ranked, vector)
-        return SearchResults(for_query(ranked, query), notes, reranked)
+        return SearchResults(for_query(ranked, query), notes, reranked, waiting)
 
     def _reranking(self, rerank: bool | None, depth: int) -> bool:
         if not isinstance(depth, int) or not 1 <= depth <= MAX_RESULTS:
@@ -567,7 +573,21 @@ class Index:
             index_memory_bytes=found.index_memory_bytes,
             index_disk_bytes=found.index_disk_bytes,
             last_indexed=self._backend.settings().get("last_indexed"),
+            waiting_chunks=found.waiting_chunks,
+            waiting_texts=found.waiting_texts,
         )
+
+
+def _waiting_note(waiting: int, mode: str) -> str:
+    if mode == "dense":
+        return (
+            f"{waiting:,} chunks are still waiting for their vectors: dense search cannot find them yet "
+            "(hybrid and keyword search do); `semsearch index` embeds them."
+        )
+    return (
+        f"{waiting:,} chunks are still waiting for their vectors: they were ranked by their keywords alone; "
+        "`semsearch index` embeds them."
+    )
 
 
 def _attach_parts(backend: Backend, results: list, vector: np.ndarray | None) -> None:
@@ -712,7 +732,7 @@ def _set_up(
                 writer.clear()
                 writer.set_settings(settings.for_new_index(choice.model, embedder, chunking))
                 result.created = True
-                result.reason = f"{choice.reason}; it held no documents with {replaced}"
+                result.reason = f"{choice.reason}; it held nothing embedded with {replaced}"
     if not backend.settings().get("model"):
         result.embedder = _reached(result.embedder, config.choose_model(requested).model, make)
         with backend.writer(timeout) as writer, writer.transaction():
@@ -737,6 +757,10 @@ def _reached(embedder: BaseEmbedder | None, model: str, make: Callable[[str], Ba
 
 
 def _unused_with_other_settings(backend: Backend, model: str | None, chunking: ChunkSettings | None) -> bool:
-    """Whether the index was set up for another model or chunking but holds no document."""
+    """Whether the index was set up for another model or chunking but holds no vector: no
+    document, or only documents whose texts wait for their first vector (its first run
+    failed), which the new settings read again in seconds."""
     stored = backend.settings()
-    return bool(stored.get("model")) and settings.differs(stored, model, chunking) and not backend.has_documents()
+    if not (stored.get("model") and settings.differs(stored, model, chunking)):
+        return False
+    return not backend.has_documents() or backend.status().vectors == 0

@@ -97,15 +97,18 @@ class SearchResults(list):
     """The results of a search, best first (a list of `SearchResult`), with `notes`: what
     the search did that its caller should know (the query was cut for the model, ...)."""
 
-    def __init__(self, results=(), notes: list[str] | None = None, reranked: bool | None = None) -> None:
+    def __init__(self, results=(), notes: list[str] | None = None, reranked: bool | None = None, waiting: int = 0) -> None:
         super().__init__(results)
         self.notes: list[str] = notes or []
         # As each result's `reranked`: whether the order is the reranker's blend (None: not asked).
         self.reranked = reranked
+        # Chunks of the index still waiting for their vectors (found by keywords alone).
+        self.waiting = waiting
 
     def to_dict(self) -> dict[str, Any]:
-        """As JSON: `results`, each as `search --json` prints it, and the `notes`."""
-        return {"results": [result.to_dict() for result in self], "notes": list(self.notes)}
+        """As JSON: `results`, each as `search --json` prints it, the `notes`, and how many
+        chunks were `waiting` for their vectors."""
+        return {"results": [result.to_dict() for result in self], "notes": list(self.notes), "waiting": self.waiting}
 
 
 # `section` is worked out with the snippet when the chunk holds several sections, and is
@@ -241,14 +244,16 @@ def reason_kind(reason: str) -> str:
 
 @dataclass(frozen=True)
 class Progress:
-    """Reported after each commit: documents finished out of those to read, chunks embedded;
-    and once every document is done, each further step that may take a while ("saving the
-    vector cache"), as `step`."""
+    """Reported after each commit: documents written (and searchable by keywords) out of
+    those to read, chunks embedded, and texts still waiting for their vectors; and once every
+    document is done, each further step that may take a while ("saving the vector cache"),
+    as `step`."""
 
     done: int
     total: int
     chunks_embedded: int
     step: str | None = None
+    waiting: int = 0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -279,6 +284,10 @@ class IndexStatus:
     index_disk_bytes: int = 0
     # When an indexing run last finished (ISO 8601, UTC), None before the first.
     last_indexed: str | None = None
+    # Chunks written but waiting for their vectors (found by keywords only until then), and
+    # the distinct texts they wait for: the backlog the next indexing run embeds.
+    waiting_chunks: int = 0
+    waiting_texts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -188,6 +188,11 @@ def postgres_server():
 @pytest.fixture
 def postgres_url(postgres_server) -> str:
     """The URL (with its password) of a fresh database with the index schema."""
+    return fresh_database(postgres_server)
+
+
+def fresh_database(postgres_server) -> str:
+    """The URL of a new database with the index schema on the session's server."""
     import psycopg
 
     name = f"test_{next(_databases)}"

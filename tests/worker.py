@@ -1,12 +1,13 @@
 """An indexing run in a process of its own, for tests that kill it or race it.
 
-    python -m tests.worker INDEX DOCS LOG [--delay S] [--pause-in sqlite|faiss|postgres] [--after N]
+    python -m tests.worker INDEX DOCS LOG [--delay S] [--pause-in sqlite|faiss|postgres] [--vectors] [--after N]
 
 Every text the embedder is asked for is appended to LOG (one JSON string per line) before
 it is embedded, so a test knows what was paid for. `--pause-in` stops the run at the
-write that reaches N documents (inside the SQLite or PostgreSQL transaction) or while saving FAISS (after the
-temporary file is written, before the rename), writes LOG + ".paused" and sleeps, so the
-test can kill it exactly there.
+write that reaches N documents (inside the SQLite or PostgreSQL transaction; with
+`--vectors`, the first write of vectors after N are stored: in the middle of the
+backlog) or while saving FAISS (after the temporary file is written, before the rename),
+writes LOG + ".paused" and sleeps, so the test can kill it exactly there.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--pause-in", choices=["sqlite", "faiss", "postgres"])
     parser.add_argument("--after", type=int, default=1)
+    parser.add_argument("--vectors", action="store_true", help="pause in a write of vectors rather than of documents")
     parser.add_argument("--remote", help="embed with the OpenAI-compatible service at this URL instead")
     parser.add_argument("--rps", type=float, default=5.0)
     parser.add_argument("--burst", type=int, default=5)
@@ -62,17 +64,26 @@ def main() -> None:
             from semsearch.storage.postgres.store import PostgresStore
 
             target = PostgresStore
-        original = target.replace_documents
-        written = []
+        written: list = []
 
-        def replace_documents(self, documents, *more):
-            result = original(self, documents, *more)
-            written.extend(documents)
-            if documents and len(written) >= args.after:
-                pause(args.log)  # inside the open transaction
-            return result
+        def pausing(original):
+            def write(self, rows, *more, **options):
+                if args.vectors and rows and len(written) >= args.after:
+                    pause(args.log)  # in the transaction of a later write of vectors
+                result = original(self, rows, *more, **options)
+                written.extend(rows)
+                if not args.vectors and rows and len(written) >= args.after:
+                    pause(args.log)  # inside the open transaction
+                return result
 
-        target.replace_documents = replace_documents
+            return write
+
+        if not args.vectors:
+            target.replace_documents = pausing(target.replace_documents)
+        else:
+            target.add_vectors = pausing(target.add_vectors)
+            if args.pause_in == "sqlite":
+                target.fill_vectors = pausing(target.fill_vectors)
     elif args.pause_in == "faiss":
         original_save = VectorIndex.save
 

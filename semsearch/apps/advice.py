@@ -48,7 +48,10 @@ _FACTS: dict[str, Callable[[SemsearchError], str]] = {
 _SERVICE = ("service", "service_unreachable", "service_timeout")
 _SERVICE_ADVICE = {
     "search": "`--mode keyword` searches without the service, offline.",
-    "index": "Nothing already embedded was lost; run the command again later to continue.",
+    "index": (
+        "Nothing already embedded was lost, and the documents read are searchable by keyword; "
+        "run the command again later to embed the rest."
+    ),
     "eval": "Nothing already embedded was lost; run the command again later to continue.",
 }
 

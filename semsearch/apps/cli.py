@@ -291,38 +291,43 @@ def _watch_printers(as_json: bool, *, stream_err: bool = False):
 
 
 class _progress:
-    """A progress bar on stderr when it is a terminal; a no-op otherwise."""
+    """One line of progress on stderr when it is a terminal (a no-op otherwise), for both
+    stages: documents written (searchable by keywords from then on) and texts embedded."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.bar: Any = None
-        self.shown = 0
+        self.shown = ""
+        self.drawn_at = 0.0
 
     def __enter__(self):
         return self if self.enabled else None
 
     def __call__(self, event) -> None:
+        import time as clock
+
         if event.step:
-            # The documents are done; what follows gets a line of its own, so that a bar
-            # standing at its end does not look like a run that hangs.
-            self._close()
+            # What follows the writes gets a line of its own, so that a finished line does
+            # not look like a run that hangs.
+            self._end()
             click.echo(f"{event.step[:1].upper()}{event.step[1:]}…", err=True)
             return
-        if self.bar is None:
-            if event.total == 0:
-                return
-            self.bar = click.progressbar(length=event.total, label="Indexing", file=sys.stderr, show_pos=True)
-            self.bar.__enter__()
-        self.bar.update(event.done - self.shown)
-        self.shown = event.done
+        if event.total == 0 and not event.waiting and not event.chunks_embedded:
+            return
+        line = f"Indexing: {event.done:,}/{event.total:,} documents written, {event.chunks_embedded:,} chunks embedded"
+        if event.waiting:
+            line += f", {event.waiting:,} waiting"
+        now = clock.monotonic()
+        if line != self.shown and (now - self.drawn_at > 0.2 or event.done == event.total and not event.waiting):
+            click.echo(f"\r\x1b[2K{line}", err=True, nl=False)
+            self.shown, self.drawn_at = line, now
 
-    def _close(self, *exc_info) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*(exc_info or (None, None, None)))
-            self.bar = None
+    def _end(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+            self.shown = ""
 
     def __exit__(self, *exc_info) -> None:
-        self._close(*exc_info)
+        self._end()
 
 
 def _print_stats(stats, verbose: bool) -> None:
@@ -528,6 +533,11 @@ def status(ctx, as_json, verbose):
     click.echo(f"Disk:       {info.disk_bytes / 1e6:.1f} MB")
     if info.last_indexed:
         click.echo(f"Indexed:    {info.last_indexed}")
+    if info.waiting_chunks:
+        click.echo(
+            f"Waiting:    {info.waiting_chunks} chunks ({info.waiting_texts} texts) for their vectors: found by keywords "
+            "until then; `semsearch index` embeds them"
+        )
     for i, root in enumerate(info.roots):
         click.echo(f"{'Folders:' if i == 0 else '':<12}{root}")
     if info.skipped:

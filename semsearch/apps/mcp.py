@@ -67,6 +67,7 @@ class SearchAnswer(BaseModel):
 
     results: list[Passage]
     notes: list[str] = Field(default_factory=list, description="What the search did that the caller should know.")
+    waiting: int = Field(0, description="Chunks still waiting for their vectors: found by keywords alone until indexing embeds them.")
 
 
 class Line(BaseModel):
@@ -116,6 +117,7 @@ class Status(BaseModel):
     skipped_by_reason: dict[str, int]
     disk_bytes: int
     last_indexed: str | None = Field(None, description="When an indexing run last finished (ISO 8601, UTC).")
+    waiting_chunks: int = Field(0, description="Chunks written but still waiting for their vectors (the backlog).")
 
 
 class _Opened:
@@ -178,7 +180,7 @@ def _server(index: _Opened) -> MCPServer:
                 query, limit=limit, mode=mode, per_file=per_file or None, path=path or None, ext=ext or None,
                 after=after, before=before, rerank=rerank,
             )
-        return SearchAnswer(results=[_passage(result) for result in found], notes=list(found.notes))
+        return SearchAnswer(results=[_passage(result) for result in found], notes=list(found.notes), waiting=found.waiting)
 
     @_tool(server, "Index status")
     def index_status() -> Status:
@@ -190,7 +192,7 @@ def _server(index: _Opened) -> MCPServer:
         return Status(
             index=str(info.path), model=info.model, documents=info.documents, chunks=info.chunks, folders=info.roots,
             skipped=len(info.skipped), skipped_by_reason=info.skipped_by_reason, disk_bytes=info.disk_bytes,
-            last_indexed=info.last_indexed,
+            last_indexed=info.last_indexed, waiting_chunks=info.waiting_chunks,
         )
 
     @_tool(server, "Read a passage in context")

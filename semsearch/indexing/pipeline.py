@@ -1,11 +1,13 @@
-"""Adding documents to an index: read, chunk, embed what is new, commit batch by batch.
+"""Adding documents to an index: read, chunk, write at once, embed behind.
 
 A reader thread reads and chunks files while embedding runs (the local model and HTTP
 calls release the GIL), and the calling thread alone writes, through the storage's writer.
-Vectors are keyed by the hash of the embedded text, so a chunk embedded once is never paid
-for again: not when its file changes around it, not when the file moves, not after a killed
-run. Each embedding batch is committed in one transaction together with the documents it
-completed.
+Documents and their chunks are committed as soon as they are read, so keyword search finds
+them within moments; a text not embedded yet waits in the storage's backlog, and its
+vector takes its place when it comes. Vectors are keyed by the hash of the embedded text,
+so a chunk embedded once is never paid for again: not when its file changes around it, not
+when the file moves, not after a killed run. A run embeds the whole backlog, the texts of
+earlier (interrupted) runs included, the most recently modified documents' first.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +34,6 @@ from .workers import Workers
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-@dataclass
-class _Pending:
-    item: Item
-    hashes: list[bytes]
-    missing: set[bytes]
 
 
 _DONE = object()
@@ -59,9 +53,16 @@ class _Inline:
 
     get_nowait = get
 
-# Seconds finished embedding batches may wait for others to share their commit; a killed run
-# loses at most this much of the service's answers.
+# Seconds between commits: of documents read (what keyword search finds that soon after they
+# are read), and of finished embedding batches waiting for others to share their commit (a
+# killed run loses at most this much of the service's answers).
 COMMIT_EVERY = 0.25
+# Documents read wait for a commit at most this many (or their chunks this many).
+COMMIT_DOCUMENTS = 256
+COMMIT_CHUNKS = 8192
+# Texts to embed kept in memory; past that many they wait in the backlog only, and are read
+# back from there.
+IN_MEMORY = 8192
 
 
 class Pipeline:
@@ -88,9 +89,13 @@ class Pipeline:
         self.stats = IndexStats()
         self._started = time.monotonic()
         self._stored: set[bytes] = set()  # text hashes known to have a stored vector
-        self._pending: list[_Pending] = []
-        self._waiting: dict[bytes, str] = {}  # hash -> text, not yet sent
-        self._sent: set[bytes] = set()
+        self._ready: list[DocumentWrite] = []  # read, for the next commit
+        self._ready_chunks = 0
+        self._ready_changed: set[str] = set()  # of them, new versions of indexed documents
+        self._written: dict[str, bool] = {}  # path -> whether it was a change, of the documents written
+        self._waiting: dict[bytes, str] = {}  # hash -> text, to embed, not yet sent
+        self._queued: set[bytes] = set()  # hashes this run embeds (waiting, sent or done)
+        self._unsettled: set[bytes] = set()  # sent, and their vectors not committed yet
         self._failed: set[bytes] = set()
         self._touches: list[tuple[int, int, int]] = []
         self._stale: list[int] = []  # documents whose file can no longer be read as text
@@ -101,7 +106,6 @@ class Pipeline:
         self._walked: set[str] = set()
         self._done = 0
         self._total = 0
-        self._ready_count = 0
         self._commit_due = 0.0
 
     # -- what to read -----------------------------------------------------------------------
@@ -208,7 +212,8 @@ class Pipeline:
         return max(int(self.embedder.batch_size or 32), 1)
 
     def _run(self, items: Callable[[], Iterator[Item]], *, inline: bool = False) -> None:
-        """Embed and commit `items`, read in a thread of their own (or, `inline`, in this one)."""
+        """Commit `items`, read in a thread of their own (or, `inline`, in this one), and embed
+        their new texts and the rest of the backlog."""
         workers = max(int(self.embedder.concurrency or 1), 1)
         usage = self.embedder.usage
         before = usage.copy() if usage is not None else None
@@ -236,23 +241,19 @@ class Pipeline:
         try:
             while True:
                 batch_size = self._batch_size()
-                # Keep the embedder busy: one batch queued beyond what its workers run.
-                # Batches done but not committed yet do not count (up to a bound), so that
-                # a burst of answers waiting for their commits never leaves workers idle.
-                while (
-                    sum(not future.done() for future in in_flight) <= workers
-                    and len(in_flight) <= 2 * workers + 1
-                    and (len(self._waiting) >= batch_size or (self._waiting and not reading))
-                ):
-                    batch = self._next_batch(batch_size)
-                    in_flight[executor.submit([text for _, text in batch])] = batch
+                self._send(executor, in_flight, workers, batch_size, reading)
                 if not (reading or in_flight or self._waiting):
+                    self._commit([], None)  # the last documents read
+                    if self._refill(batch_size * (workers + 1) * 4):
+                        continue
                     break
-                if reading and len(self._waiting) < batch_size * (workers + 1):
+                # Under force the texts to embed again are all held in memory: reading waits.
+                if reading and (not self.force or len(self._waiting) < IN_MEMORY):
+                    idle = not (in_flight or self._ready or self._touches)
                     received: list[Item] = []
-                    chunks = len(self._waiting)
+                    chunks = 0
                     try:
-                        item = handoff.get(timeout=0.05 if in_flight else None)
+                        item = handoff.get(timeout=None if idle else 0.05)
                         while True:
                             if item is _DONE:
                                 reading = False
@@ -261,7 +262,7 @@ class Pipeline:
                                 raise item
                             received.append(item)
                             chunks += len(item.chunks)
-                            if chunks >= batch_size * (workers + 1):
+                            if chunks >= COMMIT_CHUNKS or len(received) >= COMMIT_DOCUMENTS:
                                 break
                             # Take all the reader has ready: the next batches are formed
                             # (and sent) before another commit holds this thread.
@@ -269,17 +270,17 @@ class Pipeline:
                     except queue.Empty:
                         pass
                     self._accept(received)
-                    self._collect(in_flight, block=False)
-                    if self._ready_count >= 64 or not reading:
-                        self._commit([], None)
+                    self._collect(in_flight, block=False, reading=reading)
                 else:
-                    self._collect(in_flight, block=True)
+                    self._collect(in_flight, block=True, reading=reading)
             self._commit([], None)
         except EmbeddingError:
             # The service failed for good. Batches already sent are paid for: keep what
-            # they bring back, so that the next run does not pay for them again.
+            # they bring back, so that the next run does not pay for them again, and write
+            # the documents read (their texts wait in the backlog for the next run).
             executor.close()
             self._drain(in_flight)
+            self._commit([], None)
             raise
         finally:
             stop.set()
@@ -293,26 +294,46 @@ class Pipeline:
             if usage is not None and before is not None:
                 self.stats.usage = usage.since(before)
 
-    def _collect(self, in_flight: dict[Future, list[tuple[bytes, str]]], *, block: bool) -> None:
-        """Commit the batches that have finished (waiting for one if `block`) in one
-        transaction. While others are still running, finished ones wait up to COMMIT_EVERY
-        for them: each commit has its own cost (the keyword index's segments, the vector
-        cache, the database's own work), and a fast service answers many batches a second.
-        Failed batches wait until none has succeeded; then one raises its error (`_drain`
-        then commits the others)."""
-        if not in_flight:
-            return
+    def _send(self, executor: Workers, in_flight: dict[Future, list[tuple[bytes, str]]], workers: int, batch_size: int, reading: bool) -> None:
+        """Keep the embedder busy: one batch queued beyond what its workers run. Batches done
+        but not committed yet do not count (up to a bound), so that a burst of answers
+        waiting for their commits never leaves workers idle. (The backlog of earlier runs
+        waits until every file is read: a file read later may replace texts waiting there.)"""
+        while sum(not future.done() for future in in_flight) <= workers and len(in_flight) <= 2 * workers + 1:
+            if not (len(self._waiting) >= batch_size or (self._waiting and not reading)):
+                return
+            batch = self._next_batch(batch_size)
+            in_flight[executor.submit([text for _, text in batch])] = batch
+
+    def _refill(self, count: int) -> bool:
+        """Take up to `count` texts to embed from the backlog (the texts earlier runs left,
+        and this run's past IN_MEMORY); False when it has none for this run."""
+        found = self.writer.waiting_texts(count, self._unsettled | self._failed)
+        for digest, text in found:
+            self._waiting[digest] = text
+            self._queued.add(digest)
+        return bool(found)
+
+    def _collect(self, in_flight: dict[Future, list[tuple[bytes, str]]], *, block: bool, reading: bool = False) -> None:
+        """Commit the batches that have finished (waiting for one if `block`) and the
+        documents read, in one transaction. While others are still running, finished ones
+        wait up to COMMIT_EVERY for them: each commit has its own cost (the keyword index's
+        segments, the vector cache, the database's own work), and a fast service answers
+        many batches a second. Failed batches wait until none has succeeded; then one raises
+        its error (`_drain` then commits the others)."""
         running = [future for future in in_flight if not future.done()]
         if block and running:
-            waiting = len(running) < len(in_flight)  # answers are here, waiting for their commit
+            waiting = len(running) < len(in_flight) or self._ready or self._touches  # work waits for its commit
             wait(running, timeout=max(self._commit_due - time.monotonic(), 0) if waiting else None, return_when=FIRST_COMPLETED)
         done = [future for future in in_flight if future.done()]
         succeeded = [future for future in done if future.exception() is None]
-        if not succeeded:
-            if done:
-                self._commit(in_flight.pop(done[0]), done[0].result())
+        if done and not succeeded:
+            self._commit(in_flight.pop(done[0]), done[0].result())
             return
-        if time.monotonic() < self._commit_due and len(done) < len(in_flight):
+        if not (succeeded or self._ready or self._touches):
+            return
+        full = len(self._ready) >= COMMIT_DOCUMENTS or self._ready_chunks >= COMMIT_CHUNKS
+        if time.monotonic() < self._commit_due and not full and (len(done) < len(in_flight) or not succeeded):
             return
         batches = [(in_flight.pop(future), future.result()) for future in succeeded]
         self._commit([pair for batch, _ in batches for pair in batch], [vector for _, vectors in batches for vector in vectors])
@@ -350,13 +371,12 @@ class Pipeline:
         return list(matrix)
 
     def _accept(self, items: list[Item]) -> None:
-        """Take what the reader handed over: what to embed, what waits for it."""
+        """Take what the reader handed over: the documents to write, the texts to embed."""
         if not self.force:
             # Under force every text is embedded again, once per run. One lookup for all
             # the items, as a query per document costs more than the rest of taking it.
             unknown = {
-                digest for item in items for digest, _ in item.texts
-                if digest not in self._stored and digest not in self._waiting and digest not in self._sent
+                digest for item in items for digest, _ in item.texts if digest not in self._stored and digest not in self._queued
             }
             if unknown:
                 self._stored.update(self.writer.stored_vectors(unknown))
@@ -373,64 +393,60 @@ class Pipeline:
                         self._touches.append((item.state.id, *item.touch))
                 self._done += 1
                 continue
-            missing = set()
             for digest, text in item.texts:
-                if digest in self._stored:
+                if digest in self._queued or (digest in self._stored and not self.force):
                     continue
-                missing.add(digest)
-                if digest not in self._sent:
-                    self._waiting.setdefault(digest, text)
-            self._pending.append(_Pending(item, item.hashes, missing))
-            if not missing:
-                self._ready_count += 1
+                if len(self._waiting) >= IN_MEMORY and not self.force:
+                    continue  # waits in the backlog with its document, and is read back from there
+                self._waiting[digest] = text
+                self._queued.add(digest)
+            if item.record:
+                self._ready.append(DocumentWrite(item.record, item.chunks, item.hashes))
+                self._ready_chunks += len(item.chunks)
+                if item.state is not None:
+                    self._ready_changed.add(item.record.path)
 
     def _next_batch(self, size: int) -> list[tuple[bytes, str]]:
         batch = []
         for digest in list(self._waiting)[:size]:
             batch.append((digest, self._waiting.pop(digest)))
-            self._sent.add(digest)
+            self._unsettled.add(digest)
         return batch
 
     def _commit(self, batch: list[tuple[bytes, str]], vectors: list[np.ndarray | None] | None) -> None:
-        """One transaction: the batch's vectors and every document they completed."""
+        """One transaction: the batch's vectors and every document read since the last."""
         good = [(digest, vector) for (digest, _), vector in zip(batch, vectors or []) if vector is not None]
-        self._failed.update(digest for (digest, _), vector in zip(batch, vectors or []) if vector is None)
-        finished = {digest for digest, _ in good} | self._failed
-        for pending in self._pending:
-            pending.missing -= finished
-        ready = [pending for pending in self._pending if not pending.missing]
-        if not (good or ready or self._touches):
+        refused = [digest for (digest, _), vector in zip(batch, vectors or []) if vector is None]
+        self._failed.update(refused)
+        documents, self._ready, self._ready_chunks = self._ready, [], 0
+        changed, self._ready_changed = self._ready_changed, set()
+        if not (good or documents or self._touches or refused):
             return
-        written: list[_Pending] = []
-        rejected: list[_Pending] = []
-        for pending in ready:
-            (rejected if any(digest in self._failed for digest in pending.hashes) else written).append(pending)
-        committed = self.writer.commit(Commit(
-            vectors=good,
-            documents=[DocumentWrite(pending.item.record, pending.item.chunks, pending.hashes) for pending in written if pending.item.record],
-            touches=self._touches,
-            replace_vectors=self.force,
-        ))
+        committed = self.writer.commit(Commit(vectors=good, documents=documents, touches=self._touches, replace_vectors=self.force))
         self._stored.update(digest for digest, _ in good)
-        for pending in rejected:
-            path = pending.item.record.path if pending.item.record else "?"
-            self.stats.skipped.append(Skipped(path, "the model rejected a chunk even on its own"))
-        changed = sum(1 for pending in written if pending.item.state)
-        self.stats.changed += changed
-        self.stats.new += len(written) - changed
+        self._unsettled.difference_update(digest for digest, _ in batch)
+        self.stats.changed += len(changed)
+        self.stats.new += len(documents) - len(changed)
+        self._written.update((write.record.path, write.record.path in changed) for write in documents)
+        if refused:
+            for path in self.writer.reject(refused):
+                self.stats.skipped.append(Skipped(path, "the model rejected a chunk even on its own"))
+                if path in self._written:  # written by this run: skipped rather than new or changed
+                    if self._written.pop(path):
+                        self.stats.changed -= 1
+                    else:
+                        self.stats.new -= 1
         self.stats.chunks_embedded += len(good)
         self.stats.chunks_added += committed.chunks_added
         self.stats.chunks_removed += committed.chunks_removed
-        self._done += len(ready)
+        self._done += len(documents)
         self._touches = []
-        self._pending = [pending for pending in self._pending if pending.missing]
-        self._ready_count = 0
         if self.progress:
-            self.progress(Progress(self._done, self._total, self.stats.chunks_embedded))
+            self.progress(Progress(self._done, self._total, self.stats.chunks_embedded, waiting=self.writer.waiting_count()))
 
     def progress_at(self, step: str) -> Progress:
         """Where the run is, at a step after its documents (see `Progress.step`)."""
-        return Progress(self._done, self._total, self.stats.chunks_embedded, step)
+        return Progress(self._done, self._total, self.stats.chunks_embedded, step, self.writer.waiting_count())
 
     def _finish(self) -> None:
         # A pipeline may run several walks (folders with different patterns): one total.

@@ -89,4 +89,7 @@ def plan(
             continue
         result.todo.append((entry, state))
     result.missing = {path: state.id for path, state in known.items()}
+    # The most recently modified first: their texts are embedded first, so what a person is
+    # working on is complete soonest (the backlog keeps this order; see storage backlog).
+    result.todo.sort(key=lambda pair: pair[0].mtime_ns or 0, reverse=True)
     return result

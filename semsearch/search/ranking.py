@@ -52,6 +52,9 @@ KEYWORD_POWER = 3.0
 # Below this rank cosines count as the one at it, so that a chunk's hybrid score does not
 # depend on how deep the dense list was read (deeper for a larger `limit`).
 DENSE_FLOOR_RANK = 50
+# A chunk waiting for its vector counts, in place of its cosine, the mean of what this many
+# embedded keyword hits nearest it in keyword evidence count (see `stand_ins`).
+STAND_IN_NEIGHBOURS = 5
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,31 @@ class Ranking:
         return self.scores[min(DENSE_FLOOR_RANK, len(self.scores)) - 1] if self.scores else 0.0
 
 
-def fuse(dense: Ranking, keyword: Ranking) -> list[tuple[int, float]]:
+def stand_ins(dense: Ranking, keyword: Ranking, waiting: set[int]) -> dict[int, float]:
+    """What each keyword hit in `waiting` (chunks whose vector is not there yet) counts in
+    place of a cosine: the mean of what the STAND_IN_NEIGHBOURS embedded keyword hits with
+    the nearest share of the query's evidence count (the floor for those not among the dense
+    candidates, as in `fuse`). So a waiting chunk ranks as an embedded one holding the same
+    keywords would on average, neither pushed down for lacking a vector (as the floor would)
+    nor lifted by one; with no embedded keyword hit to compare, it counts the floor."""
+    dense_counted = dense.counted()
+    floor = dense.floor()
+    shares = keyword.shares()
+    known = sorted((share, dense_counted.get(chunk_id, floor)) for chunk_id, share in shares.items() if chunk_id not in waiting)
+    found: dict[int, float] = {}
+    for chunk_id in waiting:
+        if chunk_id not in shares:
+            continue
+        if not known:
+            found[chunk_id] = floor
+            continue
+        share = shares[chunk_id]
+        nearest = sorted(known, key=lambda pair: abs(pair[0] - share))[:STAND_IN_NEIGHBOURS]
+        found[chunk_id] = sum(value for _, value in nearest) / len(nearest)
+    return found
+
+
+def fuse(dense: Ranking, keyword: Ranking, waiting: set[int] | None = None) -> list[tuple[int, float]]:
     """Cosine similarity plus weighted keyword evidence, scaled by 1 / (1 + KEYWORD_WEIGHT).
 
     Reciprocal rank fusion treats the first few ranks of each list as nearly equal, so any
@@ -99,12 +126,14 @@ def fuse(dense: Ranking, keyword: Ranking) -> list[tuple[int, float]]:
     tell the candidates apart, which is when keywords should decide (on SciFact train it
     also scored higher; benchmarks/README.md). Bruch et al., "An Analysis of Fusion
     Functions for Hybrid Retrieval", likewise found a convex combination of scores to beat
-    RRF. A chunk that only keyword search found counts the dense floor (see `Ranking.floor`).
+    RRF. A chunk that only keyword search found counts the dense floor (see `Ranking.floor`);
+    one that `waiting` names (its vector is not there yet) counts its stand-in (`stand_ins`).
     """
     fused = dense.counted()
     floor = dense.floor()
+    substitutes = stand_ins(dense, keyword, waiting) if waiting else {}
     for chunk_id, value in keyword.counted().items():
-        fused[chunk_id] = fused.get(chunk_id, floor) + KEYWORD_WEIGHT * value
+        fused[chunk_id] = fused.get(chunk_id, substitutes.get(chunk_id, floor)) + KEYWORD_WEIGHT * value
     scale = 1.0 + KEYWORD_WEIGHT
     return sorted(((chunk_id, score / scale) for chunk_id, score in fused.items()), key=lambda item: -item[1])
 
@@ -117,18 +146,22 @@ def rank(
     limit: int,
     per_file: int | None,
     explain: bool = False,
+    waiting: Callable[[list[int]], set[int]] | None = None,
 ) -> list[SearchResult]:
     """The best `limit` chunks by one retriever or both fused, at most `per_file` per document.
 
     `dense(k)` and `keyword(k)` return their top `k`; when the per-file cap leaves too few
-    results, they are asked again for more.
+    results, they are asked again for more. `waiting(ids)` tells which chunks wait for their
+    vectors (given while the index has a backlog).
     """
     depth = max(limit * 5, 50)
+    held: set[int] = set()
     while True:
         dense_ranking = dense(depth) if dense else Ranking([], [])
         keyword_ranking = keyword(depth) if keyword else Ranking([], [])
         if dense and keyword:
-            order = fuse(dense_ranking, keyword_ranking)
+            held = waiting(keyword_ranking.ids) if waiting else set()
+            order = fuse(dense_ranking, keyword_ranking, held)
         else:
             only = dense_ranking if dense else keyword_ranking
             order = list(zip(only.ids, only.scores))
@@ -138,7 +171,7 @@ def rank(
             break
         depth *= 4
     if explain:
-        _explain(results, dense_ranking if dense else None, keyword_ranking if keyword else None)
+        _explain(results, dense_ranking if dense else None, keyword_ranking if keyword else None, held)
     return results
 
 
@@ -168,12 +201,13 @@ def _cap(retrieval: Retrieval, order: list[tuple[int, float]], limit: int, per_f
     return results
 
 
-def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Ranking | None) -> None:
+def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Ranking | None, waiting: set[int] | frozenset[int] = frozenset()) -> None:
     lists = [(name, ranking) for name, ranking in (("dense", dense), ("keyword", keyword)) if ranking is not None]
     ranks = {name: ranking.ranks() for name, ranking in lists}
     shares = keyword.shares() if keyword else {}
     # What fusion counted, when there was fusion.
     counted = (dense.counted(), keyword.counted()) if dense and keyword else None
+    substitutes = stand_ins(dense, keyword, waiting) if dense and keyword and waiting else {}
     for result in results:
         parts: dict[str, Any] = {}
         for name, ranking in lists:
@@ -184,14 +218,19 @@ def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Rankin
                 parts["keyword_share"] = round(shares.get(result.chunk_id, 0.0), 4)
                 # BM25 of a chunk holding every word of the query once: what the share is of.
                 parts["keyword_ceiling"] = round(ranking.ceiling or 0.0, 4)
+        if result.chunk_id in waiting:
+            parts["waiting"] = True  # for its vector: found by keywords alone so far
         if counted and dense is not None:
-            # A chunk missing from a list counted the dense floor, or no keyword evidence.
-            parts["dense_counted"] = round(counted[0].get(result.chunk_id, dense.floor()), 4)
+            # A chunk missing from a list counted the dense floor (or, waiting for its vector,
+            # its stand-in), or no keyword evidence.
+            stand_in = substitutes.get(result.chunk_id)
+            parts["dense_counted"] = round(counted[0].get(result.chunk_id, dense.floor() if stand_in is None else stand_in), 4)
             parts["keyword_counted"] = round(counted[1].get(result.chunk_id, 0.0), 6)
             parts["keyword_power"] = KEYWORD_POWER
             parts["keyword_weight"] = KEYWORD_WEIGHT
+            cosine = "stand-in cosine" if stand_in is not None else "cosine"
             parts["fusion"] = (
-                f"(cosine {parts['dense_counted']:.4f} + {KEYWORD_WEIGHT:g} × share^{KEYWORD_POWER:g} "
+                f"({cosine} {parts['dense_counted']:.4f} + {KEYWORD_WEIGHT:g} × share^{KEYWORD_POWER:g} "
                 f"{parts['keyword_counted']:.6f}) / {1 + KEYWORD_WEIGHT:g} = {result.score:.4f}"
             )
         result.explain = parts

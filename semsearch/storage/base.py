@@ -72,7 +72,9 @@ class DocumentRecord:
 @dataclass
 class DocumentWrite:
     """A document to write in place of any earlier version of its path, with its chunks and
-    the hash of each chunk's embedded text (its vector is stored, or in the same commit)."""
+    the hash of each chunk's embedded text. A text whose vector is neither stored nor in
+    the same commit waits for it in the backlog: the chunk is written all the same, and found
+    by keywords until its vector comes."""
 
     record: DocumentRecord
     chunks: Sequence[Chunk]
@@ -81,8 +83,9 @@ class DocumentWrite:
 
 @dataclass
 class Commit:
-    """One atomic change from an indexing run: new vectors, the documents they complete, and
-    the new size and modification time of documents whose content did not change."""
+    """One atomic change from an indexing run: new vectors (of new texts, or of texts that
+    wait for them), documents, and the new size and modification time of documents whose
+    content did not change."""
 
     vectors: list[tuple[bytes, np.ndarray]] = field(default_factory=list)
     documents: list[DocumentWrite] = field(default_factory=list)
@@ -116,6 +119,9 @@ class StorageStatus:
     index_layout: dict[str, Any] = field(default_factory=dict)
     index_memory_bytes: int = 0
     index_disk_bytes: int = 0
+    # Chunks written but waiting for their vectors, and the distinct texts they wait for.
+    waiting_chunks: int = 0
+    waiting_texts: int = 0
 
 
 class Catalogue(ABC):
@@ -196,6 +202,14 @@ class Retrieval(ABC):
         results are labelled by their chunk's first section."""
         return {}
 
+    @abstractmethod
+    def backlog(self) -> tuple[int, int]:
+        """How many chunks wait for their vectors, and how many distinct texts that is."""
+
+    @abstractmethod
+    def waiting_among(self, chunk_ids: Sequence[int]) -> set[int]:
+        """Which of these chunks wait for their vectors (dense search cannot find them yet)."""
+
     def filtered_ids(self, filters: Filters, roots: Sequence[str]) -> np.ndarray:
         """The ids of the chunks of every document the filters admit."""
         admits = filters.admitter(roots)
@@ -253,12 +267,27 @@ class Writer(ABC):
 
     @abstractmethod
     def stored_vectors(self, hashes: Iterable[bytes]) -> set[bytes]:
-        """Which of these text hashes have a stored vector."""
+        """Which of these text hashes need no embedding by this writer: their vector is stored
+        (or another indexer is embedding them). A text waiting in the backlog is not stored."""
+
+    @abstractmethod
+    def waiting_texts(self, limit: int, exclude: set[bytes]) -> list[tuple[bytes, str]]:
+        """Up to `limit` texts of the backlog for this writer to embed now, as (hash, text),
+        those of the most recently modified documents first; none of `exclude`."""
+
+    @abstractmethod
+    def waiting_count(self) -> int:
+        """How many texts the backlog holds, as committed."""
+
+    @abstractmethod
+    def reject(self, hashes: Iterable[bytes]) -> list[str]:
+        """Remove the documents waiting for these texts' vectors, which the model refuses
+        even one at a time; returns their paths."""
 
     @abstractmethod
     def commit(self, change: Commit) -> Committed:
         """Write vectors and documents in one transaction (refusing vectors of another size
-        than the index holds: ModelMismatchError)."""
+        than the index holds: ModelMismatchError); a vector of a waiting text takes its place."""
 
     @abstractmethod
     def remove_documents(self, document_ids: Sequence[int]) -> int:
@@ -320,3 +349,16 @@ class Backend(Catalogue, Retrieval, Maintenance):
     def walk_exclusions(self) -> tuple[Path | None, tuple[str, ...]]:
         """A folder the index keeps its own files in, and their names, for walks to leave out."""
         return None, ()
+
+
+def refuse_copy_with_backlog(backend: Backend) -> None:
+    """A copy takes vectors along: an index whose backlog is not embedded yet has to finish first."""
+    chunks, _ = backend.backlog()
+    if chunks:
+        from ..errors import SemsearchError
+
+        raise SemsearchError(
+            f"The index {backend.location} has {chunks:,} chunks still waiting for their vectors: "
+            "run `semsearch index` on it to finish embedding them, then copy it.",
+            code="backlog_waiting",
+        )

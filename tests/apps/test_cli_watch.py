@@ -61,7 +61,8 @@ def _stored_vectors(index: Path) -> int:
     if not databases:
         return 0
     with closing(sqlite3.connect(f"file:{databases[0]}?mode=ro", uri=True, timeout=5)) as db:
-        return db.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        # A text waiting for its vector has a row with an empty blob.
+        return db.execute("SELECT count(*) FROM vectors WHERE length(vector) > 0").fetchone()[0]
 
 
 def start(server, index: Path, *args: str) -> tuple[subprocess.Popen, Lines, Lines]:

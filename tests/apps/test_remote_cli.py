@@ -142,9 +142,14 @@ def test_service_failure_keeps_what_was_indexed(server, docs, tmp_path, monkeypa
     assert "kept failing (HTTP 500)" in result.output and "(3 attempts)" in result.output
     assert "Nothing already embedded was lost" in result.output
     server.error_rate = 0.0
+    assert "searchable by keyword" in result.output
     hits = json.loads(run("search", "sailing boats wind", "--json").stdout)
     assert hits[0]["path"].endswith("boats.txt")
-    assert json.loads(run("status", "--json").stdout)["documents"] == 1
+    # The documents read meanwhile are written, their texts waiting for the service.
+    status = json.loads(run("status", "--json").stdout)
+    assert status["vectors"] == 1 and status["waiting_chunks"] == status["chunks"] - 1 > 0
+    cats = json.loads(run("search", "cats purr", "--mode", "keyword", "--json").stdout)
+    assert cats[0]["path"].endswith("cats.md")
     assert_secret_kept(result.output, files_text(tmp_path))
 
 
@@ -299,9 +304,10 @@ def test_an_interrupted_run_keeps_what_was_paid_for_and_the_next_run_resumes(ser
     assert "kept failing (HTTP 500)" in result.output and "Nothing already embedded was lost" in result.output
     assert server.texts[0] == "semsearch"
     first = list(server.texts[1:])
-    documents = json.loads(run("status", "--json").stdout)["documents"]
+    status = json.loads(run("status", "--json").stdout)
     assert 3 * 10 <= len(first) < 120 and len(set(first)) == len(first)
-    assert documents == len(first), "every chunk the service embedded was committed"
+    assert status["vectors"] == len(first), "every chunk the service embedded was committed"
+    assert status["documents"] == 120 and status["waiting_chunks"] == 120 - len(first)
 
     server.reset_counters()
     result = run("index", str(folder), "--json")

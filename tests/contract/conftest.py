@@ -19,3 +19,13 @@ def location(request, tmp_path):
     if request.param == "postgres":
         return request.getfixturevalue("postgres_url")
     raise AssertionError(f"no such backend {request.param}")
+
+
+@pytest.fixture
+def other_location(request, location, tmp_path):
+    """A second fresh index on the same backend as `location`."""
+    if request.node.callspec.params["location"] == "local":
+        return tmp_path / "other"
+    from tests.conftest import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres_server"))

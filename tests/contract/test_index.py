@@ -131,11 +131,17 @@ def test_adding_with_another_model_is_refused(tmp_path, location, docs, fake):
 
 def test_other_dimensions_from_the_same_model_id_are_refused(tmp_path, location, docs, fake):
     with Index.open(location, embedder=fake) as index:
-        index.add([docs / "garden.rst"])
+        garden = index.add([docs / "garden.rst"]).chunks_added
+        vectors = index.status().vectors
     with Index.open(location, embedder=FakeEmbedder(dimensions=32)) as index:
         with pytest.raises(ModelMismatchError, match="32-dimensional"):
             index.add([docs])
-        assert index.status().documents == 1
+        # No vector of the wrong size is stored; documents written before the refusal wait
+        # for vectors of the right size.
+        status = index.status()
+        assert (status.dimensions, status.vectors) == (64, vectors)
+        assert status.waiting_chunks == status.chunks - garden
+        assert index.check().ok
 
 
 def test_default_model_without_a_token_is_local(tmp_path, location):
@@ -345,7 +351,9 @@ def test_what_an_embedder_returns_is_checked(tmp_path):
     with Index.open(tmp_path / "nan", embedder=Broken()) as index:
         with pytest.raises(semsearch.EmbeddingError, match="NaN"):
             index.add_texts(["a"], ["Sailing boats need wind."])
-        assert index.status().documents == 0 and index.check().ok
+        status = index.status()
+        assert (status.documents, status.vectors, status.waiting_chunks) == (1, 0, 1) and index.check().ok
+        assert index.search("boats", mode="keyword")[0].path == "a"
 
 
 def test_a_closed_index_says_so(tmp_path, location, fake):
@@ -365,7 +373,7 @@ def test_an_index_without_documents_takes_the_model_asked_for(tmp_path, location
         with pytest.raises(semsearch.EmbeddingError):
             index.add_texts(["a"], ["Sailing boats need wind."])
     with Index.open(location, embedder=FakeEmbedder("fake", 64)) as index:
-        assert index.model == "fake" and "held no documents with remote-model" in index.model_reason
+        assert index.model == "fake" and "held nothing embedded with remote-model" in index.model_reason
         index.add_texts(["a"], ["Sailing boats need wind."])
     with pytest.raises(ModelMismatchError):
         Index.open(location, embedder=FakeEmbedder("remote-model", 32))

@@ -127,7 +127,7 @@ def test_an_index_from_the_first_releases_opens_and_is_brought_up_to_date(tmp_pa
     with store.transaction():
         store.db.executescript(
             """
-            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts; DROP TABLE skipped_files; DROP TABLE chunk_parts;
+            DROP TABLE chunks_fts_terms; DROP TABLE chunks_fts; DROP TABLE skipped_files; DROP TABLE chunk_parts; DROP TABLE backlog;
             ALTER TABLE roots DROP COLUMN patterns;
             ALTER TABLE chunks DROP COLUMN context;
             DELETE FROM _sqlite_migrations WHERE name != 'm001_initial';

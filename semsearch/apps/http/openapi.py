@@ -65,6 +65,7 @@ SEARCH_RESPONSE = {
         "mode": {"type": "string", "enum": list(MODES)},
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchResult"}},
         "notes": {"type": "array", "items": STRING, "description": "What the search did that a caller should know."},
+        "waiting": {"type": "integer", "description": "Chunks still waiting for their vectors (found by keywords alone until then)."},
     },
     "additionalProperties": False,
 }
@@ -90,6 +91,8 @@ STATUS = {
         "index_memory_bytes": INTEGER,
         "index_disk_bytes": INTEGER,
         "last_indexed": _nullable({"type": "string", "description": "When an indexing run last finished (UTC)."}),
+        "waiting_chunks": {"type": "integer", "description": "Chunks written but waiting for their vectors: the backlog."},
+        "waiting_texts": {"type": "integer", "description": "The distinct texts those chunks wait for."},
         "server": {
             "type": "object",
             "required": ["version", "read_only", "editor_url"],

@@ -44,7 +44,7 @@ class VectorSource(Protocol):
 
     def generation(self) -> int: ...
 
-    def chunk_ids(self) -> np.ndarray: ...
+    def embedded_chunk_ids(self) -> np.ndarray: ...
 
     def chunk_vectors(self, dimensions: int, chunk_ids: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
 
@@ -116,7 +116,7 @@ class VectorCache:
             # One read transaction, so ids and vectors come from the same snapshot.
             with self.source.transaction():
                 generation = self.source.generation()
-                stored = self.source.chunk_ids()
+                stored = self.source.embedded_chunk_ids()
                 cached = index.ids()
                 index.remove(np.setdiff1d(cached, stored, assume_unique=True))
                 missing = np.setdiff1d(stored, cached, assume_unique=True)
@@ -189,7 +189,7 @@ class VectorCache:
                 generation, self._vectors, self._generation = self._generation, None, -1
                 _give_back_memory()
                 with self.source.transaction():
-                    self._vectors = self._built(self.source.chunk_ids(), dimensions)
+                    self._vectors = self._built(self.source.embedded_chunk_ids(), dimensions)
                 self._generation = generation
                 self._saved_generation = -1  # the file has the old layout
 
@@ -251,7 +251,7 @@ class VectorCache:
         index, note = loaded
         if index.dimensions != dimensions:
             return f"the FAISS cache has {index.dimensions} dimensions, the index {dimensions}"
-        stored = self.source.chunk_ids()
+        stored = self.source.embedded_chunk_ids()
         cached = np.sort(index.ids())
         if len(cached) != len(stored) or not np.array_equal(cached, stored):
             return f"the FAISS cache holds {len(cached)} vectors for {len(stored)} chunks"
@@ -266,7 +266,7 @@ class VectorCache:
         import numpy as np
 
         dimensions = self._dimensions()
-        stored = self.source.chunk_ids()
+        stored = self.source.embedded_chunk_ids()
         loaded = VectorIndex.load(self.directory) if len(stored) and dimensions else None
         if loaded is None or dimensions is None:
             return None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import StorageError
 from ...settings import VectorSettings
-from ..base import Backend, DocumentState, SkippedState, StorageStatus
+from ..base import Backend, DocumentState, SkippedState, StorageStatus, refuse_copy_with_backlog
 from ..faiss.cache import FILES as CACHE_FILES
 from ..faiss.cache import VectorCache
 from ..sqlite.database import DATABASE_NAME
@@ -126,6 +126,12 @@ class LocalBackend(Backend):
     def keyword(self, terms: Sequence[str], k: int, allowed: np.ndarray | None) -> tuple[list[tuple[int, float]], float]:
         return self.store.keyword_search(terms, k, allowed)
 
+    def backlog(self) -> tuple[int, int]:
+        return self.store.backlog_counts()
+
+    def waiting_among(self, chunk_ids: Sequence[int]) -> set[int]:
+        return self.store.waiting_among(chunk_ids)
+
     def document_facts(self) -> Iterator[tuple[int, str, str, int | None]]:
         return self.store.document_facts()
 
@@ -140,6 +146,7 @@ class LocalBackend(Backend):
         return self.store.chunk_parts(chunk_ids, dimensions) if dimensions else {}
 
     def export_documents(self) -> Iterator[tuple[Any, list, list[bytes], dict[bytes, np.ndarray]]]:
+        refuse_copy_with_backlog(self)
         dimensions = self.dimensions()
         if dimensions:
             yield from self.store.export_documents(dimensions)
@@ -148,6 +155,7 @@ class LocalBackend(Backend):
 
     def status(self) -> StorageStatus:
         counts = self.store.counts()
+        waiting_chunks, waiting_texts = self.store.backlog_counts()
         note = self.cache.note()
         return StorageStatus(
             documents=counts["documents"],
@@ -161,6 +169,8 @@ class LocalBackend(Backend):
             index_layout=dict(note.layout.__dict__) if note else {},
             index_memory_bytes=note.memory_bytes if note else 0,
             index_disk_bytes=self.cache.disk_bytes() if note else 0,
+            waiting_chunks=waiting_chunks,
+            waiting_texts=waiting_texts,
         )
 
     def check(self, *, repair: bool = False, timeout: float = 10.0) -> CheckReport:

@@ -23,6 +23,7 @@ class Damage:
     broken_chunks: list[int] = field(default_factory=list)  # without a vector or a document
     keywords: bool = False  # the keyword index must be rebuilt
     parts: bool = False  # chunk parts that lost their chunk or vector
+    backlog: bool = False  # backlog rows whose vector row is gone or filled
     cache_state: str | None = None
     documents_lost_chunks: bool = False
 
@@ -57,9 +58,11 @@ def inspect(store: Store, cache: VectorCache, location: str) -> tuple[CheckRepor
         unused = store.unused_vector_count()
         broken_parts = store.broken_parts()
         keyword_ids, chunk_ids = store.keyword_ids(), store.chunk_ids()
+        waiting_chunks, waiting_texts = store.backlog_counts()
+        backlog_problems = store.backlog_problems()
         # The FAISS file is a cache: behind the database (a writer at work, a killed run)
         # or missing, it is brought up to date by the next search, so that is no problem.
-        cache_state = cache.state(len(chunk_ids))
+        cache_state = cache.state(len(chunk_ids) - waiting_chunks)
         cache_damage = None if cache_state else cache.damage()
     if without_vectors:
         report.problems.append(f"{len(without_vectors)} chunks have no vector")
@@ -69,6 +72,14 @@ def inspect(store: Store, cache: VectorCache, location: str) -> tuple[CheckRepor
         report.problems.append(f"{len(wrong_size)} vectors do not have {dimensions} dimensions")
     if broken_parts:
         report.problems.append(f"{broken_parts} chunk parts have lost their chunk or vector")
+    if backlog_problems:
+        report.problems.append(f"{backlog_problems} texts in the backlog have lost their vector row, or have their vector already")
+    if waiting_chunks:
+        # A state, not damage: keyword search finds these chunks, and any indexing run embeds them.
+        report.notes.append(
+            f"{waiting_chunks} chunks ({waiting_texts} texts) wait for their vectors: keyword search finds them now, "
+            "and the next `semsearch index` (or `watch`) embeds them"
+        )
     if unused:
         report.notes.append(
             f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "
@@ -85,7 +96,7 @@ def inspect(store: Store, cache: VectorCache, location: str) -> tuple[CheckRepor
         return report, None
     return report, Damage(
         wrong_size=wrong_size, broken_chunks=without_vectors + without_documents, keywords=bool(keyword_problems),
-        parts=bool(broken_parts),
+        parts=bool(broken_parts), backlog=bool(backlog_problems),
         cache_state=cache_state, documents_lost_chunks=bool(incomplete or without_vectors or wrong_size),
     )
 
@@ -99,6 +110,8 @@ def mend(store: Store, cache: VectorCache, writer: LocalWriter, report: CheckRep
         store.forget_content(store.documents_with_missing_chunks())
         if damage.parts:
             store.delete_broken_parts()
+        if damage.backlog:
+            store.delete_backlog_problems()
         if damage.keywords:
             store.rebuild_keywords()
     cache.rebuild()

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...errors import IndexLockedError, StorageError
-from ..base import Backend, DocumentState, SkippedState, StorageStatus
+from ..base import Backend, DocumentState, SkippedState, StorageStatus, refuse_copy_with_backlog
 from .connection import is_url, shown
 from .places import Places
 from .store import PostgresStore
@@ -98,6 +98,12 @@ class PostgresBackend(Backend):
     def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[list[int], list[float]]:
         return self.store.dense(vector, k, allowed)
 
+    def backlog(self) -> tuple[int, int]:
+        return self.store.backlog_counts()
+
+    def waiting_among(self, chunk_ids: Sequence[int]) -> set[int]:
+        return self.store.waiting_among(chunk_ids)
+
     def keyword(self, terms: Sequence[str], k: int, allowed: np.ndarray | None) -> tuple[list[tuple[int, float]], float]:
         return self.store.keyword_search(terms, k, allowed)
 
@@ -119,6 +125,7 @@ class PostgresBackend(Backend):
         return self.store.chunk_parts(chunk_ids, dimensions) if dimensions else {}
 
     def export_documents(self) -> Iterator[tuple[Any, list, list[bytes], dict[bytes, np.ndarray]]]:
+        refuse_copy_with_backlog(self)
         dimensions = self.dimensions()
         if not dimensions:
             return
@@ -136,10 +143,11 @@ class PostgresBackend(Backend):
     def status(self) -> StorageStatus:
         store = self.store
         counts = store.counts()
+        waiting_chunks, waiting_texts = store.backlog_counts()
         disk = store.scalar(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
             " WHERE c.relname = ANY(%s) AND c.relkind = 'r' AND pg_table_is_visible(c.oid)",
-            [["meta", "roots", "documents", "vectors", "chunks", "chunk_parts", "skipped_files", "keyword_totals"]],
+            [["meta", "roots", "documents", "vectors", "chunks", "chunk_parts", "skipped_files", "keyword_totals", "backlog"]],
         )
         index_bytes = store.scalar("SELECT coalesce(pg_relation_size(to_regclass('vectors_hnsw')), 0)") if store.has_vector_index() else 0
         return StorageStatus(
@@ -154,6 +162,8 @@ class PostgresBackend(Backend):
             index_layout={"kind": "hnsw", "precision": "halfvec"} if store.has_vector_index() else {},
             index_memory_bytes=int(index_bytes),
             index_disk_bytes=int(index_bytes),
+            waiting_chunks=waiting_chunks,
+            waiting_texts=waiting_texts,
         )
 
     def check(self, *, repair: bool = False, timeout: float = 10.0) -> CheckReport:

@@ -118,4 +118,7 @@ class CatalogueQueries(PostgresDatabase):
         return bool(self.scalar("SELECT EXISTS (SELECT 1 FROM chunks)"))
 
     def counts(self) -> dict[str, int]:
-        return {table: self.scalar(f"SELECT count(*) FROM {table}") for table in ("documents", "chunks", "vectors")}
+        counts = {table: self.scalar(f"SELECT count(*) FROM {table}") for table in ("documents", "chunks", "vectors", "backlog")}
+        # A waiting text's row holds no vector yet.
+        counts["vectors"] -= counts.pop("backlog")
+        return counts

@@ -37,6 +37,7 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
         empty_keywords = store.keyword_problems()
         totals = store.totals_problem()
         missing_index = bool(dimensions) and not store.has_vector_index()
+        waiting_chunks, waiting_texts = store.backlog_counts()
     if wrong_size:
         report.problems.append(f"{wrong_size} vectors do not have {dimensions} dimensions")
     if incomplete:
@@ -47,6 +48,12 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
         report.problems.append(f"keyword index: {totals}")
     if missing_index:
         report.problems.append("the vectors' HNSW index is missing")
+    if waiting_chunks:
+        # A state, not damage: keyword search finds these chunks, and any indexing run embeds them.
+        report.notes.append(
+            f"{waiting_chunks} chunks ({waiting_texts} texts) wait for their vectors: keyword search finds them now, "
+            "and the next `semsearch index` (or `watch`) embeds them"
+        )
     if unused:
         report.notes.append(
             f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "

@@ -126,11 +126,16 @@ class ChunkQueries(PostgresDatabase):
         return removed
 
     def _delete_chunks_where(self, condition: str, parameters: list) -> list[int]:
-        self.released_vectors.update(
-            row[0] for row in self.rows(f"SELECT vector_id FROM chunk_parts WHERE chunk_id IN (SELECT id FROM chunks WHERE {condition})", parameters)
-        )
+        parts = {row[0] for row in self.rows(f"SELECT vector_id FROM chunk_parts WHERE chunk_id IN (SELECT id FROM chunks WHERE {condition})", parameters)}
+        self.released_vectors.update(parts)
         rows = self.rows(f"DELETE FROM chunks WHERE {condition} RETURNING id, keyword_length, vector_id", parameters)
         self.released_vectors.update(row[2] for row in rows)
+        # A text that waited for a vector no chunk needs any more is not to be embedded.
+        self.execute(
+            "DELETE FROM vectors v WHERE v.id = ANY(%s) AND v.embedding IS NULL AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.vector_id = v.id)"
+            " AND NOT EXISTS (SELECT 1 FROM chunk_parts p WHERE p.vector_id = v.id)",
+            [sorted({row[2] for row in rows} | parts)],
+        )
         if rows:
             self.execute(
                 "UPDATE keyword_totals SET chunks = chunks - %s, tokens = tokens - %s", [len(rows), sum(row[1] for row in rows)]
@@ -146,7 +151,7 @@ class ChunkQueries(PostgresDatabase):
 
     def clear(self) -> None:
         """Delete every document, chunk and vector (folders are kept). Call inside `transaction()`."""
-        self.execute("TRUNCATE chunk_parts, chunks, documents, vectors")
+        self.execute("TRUNCATE chunk_parts, chunks, documents, backlog, vectors")
         self.released_vectors.clear()
         self.execute("DROP INDEX IF EXISTS vectors_hnsw")
         self.execute("UPDATE keyword_totals SET chunks = 0, tokens = 0")
@@ -160,15 +165,79 @@ class ChunkQueries(PostgresDatabase):
 
     def add_vectors(self, hashes: Sequence[bytes], matrix: np.ndarray, *, replace: bool = False) -> list[int]:
         """Store one vector per hash; a hash already stored keeps its id (and, with `replace`,
-        takes the new vector). Call inside `transaction()`."""
+        takes the new vector); a waiting text's row takes its vector and leaves the backlog.
+        Call inside `transaction()`."""
         import numpy as np
 
         rows = [(digest, row) for digest, row in zip(hashes, np.asarray(matrix, dtype=np.float32))]
-        conflict = "DO UPDATE SET embedding = EXCLUDED.embedding" if replace else "DO NOTHING"
+        only = "" if replace else " WHERE vectors.embedding IS NULL"
         # In hash order, so two writers' inserts can never wait on each other crosswise.
-        self.executemany(f"INSERT INTO vectors (hash, embedding) VALUES (%s, %s) ON CONFLICT (hash) {conflict}", sorted(rows, key=lambda row: row[0]))
+        self.executemany(
+            f"INSERT INTO vectors (hash, embedding) VALUES (%s, %s) ON CONFLICT (hash) DO UPDATE SET embedding = EXCLUDED.embedding{only}",
+            sorted(rows, key=lambda row: row[0]),
+        )
         ids = self.vector_ids(hashes)
+        self.execute("DELETE FROM backlog WHERE vector_id = ANY(%s)", [sorted(ids.values())])
         return [ids[digest] for digest in hashes]
+
+    def vector_rows(self, hashes: Iterable[bytes]) -> dict[bytes, tuple[int, bool]]:
+        """For each hash that has a vector row: its id, and whether it still waits for its vector."""
+        return {
+            bytes(digest): (vector_id, waiting)
+            for digest, vector_id, waiting in self.rows(
+                "SELECT hash, id, embedding IS NULL FROM vectors WHERE hash = ANY(%s)", [list(hashes)]
+            )
+        }
+
+    def add_waiting(self, texts: Sequence[tuple[bytes, str, int]]) -> dict[bytes, int]:
+        """Rows for (hash, text, priority) of texts to wait for their vectors, unless another
+        writer stored one meanwhile; returns the vector ids. Call inside `transaction()`."""
+        ordered = sorted(texts)
+        self.executemany("INSERT INTO vectors (hash) VALUES (%s) ON CONFLICT (hash) DO NOTHING", [(digest,) for digest, _, _ in ordered])
+        ids = self.vector_ids(digest for digest, _, _ in ordered)
+        self.executemany(
+            "INSERT INTO backlog (vector_id, text, priority) SELECT id, %s, %s FROM vectors WHERE id = %s AND embedding IS NULL"
+            " ON CONFLICT (vector_id) DO UPDATE SET priority = GREATEST(backlog.priority, EXCLUDED.priority)",
+            [(text, priority, ids[digest]) for digest, text, priority in ordered],
+        )
+        return ids
+
+    def waiting_texts(self, limit: int, offset: int) -> list[tuple[bytes, str]]:
+        """(hash, text) of the backlog, highest priority first, from `offset`."""
+        return [
+            (bytes(digest), text)
+            for digest, text in self.rows(
+                "SELECT v.hash, b.text FROM backlog b JOIN vectors v ON v.id = b.vector_id"
+                " ORDER BY b.priority DESC, b.vector_id LIMIT %s OFFSET %s",
+                [limit, offset],
+            )
+        ]
+
+    def backlog_counts(self) -> tuple[int, int]:
+        """How many chunks wait for their vector, and how many distinct texts that is."""
+        texts = self.scalar("SELECT count(*) FROM backlog")
+        if not texts:
+            return 0, 0
+        return self.scalar("SELECT count(*) FROM chunks WHERE vector_id IN (SELECT vector_id FROM backlog)"), texts
+
+    def waiting_among(self, chunk_ids: Sequence[int]) -> set[int]:
+        if not chunk_ids:
+            return set()
+        return {
+            row[0] for row in self.rows(
+                "SELECT id FROM chunks WHERE id = ANY(%s) AND vector_id IN (SELECT vector_id FROM backlog)", [[int(i) for i in chunk_ids]]
+            )
+        }
+
+    def documents_waiting_for(self, hashes: Sequence[bytes]) -> list[tuple[int, str, str]]:
+        """(id, path, kind) of the documents with a chunk (or part) waiting for one of these texts."""
+        waiting = "SELECT b.vector_id FROM backlog b JOIN vectors v ON v.id = b.vector_id WHERE v.hash = ANY(%(h)s)"
+        return self.rows(
+            "SELECT id, path, kind FROM documents WHERE id IN ("
+            f"SELECT document_id FROM chunks WHERE vector_id IN ({waiting}) UNION "
+            f"SELECT c.document_id FROM chunk_parts p JOIN chunks c ON c.id = p.chunk_id WHERE p.vector_id IN ({waiting}))",
+            {"h": list(hashes)},
+        )
 
     def ensure_vector_index(self, dimensions: int) -> None:
         from .migrations import vector_index_sql
@@ -209,13 +278,13 @@ class ChunkQueries(PostgresDatabase):
                 return [], []
             parameters["allowed"] = [int(i) for i in allowed]
         if approximate:
-            where = "" if allowed is None else "WHERE c.id IN (SELECT unnest(%(allowed)s::bigint[]))"
+            where = "" if allowed is None else "AND c.id IN (SELECT unnest(%(allowed)s::bigint[]))"
             with self.snapshot():
                 # pgvector 0.8: the walk goes on until enough rows pass the filter.
                 self.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 self.execute(f"SET LOCAL hnsw.ef_search = {min(max(EF_SEARCH, 2 * candidates), 1000)}")
                 rows = self.rows(
-                    f"SELECT c.id, {_SCORE} FROM vectors v JOIN chunks c ON c.vector_id = v.id {where}"
+                    f"SELECT c.id, {_SCORE} FROM vectors v JOIN chunks c ON c.vector_id = v.id WHERE v.embedding IS NOT NULL {where}"
                     f" ORDER BY v.embedding::halfvec({dimensions}) <=> %(q)s::vector::halfvec({dimensions}) LIMIT %(candidates)s",
                     parameters,
                 )
@@ -224,7 +293,7 @@ class ChunkQueries(PostgresDatabase):
             source = "chunks c" if allowed is None else "unnest(%(allowed)s::bigint[]) AS a(id) JOIN chunks c ON c.id = a.id"
             rows = self.rows(
                 f"SELECT c.id, {_SCORE} AS score FROM {source} JOIN vectors v ON v.id = c.vector_id"
-                " ORDER BY score DESC, c.id LIMIT %(k)s",
+                " WHERE v.embedding IS NOT NULL ORDER BY score DESC, c.id LIMIT %(k)s",
                 parameters,
             )
         rows.sort(key=lambda row: (-row[1], row[0]))
@@ -234,7 +303,8 @@ class ChunkQueries(PostgresDatabase):
     def chunk_vectors(self, after: int = 0, batch: int = 10_000) -> list[tuple[int, bytes, np.ndarray]]:
         """(chunk id, text hash, vector) of chunks after id `after`, in id order, a batch at a time."""
         return self.rows(
-            "SELECT c.id, v.hash, v.embedding FROM chunks c JOIN vectors v ON v.id = c.vector_id WHERE c.id > %s ORDER BY c.id LIMIT %s",
+            "SELECT c.id, v.hash, v.embedding FROM chunks c JOIN vectors v ON v.id = c.vector_id"
+            " WHERE c.id > %s AND v.embedding IS NOT NULL ORDER BY c.id LIMIT %s",
             [after, batch],
         )
 
@@ -244,7 +314,7 @@ class ChunkQueries(PostgresDatabase):
         found: dict[int, list[tuple[int, int, str | None, np.ndarray]]] = {}
         for chunk_id, start, end, section, vector in self.rows(
             "SELECT p.chunk_id, p.start_char, p.end_char, p.section, v.embedding FROM chunk_parts p"
-            " JOIN vectors v ON v.id = p.vector_id WHERE p.chunk_id = ANY(%s) ORDER BY p.chunk_id, p.ordinal",
+            " JOIN vectors v ON v.id = p.vector_id WHERE p.chunk_id = ANY(%s) AND v.embedding IS NOT NULL ORDER BY p.chunk_id, p.ordinal",
             [[int(i) for i in chunk_ids]],
         ):
             vector = np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype=np.float32)

@@ -117,6 +117,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m004_backlog",
+        """
+        -- Texts read and chunked but not embedded yet: their chunks are written at once (and
+        -- found by keywords), their vector row has no embedding until it comes, and the text
+        -- waits here, the most recently modified document's first.
+        ALTER TABLE vectors ALTER COLUMN embedding DROP NOT NULL;
+        CREATE TABLE backlog (
+            vector_id bigint PRIMARY KEY REFERENCES vectors(id) ON DELETE CASCADE,
+            text text NOT NULL,
+            priority bigint NOT NULL
+        );
+        CREATE INDEX backlog_priority ON backlog (priority DESC, vector_id);
+        """,
+    ),
 ]
 
 TABLE = "semsearch_migrations"

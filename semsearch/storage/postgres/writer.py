@@ -3,15 +3,16 @@
 Commits take turns (COMMIT_LOCK), so they never deadlock and each sees the last one's rows.
 A text's vector is paid for once across indexers: before embedding a text an indexer claims
 its hash (an advisory lock); a text another indexer has claimed is reported as stored, and
-the documents that need its vector wait, unwritten, until it is committed. They are written
-with a later commit, or when the run ends: then this indexer holds no claim of its own, so
-waiting for the others' cannot deadlock. A claim vanishes with its session, so an indexer
-killed mid-run holds nothing up; what it had not committed is read again by the next run.
+documents that need it are written at once all the same, their chunks waiting in the
+backlog for the vector the other indexer commits. A claim vanishes with its session, so an
+indexer killed mid-run holds nothing up: the texts it was embedding stay in the backlog,
+and the next run (anyone's) embeds them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -51,9 +52,8 @@ class PostgresWriter(Writer):
         self._claimed: set[bytes] = set()
         # Hashes another indexer was embedding when this one needed them.
         self._elsewhere: set[bytes] = set()
-        # Documents waiting for vectors from elsewhere, by path (the latest version wins).
-        self._deferred: dict[str, DocumentWrite] = {}
-        self.deferred_left: list[str] = []
+        # Hashes whose row waits for its vector.
+        self._waiting: set[bytes] = set()
         self._indexed = False
 
     @contextmanager
@@ -103,27 +103,73 @@ class PostgresWriter(Writer):
 
     # -- vectors and claims -----------------------------------------------------------------
 
+    def _learn(self, hashes: Iterable[bytes]) -> None:
+        """Look up the rows of hashes not known to be stored (a waiting row may have been
+        filled, or dropped with its last chunk, by any writer)."""
+        wanted = [digest for digest in hashes if digest not in self._vector_ids or digest in self._waiting]
+        found = self.store.vector_rows(wanted)
+        for digest in wanted:
+            if digest in found:
+                self._vector_ids[digest], waiting = found[digest]
+                (self._waiting.add if waiting else self._waiting.discard)(digest)
+            else:
+                self._vector_ids.pop(digest, None)
+                self._waiting.discard(digest)
+
     def stored_vectors(self, hashes: Iterable[bytes]) -> set[bytes]:
         hashes = set(hashes)
-        wanted = [digest for digest in hashes if digest not in self._vector_ids and digest not in self._elsewhere and digest not in self._claimed]
+        wanted = [
+            digest for digest in hashes
+            if (digest not in self._vector_ids or digest in self._waiting) and digest not in self._elsewhere and digest not in self._claimed
+        ]
         if wanted:
-            self._vector_ids.update(self.store.vector_ids(wanted))
-            unclaimed = sorted(digest for digest in wanted if digest not in self._vector_ids)
-            unclaimed = unclaimed[: max(MAX_CLAIMS - len(self._claimed), 0)]
-            if unclaimed:
-                taken = self.store.rows(
-                    "SELECT h, pg_try_advisory_lock(('x' || encode(substr(h, 1, 8), 'hex'))::bit(64)::bigint)"
-                    " FROM unnest(%s::bytea[]) AS h",
-                    [unclaimed],
-                )
-                mine = [bytes(digest) for digest, ok in taken if ok]
-                self._elsewhere.update(bytes(digest) for digest, ok in taken if not ok)
-                # Committed between the look-up and the claim: no need to embed it after all.
-                arrived = self.store.vector_ids(mine)
-                self._vector_ids.update(arrived)
-                self._release(list(arrived))
-                self._claimed.update(digest for digest in mine if digest not in arrived)
-        return {digest for digest in hashes if digest in self._vector_ids or digest in self._elsewhere}
+            self._learn(wanted)
+            self._claim([digest for digest in wanted if digest not in self._vector_ids or digest in self._waiting])
+        return {digest for digest in hashes if (digest in self._vector_ids and digest not in self._waiting) or digest in self._elsewhere}
+
+    def _claim(self, hashes: Sequence[bytes]) -> list[bytes]:
+        """Claim texts to embed; returns those this writer got (the others are being embedded elsewhere)."""
+        unclaimed = sorted(hashes)[: max(MAX_CLAIMS - len(self._claimed), 0)]
+        if not unclaimed:
+            return []
+        taken = self.store.rows(
+            "SELECT h, pg_try_advisory_lock(('x' || encode(substr(h, 1, 8), 'hex'))::bit(64)::bigint)"
+            " FROM unnest(%s::bytea[]) AS h",
+            [unclaimed],
+        )
+        mine = [bytes(digest) for digest, ok in taken if ok]
+        self._elsewhere.update(bytes(digest) for digest, ok in taken if not ok)
+        # Committed between the look-up and the claim: no need to embed it after all.
+        self._learn(mine)
+        arrived = [digest for digest in mine if digest in self._vector_ids and digest not in self._waiting]
+        self._release(arrived)
+        arrived_set = set(arrived)
+        self._claimed.update(digest for digest in mine if digest not in arrived_set)
+        return [digest for digest in mine if digest not in arrived_set]
+
+    def waiting_texts(self, limit: int, exclude: set[bytes]) -> list[tuple[bytes, str]]:
+        found: list[tuple[bytes, str]] = []
+        offset = 0
+        while len(found) < limit:
+            page = self.store.waiting_texts(2 * limit, offset)
+            candidates = {digest: text for digest, text in page if digest not in exclude and digest not in self._elsewhere}
+            mine = set(self._claim(list(candidates)))
+            found += [(digest, text) for digest, text in page if digest in mine][: limit - len(found)]
+            if len(page) < 2 * limit or len(self._claimed) >= MAX_CLAIMS:
+                break
+            offset += len(page)
+        return found
+
+    def waiting_count(self) -> int:
+        return int(self.store.scalar("SELECT count(*) FROM backlog"))
+
+    def reject(self, hashes: Iterable[bytes]) -> list[str]:
+        documents = self.store.documents_waiting_for(list(hashes))
+        if not documents:
+            return []
+        with self.transaction():
+            self.store.delete_documents([document_id for document_id, _, _ in documents])
+        return [self.places.path(path, kind) for _, path, kind in documents]
 
     def _release(self, hashes: Sequence[bytes]) -> None:
         if hashes and not self.store.conn.closed:
@@ -150,10 +196,9 @@ class PostgresWriter(Writer):
                 hashes = [digest for digest, _ in change.vectors]
                 ids = self.store.add_vectors(hashes, np.stack([vector for _, vector in change.vectors]), replace=change.replace_vectors)
                 self._vector_ids.update(zip(hashes, ids))
-            writes = list(self._deferred.values()) + [self._stored_as(write) for write in change.documents]
-            self._deferred = {}
-            if writes:
-                removed, added = self._write(writes)
+                self._waiting.difference_update(hashes)
+            if change.documents:
+                removed, added = self._write([self._stored_as(write) for write in change.documents])
             if change.touches:
                 self.store.touch_documents(change.touches)
         self._release([digest for digest, _ in change.vectors if digest in self._claimed])
@@ -166,41 +211,30 @@ class PostgresWriter(Writer):
         return DocumentWrite(replace(write.record, path=self.places.key(write.record.path)), write.chunks, write.hashes)
 
     def _write(self, writes: list[DocumentWrite]) -> tuple[list[int], list[int]]:
-        """Write the documents whose vectors are all stored; defer those waiting for another
-        indexer's. Call inside `transaction()`."""
-        parts = [part.hash for write in writes for chunk in write.chunks for part in chunk.parts]
-        wanted = {digest for write in writes for digest in write.hashes} | set(parts)
-        unknown = [digest for digest in wanted if digest not in self._vector_ids]
-        if unknown:
-            self._vector_ids.update(self.store.vector_ids(unknown))
-        ready = []
+        """Write documents; their texts without a vector row wait for one. Call inside `transaction()`."""
+        self._learn(digest for write in writes for chunk in write.chunks for digest, _ in chunk.embedded())
+        waiting: dict[bytes, tuple[str, int]] = {}
         for write in writes:
-            if all(digest in self._vector_ids for digest in write.hashes):
-                ready.append(write)
-            else:
-                self._deferred[write.record.path] = write
+            # The newest documents' texts are embedded first; records have no file time.
+            priority = write.record.mtime_ns or time.time_ns()
+            for chunk in write.chunks:
+                for digest, text in chunk.embedded():
+                    if (digest not in self._vector_ids or digest in self._waiting) and (
+                        digest not in waiting or waiting[digest][1] < priority
+                    ):
+                        waiting[digest] = (text, priority)
+        if waiting:
+            self._vector_ids.update(self.store.add_waiting([(digest, text, priority) for digest, (text, priority) in waiting.items()]))
+            self._learn(waiting)
+        parts = [part.hash for write in writes for chunk in write.chunks for part in chunk.parts]
         return self.store.replace_documents(
-            [(write.record, write.chunks, [self._vector_ids[digest] for digest in write.hashes]) for write in ready],
+            [(write.record, write.chunks, [self._vector_ids[digest] for digest in write.hashes]) for write in writes],
             {digest: self._vector_ids[digest] for digest in parts if digest in self._vector_ids},
         )
 
     def finish(self) -> None:
-        """At the end of a run: wait for the vectors other indexers were embedding for this
-        run's documents, and write them. A document whose vector never came (its indexer
-        died) is left for the next run, which reads its file again."""
+        """At the end of a run: give up the claims of texts left unembedded."""
         self.release_claims()
-        if not self._deferred:
-            return
-        waiting = {digest for write in self._deferred.values() for digest in write.hashes if digest not in self._vector_ids}
-        for digest in sorted(waiting):
-            # Blocks while the indexer embedding it holds its claim; returns when it commits or dies.
-            self.store.rows("SELECT pg_advisory_lock(%s), pg_advisory_unlock(%s)", [_claim_key(digest), _claim_key(digest)])
-        with self.transaction():
-            self._write(list(self._deferred.values()))
-        self.deferred_left = sorted(self._deferred)
-        if self.deferred_left:
-            log.warning("semsearch: %d documents wait for vectors another indexer did not finish; the next run indexes them", len(self.deferred_left))
-        self._deferred = {}
 
     def remove_documents(self, document_ids: Sequence[int]) -> int:
         if not document_ids:

@@ -170,7 +170,10 @@ class CatalogueQueries(Database):
 
     def counts(self) -> dict[str, int]:
         """How many documents, chunks and distinct vectors the index holds."""
-        return {
+        counts = {
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("documents", "chunks", "vectors")
+            for table in ("documents", "chunks", "vectors", "backlog")
         }
+        # A waiting text's row holds no vector yet.
+        counts["vectors"] -= counts.pop("backlog")
+        return counts

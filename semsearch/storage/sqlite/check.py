@@ -42,7 +42,10 @@ class CheckQueries(Database):
         )]
 
     def vectors_of_wrong_size(self, dimensions: int) -> list[int]:
-        return [row[0] for row in self.db.execute("SELECT id FROM vectors WHERE length(vector) != ?", [dimensions * 4])]
+        # A waiting text's row is empty until its vector comes (backlog.py).
+        return [row[0] for row in self.db.execute(
+            "SELECT id FROM vectors WHERE length(vector) != ? AND id NOT IN (SELECT vector_id FROM backlog)", [dimensions * 4]
+        )]
 
     def unused_vector_count(self) -> int:
         return self.db.execute(

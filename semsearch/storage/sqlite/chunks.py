@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .backlog import EMBEDDED
 from .database import PARAMETERS, Database, batches, now
 from .keywords import keyword_body
 
@@ -27,6 +28,8 @@ class ChunkQueries(Database):
 
     # Vectors whose chunks this connection deleted: candidates for `delete_unused_vectors`.
     released_vectors: set[int]
+    # Rows of waiting texts this connection deleted with the last chunk using them.
+    dropped_waiting: set[int]
 
     if TYPE_CHECKING:
 
@@ -128,17 +131,40 @@ class ChunkQueries(Database):
             for chunk_id, vector_id, _, _ in rows:
                 removed.append(chunk_id)
                 self.released_vectors.add(vector_id)
-            self._forget_parts(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch)
+            parts = self._forget_parts(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", batch)
+            self._drop_waiting({row[1] for row in rows} | parts)
         return removed
 
-    def _forget_parts(self, chunks: str, parameters: list) -> None:
-        """Delete the parts of the chunks the query `chunks` selects; their vectors become
-        candidates for `delete_unused_vectors`."""
+    def _drop_waiting(self, vector_ids: set[int]) -> None:
+        """Delete the rows of waiting texts among `vector_ids` that no chunk uses any more (a
+        document changed or went before its vectors came): they are not to be embedded. The
+        ids go into `dropped_waiting`, for the writer to forget."""
+        if not vector_ids:
+            return
+        for batch in batches(sorted(vector_ids)):
+            marks = ",".join("?" * len(batch))
+            unused = [row[0] for row in self.db.execute(
+                f"SELECT vector_id FROM backlog WHERE vector_id IN ({marks})"
+                f" AND vector_id NOT IN (SELECT vector_id FROM chunks WHERE vector_id IN ({marks}))"
+                f" AND vector_id NOT IN (SELECT vector_id FROM chunk_parts WHERE vector_id IN ({marks}))",
+                batch + batch + batch,
+            )]
+            if unused:
+                marks = ",".join("?" * len(unused))
+                self.db.execute(f"DELETE FROM backlog WHERE vector_id IN ({marks})", unused)
+                self.db.execute(f"DELETE FROM vectors WHERE id IN ({marks})", unused)
+                self.dropped_waiting.update(unused)
+
+    def _forget_parts(self, chunks: str, parameters: list) -> set[int]:
+        """Delete the parts of the chunks the query `chunks` selects; their vectors (returned)
+        become candidates for `delete_unused_vectors`."""
         where = f"chunk_id IN ({chunks})"
-        self.released_vectors.update(row[0] for row in self.db.execute(f"SELECT vector_id FROM chunk_parts WHERE {where}", parameters))
+        vectors = {row[0] for row in self.db.execute(f"SELECT vector_id FROM chunk_parts WHERE {where}", parameters)}
+        self.released_vectors.update(vectors)
         self.db.execute(f"DELETE FROM chunk_parts WHERE {where}", parameters)
+        return vectors
 
     def _forget_keywords(self, rows: Iterable[tuple[int, int, str | None, str]]) -> None:
         """Remove chunks from the keyword index; rows are (id, vector_id, context, text)."""
@@ -195,6 +221,7 @@ class ChunkQueries(Database):
                 "DELETE FROM vectors WHERE id NOT IN (SELECT vector_id FROM chunks)"
                 " AND id NOT IN (SELECT vector_id FROM chunk_parts)"
             )
+            self.db.execute("DELETE FROM backlog WHERE vector_id NOT IN (SELECT id FROM vectors)")
             return cursor.rowcount
         deleted = 0
         for batch in batches(sorted(candidates)):
@@ -205,6 +232,9 @@ class ChunkQueries(Database):
                 batch + batch + batch,
             )
             deleted += cursor.rowcount
+        if deleted:
+            # A text that waited for a vector no chunk needs any more is not embedded.
+            self.db.execute("DELETE FROM backlog WHERE vector_id NOT IN (SELECT id FROM vectors)")
         return deleted
 
     # -- reading for search -----------------------------------------------------------------
@@ -213,6 +243,15 @@ class ChunkQueries(Database):
         import numpy as np
 
         cursor = self.db.execute("SELECT id FROM chunks ORDER BY id")
+        return np.fromiter((row[0] for row in cursor), dtype=np.int64)
+
+    def embedded_chunk_ids(self) -> np.ndarray:
+        """The ids of the chunks whose vector is stored (not waiting): what the cache holds."""
+        import numpy as np
+
+        if self.db.execute("SELECT 1 FROM backlog LIMIT 1").fetchone() is None:
+            return self.chunk_ids()
+        cursor = self.db.execute(f"SELECT id FROM chunks WHERE {EMBEDDED} ORDER BY id")
         return np.fromiter((row[0] for row in cursor), dtype=np.int64)
 
     def chunk_vectors(self, dimensions: int, chunk_ids: np.ndarray | None = None, batch: int = 2048) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -228,7 +267,7 @@ class ChunkQueries(Database):
         if chunk_ids is None:
             cursor = self.db.execute(
                 "SELECT chunks.id, vectors.vector FROM chunks JOIN vectors ON vectors.id = chunks.vector_id"
-                " ORDER BY chunks.id"
+                f" WHERE chunks.{EMBEDDED} ORDER BY chunks.id"
             )
             while rows := cursor.fetchmany(batch):
                 yield decode(rows)
@@ -238,7 +277,7 @@ class ChunkQueries(Database):
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
                 "SELECT chunks.id, vectors.vector FROM chunks JOIN vectors ON vectors.id = chunks.vector_id"
-                f" WHERE chunks.id IN ({marks})",
+                f" WHERE chunks.id IN ({marks}) AND chunks.{EMBEDDED}",
                 part,
             ).fetchall()
             if rows:
@@ -303,6 +342,7 @@ class ChunkQueries(Database):
             self._forget_parts(f"SELECT id FROM chunks WHERE vector_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM chunk_parts WHERE vector_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM chunks WHERE vector_id IN ({marks})", batch)
+            self.db.execute(f"DELETE FROM backlog WHERE vector_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM vectors WHERE id IN ({marks})", batch)
         self._bump_generation()
 
@@ -318,6 +358,7 @@ class ChunkQueries(Database):
         """Delete every document, chunk and vector (folders are kept). Call inside `transaction()`."""
         self.db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
         self.db.execute("DELETE FROM chunk_parts")
+        self.db.execute("DELETE FROM backlog")
         self.db.execute("DELETE FROM chunks")
         self.db.execute("DELETE FROM documents")
         self.db.execute("DELETE FROM vectors")

@@ -137,6 +137,22 @@ def migrations():
             """
         )
 
+    @migrations()
+    def m008_backlog(db: sqlite_utils.Database) -> None:
+        # Texts read and chunked but not embedded yet. Their chunks are written at once (and
+        # found by keywords); their `vectors` row holds an empty blob until the vector comes,
+        # and the text to embed waits here, the most recently modified document's first.
+        db.executescript(
+            """
+            CREATE TABLE backlog (
+                vector_id INTEGER PRIMARY KEY REFERENCES vectors(id),
+                text TEXT NOT NULL,
+                priority INTEGER NOT NULL
+            );
+            CREATE INDEX backlog_priority ON backlog(priority DESC, vector_id);
+            """
+        )
+
     return migrations
 
 

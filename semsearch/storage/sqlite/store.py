@@ -2,7 +2,7 @@
 writes SQL for it (with its migrations).
 
 `Store` is the connection (database.py) with one mixin per subject: the catalogue of folders
-and documents, the chunks and vectors, the keyword index, and the consistency checks.
+and documents, the chunks and vectors, the texts waiting for vectors, the keyword index, and the consistency checks.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from ...errors import StorageError
+from .backlog import BacklogQueries
 from .catalogue import CatalogueQueries
 from .check import CheckQueries
 from .chunks import ChunkQueries
@@ -18,12 +19,13 @@ from .database import storage_error
 from .keywords import KeywordQueries
 
 
-class Store(CatalogueQueries, ChunkQueries, KeywordQueries, CheckQueries):
+class Store(CatalogueQueries, ChunkQueries, BacklogQueries, KeywordQueries, CheckQueries):
     """One index database, brought to the current schema on open. Not shared between threads."""
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory)
         self.released_vectors: set[int] = set()
+        self.dropped_waiting: set[int] = set()
         from . import migrations as schema
 
         try:
