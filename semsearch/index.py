@@ -229,6 +229,7 @@ class Index:
         max_file_size: int | None | str = "remembered",
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
+        backlog_seconds: float | None = None,
     ) -> IndexStats:
         """Index the files in `paths` (folders or files); re-runs only embed what changed.
 
@@ -240,7 +241,9 @@ class Index:
         for these folders: later updates apply them until other patterns are given. Files
         larger than `max_file_size` bytes are skipped (None: no limit); a limit given is
         remembered for these folders too, and "remembered" (the default) applies the one
-        each folder was last indexed with, else 20 MB. Raises
+        each folder was last indexed with, else 20 MB. Documents are written (and searchable
+        by keywords) as soon as they are read; their vectors follow, and so do those of texts
+        an earlier run left waiting, for at most `backlog_seconds` (None: all of them). Raises
         SemsearchError for a path that does not exist, EmbeddingError when the model fails
         (what was committed before stays).
         """
@@ -272,13 +275,21 @@ class Index:
 
         roots = resolve_roots(list(paths))
         everything = {str(root) for root in roots} | set(also) >= set(self._backend.roots())
-        with self._indexing(force, progress, everything=everything) as pipeline:
+        with self._indexing(force, progress, everything=everything, backlog_seconds=backlog_seconds) as pipeline:
             stats = pipeline.add_folders(
                 roots, include=include, exclude=exclude, max_file_size=max_file_size, also=[Path(root) for root in also]
             )
         stats.missing, stats.also, stats.rebuilt = missing, also, self._rebuilt
         self._rebuilt = False
         return stats
+
+    @_one_at_a_time
+    def embed_backlog(self, *, seconds: float | None = None, progress: ProgressCallback | None = None) -> IndexStats:
+        """Embed the texts waiting for their vectors (an interrupted run's), the most recently
+        modified documents' first, for at most `seconds` (None: all of them). Reads no file:
+        `add` does this too, after the files it reads."""
+        with self._indexing(False, progress, backlog_seconds=seconds) as pipeline:
+            return pipeline.embed_backlog()
 
     @_one_at_a_time
     def folders(self) -> list[str]:
@@ -345,7 +356,9 @@ class Index:
         return len(documents)
 
     @contextmanager
-    def _indexing(self, force: bool, progress: ProgressCallback | None, *, everything: bool = False) -> Iterator[Pipeline]:
+    def _indexing(
+        self, force: bool, progress: ProgressCallback | None, *, everything: bool = False, backlog_seconds: float | None = None
+    ) -> Iterator[Pipeline]:
         """A pipeline holding the write lock; its stats count the whole run, the storage's
         last steps after the writes too (a vector index built, the cache saved), which
         `progress` hears of as steps."""
@@ -361,7 +374,7 @@ class Index:
         replaced = self.embedder.pace_with(shared) if shared is not None else None
         try:
             with self._backend.writer(self.lock_timeout, everything=everything, step=step) as writer:
-                pipelines.append(self._pipeline(writer, force, progress))
+                pipelines.append(self._pipeline(writer, force, progress, backlog_seconds))
                 yield pipelines[0]
                 writer.set_settings({"last_indexed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         finally:
@@ -371,13 +384,13 @@ class Index:
                 shared.close()
         pipelines[0].stats.seconds = time.monotonic() - started
 
-    def _pipeline(self, writer, force: bool, progress: ProgressCallback | None) -> Pipeline:
+    def _pipeline(self, writer, force: bool, progress: ProgressCallback | None, backlog_seconds: float | None = None) -> Pipeline:
         # Imported here: the readers and the chunker are for indexing, not for searching.
         from .indexing.pipeline import Pipeline
 
         return Pipeline(
             self._backend, writer, self.embedder, self.chunking,
-            force=force, progress=progress, exclusions=self._backend.walk_exclusions(),
+            force=force, progress=progress, exclusions=self._backend.walk_exclusions(), backlog_seconds=backlog_seconds,
         )
 
     # -- reading ----------------------------------------------------------------------------

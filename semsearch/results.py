@@ -192,6 +192,9 @@ class IndexStats:
     also: list[str] = field(default_factory=list)
     # The first run after a rebuild: folders `missing` were emptied, not kept.
     rebuilt: bool = False
+    # Texts still waiting for their vectors when the run ended (another indexer's, or left
+    # for the next run by a time limit on the backlog).
+    waiting: int = 0
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -219,6 +222,7 @@ class IndexStats:
             "missing": self.missing,
             "also": self.also,
             "rebuilt": self.rebuilt,
+            "waiting": self.waiting,
         } | listed
 
 

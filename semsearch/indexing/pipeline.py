@@ -78,6 +78,7 @@ class Pipeline:
         force: bool = False,
         progress: ProgressCallback | None = None,
         exclusions: tuple[Path | None, tuple[str, ...]] = (None, ()),
+        backlog_seconds: float | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.writer = writer
@@ -86,6 +87,9 @@ class Pipeline:
         self.force = force
         self.progress = progress
         self.exclusions = exclusions
+        # At most this long embedding texts from the storage's backlog (None: all of them).
+        self.backlog_seconds = backlog_seconds
+        self._backlog_since: float | None = None
         self.stats = IndexStats()
         self._started = time.monotonic()
         self._stored: set[bytes] = set()  # text hashes known to have a stored vector
@@ -205,6 +209,12 @@ class Pipeline:
         self._finish()
         return self.stats
 
+    def embed_backlog(self) -> IndexStats:
+        """Embed texts waiting in the storage's backlog (for at most `backlog_seconds`)."""
+        self._run(lambda: iter(()), inline=True)
+        self._finish()
+        return self.stats
+
     # -- the run ----------------------------------------------------------------------------
 
     def _batch_size(self) -> int:
@@ -308,6 +318,10 @@ class Pipeline:
     def _refill(self, count: int) -> bool:
         """Take up to `count` texts to embed from the backlog (the texts earlier runs left,
         and this run's past IN_MEMORY); False when it has none for this run."""
+        now = time.monotonic()
+        self._backlog_since = self._backlog_since or now
+        if self.backlog_seconds is not None and now - self._backlog_since >= self.backlog_seconds:
+            return False  # the rest waits for the next run
         found = self.writer.waiting_texts(count, self._unsettled | self._failed)
         for digest, text in found:
             self._waiting[digest] = text
@@ -452,3 +466,4 @@ class Pipeline:
         # A pipeline may run several walks (folders with different patterns): one total.
         self.stats.chunks_reused = max(self.stats.chunks_added - self.stats.chunks_embedded, 0)
         self.stats.seconds = time.monotonic() - self._started
+        self.stats.waiting = self.writer.waiting_count()

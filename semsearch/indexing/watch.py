@@ -32,7 +32,9 @@ class Updatable(Protocol):
 
     path: Path | str
 
-    def add(self, paths: list[str]) -> IndexStats: ...
+    def add(self, paths: list[str], *, backlog_seconds: float | None = None) -> IndexStats: ...
+
+    def embed_backlog(self, *, seconds: float | None = None) -> IndexStats: ...
 
     def folders(self) -> list[str]: ...
 
@@ -47,6 +49,9 @@ SETTLE = 0.3
 SETTLE_LIMIT = 30.0
 # How often a missing folder is looked for, and the longest wait between failed updates.
 CHECK_EVERY = 1.0
+# An update embeds texts waiting in the backlog for at most this long, so that file events
+# never wait long behind it; the watcher goes on with the backlog while nothing happens.
+BACKLOG_SLICE = 5.0
 RETRY_LIMIT = 60.0
 
 
@@ -116,6 +121,7 @@ class Watcher:
         self.stop = stop or threading.Event()
         self._failures = 0
         self._skipped_said: set[tuple[str, str]] = set()
+        self._backlog = False  # texts were left waiting by the last update
         if roots is None:
             known = index.folders()
             if not known:
@@ -171,6 +177,8 @@ class Watcher:
                 now = self._changed_roots(present)
                 if now != present:
                     return now
+                if not changes and not pending and self._backlog:
+                    self._embed_backlog(present)  # quiet: go on with the backlog
                 if pending:
                     self._wait_for_writers(named)
                     if self._apply(pending, len(named)):
@@ -193,14 +201,12 @@ class Watcher:
             return True
         started = time.monotonic()
         try:
-            stats = self.index.add(roots)
+            stats = self.index.add(roots, backlog_seconds=BACKLOG_SLICE)
         except (IndexLockedError, EmbeddingError, StorageError) as exc:
-            self._failures += 1
-            wait = min(CHECK_EVERY * 2 ** (self._failures - 1), RETRY_LIMIT)
-            self.on_notice(Notice("retry", f"{exc} Trying again in {wait:.0f} s.", roots))
-            self.stop.wait(wait)
+            self._wait_after(exc, roots)
             return False
         self._failures = 0
+        self._backlog = stats.waiting > 0
         update = Update(roots, named, stats, time.monotonic() - started)
         # Files that cannot be read are said once, not at every update of their folder.
         skipped = {(item.path, item.reason) for item in stats.skipped}
@@ -208,6 +214,26 @@ class Watcher:
             self.on_update(update)
         self._skipped_said = skipped
         return True
+
+    def _embed_backlog(self, present: list[str]) -> None:
+        """A slice of the backlog, reported as an update when it embedded anything."""
+        started = time.monotonic()
+        try:
+            stats = self.index.embed_backlog(seconds=BACKLOG_SLICE)
+        except (IndexLockedError, EmbeddingError, StorageError) as exc:
+            self._wait_after(exc, present)
+            return
+        self._failures = 0
+        self._backlog = stats.waiting > 0
+        if stats.chunks_embedded:
+            self.on_update(Update(list(present), 0, stats, time.monotonic() - started))
+
+    def _wait_after(self, error: Exception, roots: list[str]) -> None:
+        """Say that an update failed (the index busy, the service down), and wait longer each time."""
+        self._failures += 1
+        wait = min(CHECK_EVERY * 2 ** (self._failures - 1), RETRY_LIMIT)
+        self.on_notice(Notice("retry", f"{error} Trying again in {wait:.0f} s.", roots))
+        self.stop.wait(wait)
 
     # -- what the events mean ---------------------------------------------------------------
 

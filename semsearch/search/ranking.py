@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +89,7 @@ class Ranking:
         return self.scores[min(DENSE_FLOOR_RANK, len(self.scores)) - 1] if self.scores else 0.0
 
 
-def stand_ins(dense: Ranking, keyword: Ranking, waiting: set[int]) -> dict[int, float]:
+def stand_ins(dense: Ranking, keyword: Ranking, waiting: Set[int]) -> dict[int, float]:
     """What each keyword hit in `waiting` (chunks whose vector is not there yet) counts in
     place of a cosine: the mean of what the STAND_IN_NEIGHBOURS embedded keyword hits with
     the nearest share of the query's evidence count (the floor for those not among the dense
@@ -113,7 +113,7 @@ def stand_ins(dense: Ranking, keyword: Ranking, waiting: set[int]) -> dict[int, 
     return found
 
 
-def fuse(dense: Ranking, keyword: Ranking, waiting: set[int] | None = None) -> list[tuple[int, float]]:
+def fuse(dense: Ranking, keyword: Ranking, waiting: Set[int] | None = None) -> list[tuple[int, float]]:
     """Cosine similarity plus weighted keyword evidence, scaled by 1 / (1 + KEYWORD_WEIGHT).
 
     Reciprocal rank fusion treats the first few ranks of each list as nearly equal, so any
@@ -201,7 +201,7 @@ def _cap(retrieval: Retrieval, order: list[tuple[int, float]], limit: int, per_f
     return results
 
 
-def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Ranking | None, waiting: set[int] | frozenset[int] = frozenset()) -> None:
+def _explain(results: list[SearchResult], dense: Ranking | None, keyword: Ranking | None, waiting: Set[int] = frozenset()) -> None:
     lists = [(name, ranking) for name, ranking in (("dense", dense), ("keyword", keyword)) if ranking is not None]
     ranks = {name: ranking.ranks() for name, ranking in lists}
     shares = keyword.shares() if keyword else {}

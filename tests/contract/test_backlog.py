@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -15,9 +16,10 @@ from tests.conftest import FakeEmbedder
 
 
 class Failing(FakeEmbedder):
-    """A service that is down: every call fails."""
+    """A service that is down: every call fails (after a moment, in which every file is read)."""
 
     def embed_documents(self, texts):
+        time.sleep(0.3)
         raise semsearch.EmbeddingError("The service is down.")
 
 
@@ -165,3 +167,22 @@ def test_a_copy_waits_for_the_backlog(tmp_path, location):
     _backlogged(location, folder)
     with pytest.raises(semsearch.SemsearchError, match="waiting for their vectors.*semsearch index"):
         copy_index(location, tmp_path / "copy")
+
+
+def test_a_document_changed_while_waiting_keeps_the_waiting_texts_it_still_holds(tmp_path, location):
+    folder = _notes(tmp_path, 3)
+    note = folder / "note01.md"
+    # Long paragraphs: a chunk each, so the edit below leaves the first ones as they were.
+    note.write_text("\n\n".join(f"Paragraph {p} of note 1, zq1x{p}. " + f"Filler words for paragraph {p} here. " * 60 for p in range(3)))
+    _backlogged(location, folder)
+    with Index.open(location, embedder=FakeEmbedder()) as index:
+        before = index.status().chunks
+    note.write_text(note.read_text() + "\n\nA paragraph added later about marmalade.")
+    embedder = FakeEmbedder()
+    with Index.open(location, embedder=embedder) as index:
+        assert index.add().changed == 1
+        assert len(embedder.embedded) == len(set(embedder.embedded)), "each text embedded once"
+        status = index.status()
+        assert status.chunks >= before >= 5, "note01 is several chunks"
+        assert status.waiting_chunks == 0 and status.vectors > 0 and index.check().problems == []
+        assert index.search("zq1x0", mode="keyword")[0].path.endswith("note01.md")

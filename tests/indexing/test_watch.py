@@ -244,3 +244,46 @@ def test_the_start_up_pass_finds_what_changed_while_nothing_watched(tmp_path, fo
             assert [update.stats.new for update in watching.updates] == [1]
         finally:
             watching.close()
+
+
+def test_the_watcher_embeds_the_backlog_in_slices_and_an_edit_meanwhile_is_searchable_at_once(tmp_path, monkeypatch):
+    import semsearch
+    from semsearch.indexing import watch
+
+    class Failing(FakeEmbedder):
+        def embed_documents(self, texts):
+            time.sleep(0.5)  # while every file is read and written
+            raise semsearch.EmbeddingError("The service is down.")
+
+    class Slow(FakeEmbedder):
+        batch_size = 4
+
+        def embed_documents(self, texts):
+            time.sleep(0.05)
+            return super().embed_documents(texts)
+
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i in range(200):
+        (root / f"note{i:03d}.md").write_text(f"# Note {i}\n\nNote {i} is about item{i} and nothing else.\n")
+    with Index.open(tmp_path / "index", embedder=Failing()) as index, pytest.raises(semsearch.EmbeddingError):
+        index.add([root])
+    monkeypatch.setattr(watch, "BACKLOG_SLICE", 0.3)
+    monkeypatch.setattr(watch, "CHECK_EVERY", 0.2)
+    slow = Slow()
+    index = Index.open(tmp_path / "index", embedder=slow)
+    waiting = index.status().waiting_chunks
+    assert waiting >= 200
+    watching = Watching(index)
+    try:
+        (root / "fresh.md").write_text("# Fresh\n\nA brand new note about quokkas.\n")
+        hits = until(lambda: index.search("quokkas", mode="keyword"), what="the new note by keywords")
+        assert hits[0].path.endswith("fresh.md")
+        assert index.status().waiting_chunks > 0, "found before the backlog was through"
+        until(lambda: index.status().waiting_chunks == 0, timeout=60, what="the backlog to drain")
+        assert sum(update.stats.chunks_embedded for update in watching.updates) >= waiting
+        assert len(slow.embedded) == len(set(slow.embedded)), "nothing embedded twice"
+        assert index.check().problems == [] and index.status().vectors >= waiting
+    finally:
+        watching.close()
+        index.close()

@@ -119,3 +119,26 @@ def test_the_explanation_of_a_fused_score_adds_up_to_it():
     total = (facts["dense_counted"] + facts["keyword_weight"] * facts["keyword_counted"]) / (1 + facts["keyword_weight"])
     assert total == pytest.approx(hit.score, abs=1e-4)
     assert "share^3 0.000358" in facts["fusion"] and "^3 = 0.000358" in _explanation(facts)
+
+
+def test_a_chunk_waiting_for_its_vector_counts_what_embedded_chunks_with_its_keyword_evidence_count():
+    # Chunks 1-50 are embedded; 101 and 102 wait for their vectors. 3 and 40 are keyword hits
+    # with full and little evidence; each waiting hit stands in with its nearest neighbours.
+    dense = _dense(0.9, 0.88, 0.87, *[0.80 - i * 0.001 for i in range(47)])
+    keyword = search.Ranking([3, 101, 40, 102], [10.0, 10.0, 2.0, 2.0], ceiling=10.0)
+    stand_ins = search.stand_ins(dense, keyword, {101, 102})
+    counted = dense.counted()
+    assert set(stand_ins) == {101, 102}
+    # Neither the floor (what a keyword-only hit counts) nor the top: the mean of its neighbours'.
+    assert stand_ins[101] == pytest.approx((counted[3] + counted[40]) / 2)
+    fused = dict(search.fuse(dense, keyword, {101, 102}))
+    without = dict(search.fuse(dense, keyword))
+    # Above the floor a keyword-only hit counts, below the embedded chunk it shares its words with.
+    assert without[101] < fused[101] < fused[3]
+
+
+def test_with_no_embedded_keyword_hit_a_waiting_chunk_counts_the_floor():
+    dense = _dense(0.9, *[0.5] * 49)
+    keyword = search.Ranking([101], [5.0], ceiling=10.0)
+    assert search.stand_ins(dense, keyword, {101}) == {101: dense.floor()}
+    assert dict(search.fuse(dense, keyword, {101})) == dict(search.fuse(dense, keyword))

@@ -66,7 +66,9 @@ class ChunkQueries(PostgresDatabase):
             record = latest[path][0]
             if record.kind == "file" and state.mtime_ns is not None and record.mtime_ns is not None and state.mtime_ns > record.mtime_ns:
                 del latest[path]
-        removed = self.delete_documents([old[path].id for path in latest if path in old])
+        # The new versions may use the rows of texts their old versions waited for.
+        keep = {vector_id for _, _, vector_ids in latest.values() for vector_id in vector_ids} | set(part_vectors.values())
+        removed = self.delete_documents([old[path].id for path in latest if path in old], keep)
         if not latest:
             return removed, []
         document_ids = self._ids("documents_id_seq", len(latest))
@@ -116,16 +118,16 @@ class ChunkQueries(PostgresDatabase):
             return []
         return [row[0] for row in self.rows("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, count])]
 
-    def delete_documents(self, document_ids: Sequence[int]) -> list[int]:
+    def delete_documents(self, document_ids: Sequence[int], keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
         """Delete documents and their chunks; returns the removed chunk ids. Call inside `transaction()`."""
         if not document_ids:
             return []
         ids = [int(i) for i in document_ids]
-        removed = self._delete_chunks_where("document_id = ANY(%s)", [ids])
+        removed = self._delete_chunks_where("document_id = ANY(%s)", [ids], keep)
         self.execute("DELETE FROM documents WHERE id = ANY(%s)", [ids])
         return removed
 
-    def _delete_chunks_where(self, condition: str, parameters: list) -> list[int]:
+    def _delete_chunks_where(self, condition: str, parameters: list, keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
         parts = {row[0] for row in self.rows(f"SELECT vector_id FROM chunk_parts WHERE chunk_id IN (SELECT id FROM chunks WHERE {condition})", parameters)}
         self.released_vectors.update(parts)
         rows = self.rows(f"DELETE FROM chunks WHERE {condition} RETURNING id, keyword_length, vector_id", parameters)
@@ -134,7 +136,7 @@ class ChunkQueries(PostgresDatabase):
         self.execute(
             "DELETE FROM vectors v WHERE v.id = ANY(%s) AND v.embedding IS NULL AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.vector_id = v.id)"
             " AND NOT EXISTS (SELECT 1 FROM chunk_parts p WHERE p.vector_id = v.id)",
-            [sorted({row[2] for row in rows} | parts)],
+            [sorted(({row[2] for row in rows} | parts) - keep)],
         )
         if rows:
             self.execute(
@@ -189,9 +191,9 @@ class ChunkQueries(PostgresDatabase):
             )
         }
 
-    def add_waiting(self, texts: Sequence[tuple[bytes, str, int]]) -> dict[bytes, int]:
+    def add_waiting(self, texts: Sequence[tuple[bytes, str, int]]) -> None:
         """Rows for (hash, text, priority) of texts to wait for their vectors, unless another
-        writer stored one meanwhile; returns the vector ids. Call inside `transaction()`."""
+        writer stored one meanwhile. Call inside `transaction()`."""
         ordered = sorted(texts)
         self.executemany("INSERT INTO vectors (hash) VALUES (%s) ON CONFLICT (hash) DO NOTHING", [(digest,) for digest, _, _ in ordered])
         ids = self.vector_ids(digest for digest, _, _ in ordered)
@@ -200,7 +202,6 @@ class ChunkQueries(PostgresDatabase):
             " ON CONFLICT (vector_id) DO UPDATE SET priority = GREATEST(backlog.priority, EXCLUDED.priority)",
             [(text, priority, ids[digest]) for digest, text, priority in ordered],
         )
-        return ids
 
     def waiting_texts(self, limit: int, offset: int) -> list[tuple[bytes, str]]:
         """(hash, text) of the backlog, highest priority first, from `offset`."""

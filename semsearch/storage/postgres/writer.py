@@ -103,10 +103,10 @@ class PostgresWriter(Writer):
 
     # -- vectors and claims -----------------------------------------------------------------
 
-    def _learn(self, hashes: Iterable[bytes]) -> None:
+    def _learn(self, hashes: Iterable[bytes], *, again: bool = False) -> None:
         """Look up the rows of hashes not known to be stored (a waiting row may have been
-        filled, or dropped with its last chunk, by any writer)."""
-        wanted = [digest for digest in hashes if digest not in self._vector_ids or digest in self._waiting]
+        filled, or dropped with its last chunk, by any writer); `again`: all of them."""
+        wanted = [digest for digest in hashes if again or digest not in self._vector_ids or digest in self._waiting]
         found = self.store.vector_rows(wanted)
         for digest in wanted:
             if digest in found:
@@ -224,8 +224,8 @@ class PostgresWriter(Writer):
                     ):
                         waiting[digest] = (text, priority)
         if waiting:
-            self._vector_ids.update(self.store.add_waiting([(digest, text, priority) for digest, (text, priority) in waiting.items()]))
-            self._learn(waiting)
+            self.store.add_waiting([(digest, text, priority) for digest, (text, priority) in waiting.items()])
+            self._learn(waiting, again=True)
         parts = [part.hash for write in writes for chunk in write.chunks for part in chunk.parts]
         return self.store.replace_documents(
             [(write.record, write.chunks, [self._vector_ids[digest] for digest in write.hashes]) for write in writes],

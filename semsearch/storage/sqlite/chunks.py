@@ -59,7 +59,9 @@ class ChunkQueries(Database):
         if not latest:
             return [], []
         old = [state.id for state in self.document_states_at(record.path for record, _, _ in latest).values()]
-        removed = self._delete_documents(old) if old else []
+        # The new versions may use the rows of texts their old versions waited for.
+        keep = {vector_id for _, _, vector_ids in latest for vector_id in vector_ids} | set(part_vectors.values())
+        removed = self._delete_documents(old, keep) if old else []
         # Ids are given here rather than read back row by row; this transaction is the only
         # writer, so nothing else takes them in between.
         document_id = self._next_id("documents")
@@ -120,7 +122,7 @@ class ChunkQueries(Database):
         self._bump_generation()
         return removed
 
-    def _delete_documents(self, document_ids: Sequence[int]) -> list[int]:
+    def _delete_documents(self, document_ids: Sequence[int], keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
         removed: list[int] = []
         for batch in batches(document_ids):
             marks = ",".join("?" * len(batch))
@@ -134,7 +136,7 @@ class ChunkQueries(Database):
             parts = self._forget_parts(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM chunks WHERE document_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", batch)
-            self._drop_waiting({row[1] for row in rows} | parts)
+            self._drop_waiting(({row[1] for row in rows} | parts) - keep)
         return removed
 
     def _drop_waiting(self, vector_ids: set[int]) -> None:

@@ -177,6 +177,8 @@
         ["Model", info.model], ["Documents", info.documents.toLocaleString()], ["Chunks", info.chunks.toLocaleString()],
         ["Folders", info.roots.join(", ") || "none"], ["Last indexed", info.last_indexed || "never"],
       ];
+      // Chunks written before their vectors: found by keywords until indexing embeds them.
+      if (info.waiting_chunks) rows.splice(3, 0, ["Waiting for vectors", info.waiting_chunks.toLocaleString() + " chunks"]);
       for (const [name, value] of rows) list.append(el("dt", "", name), el("dd", "", value));
     } catch (error) {
       $("status").replaceChildren(el("dd", "", error.message));
