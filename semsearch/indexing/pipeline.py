@@ -144,7 +144,10 @@ class Pipeline:
             groups.setdefault((*remembered.get(str(root), ((), ())), limit), []).append(root)
         for (included, excluded, limit), group in groups.items():
             self.add_files(group, max_file_size=limit, include=included, exclude=excluded)
-        return self.remove_gone()
+        self.remove_gone()
+        # Last, so that every folder is searchable by keywords first, and the texts of
+        # documents that went or changed are out of the backlog before it is embedded.
+        return self.embed_backlog()
 
     def add_files(
         self, roots: list[Path], *, max_file_size: int | None, include: Sequence[str] = (), exclude: Sequence[str] = ()
@@ -205,13 +208,15 @@ class Pipeline:
         records = list(records)
         self._total = len(records)
         known = self.catalogue.document_states_at(key for key, _, _ in records)
-        self._run(lambda: (self.reader.text(key, text, metadata, known.get(key)) for key, text, metadata in records), inline=True)
+        self._run(
+            lambda: (self.reader.text(key, text, metadata, known.get(key)) for key, text, metadata in records), inline=True, backlog=True
+        )
         self._finish()
         return self.stats
 
     def embed_backlog(self) -> IndexStats:
         """Embed texts waiting in the storage's backlog (for at most `backlog_seconds`)."""
-        self._run(lambda: iter(()), inline=True)
+        self._run(lambda: iter(()), inline=True, backlog=True)
         self._finish()
         return self.stats
 
@@ -221,9 +226,9 @@ class Pipeline:
         # Read each time: a remote embedder lowers it when the endpoint refuses big batches.
         return max(int(self.embedder.batch_size or 32), 1)
 
-    def _run(self, items: Callable[[], Iterator[Item]], *, inline: bool = False) -> None:
+    def _run(self, items: Callable[[], Iterator[Item]], *, inline: bool = False, backlog: bool = False) -> None:
         """Commit `items`, read in a thread of their own (or, `inline`, in this one), and embed
-        their new texts and the rest of the backlog."""
+        their new texts (and, with `backlog`, the rest of the storage's backlog)."""
         workers = max(int(self.embedder.concurrency or 1), 1)
         usage = self.embedder.usage
         before = usage.copy() if usage is not None else None
@@ -254,7 +259,7 @@ class Pipeline:
                 self._send(executor, in_flight, workers, batch_size, reading)
                 if not (reading or in_flight or self._waiting):
                     self._commit([], None)  # the last documents read
-                    if self._refill(batch_size * (workers + 1) * 4):
+                    if backlog and self._refill(batch_size * (workers + 1) * 4):
                         continue
                     break
                 # Under force the texts to embed again are all held in memory: reading waits.

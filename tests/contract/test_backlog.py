@@ -160,6 +160,17 @@ def test_a_document_changed_while_waiting_drops_the_old_texts_from_the_backlog(t
         assert index.search("marmalade", mode="dense", limit=1)[0].path.endswith("note01.md")
 
 
+def test_a_document_deleted_while_waiting_is_not_embedded(tmp_path, location):
+    folder = _notes(tmp_path, 3)
+    _backlogged(location, folder)
+    (folder / "note01.md").unlink()
+    embedder = FakeEmbedder()
+    with Index.open(location, embedder=embedder) as index:
+        assert index.add().removed == 1
+        assert embedder.embedded and not any(text.startswith("Note 1 ") for text in embedder.embedded)
+        assert index.status().waiting_chunks == 0 and index.check().problems == []
+
+
 def test_a_copy_waits_for_the_backlog(tmp_path, location):
     from semsearch.api import copy_index
 
