@@ -3,6 +3,7 @@
     apt-get install -y python3.11-doc
     python benchmarks/first_hit.py                                  # tutorial, howto, faq; the local model
     python benchmarks/first_hit.py --subset faq --repo /path/to/older/checkout   # the same with other code
+    python benchmarks/first_hit.py --stop-at-keywords   # Ctrl-C the run once every word is found by keywords
 
 Copies the subset of the Python 3.11 documentation to a scratch folder and picks, for
 --words documents spread over the subset, a word that occurs in that document and in no
@@ -12,7 +13,9 @@ in the index database (read-only, through its keyword index): the seconds until 
 holding the word is there (searchable by keywords), and until that chunk has its vector
 (searchable by meaning too). Before documents were written ahead of their vectors, the two
 were the same moment. At the end the words are searched once more through `Index.search`,
-as a user would. Prints every figure, the machine and the load.
+as a user would. With --stop-at-keywords the run is interrupted (SIGINT, as Ctrl-C) once every
+word is found by keywords, and `check` is run on what it leaves. Prints every figure, the
+machine and the load.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -85,6 +89,7 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=8)
     parser.add_argument("--model", default="local")
     parser.add_argument("--repo", type=Path, default=REPO, help="the checkout whose `semsearch index` runs")
+    parser.add_argument("--stop-at-keywords", action="store_true", help="interrupt the run once every word is found by keywords")
     args = parser.parse_args()
     if not DOCS.exists():
         sys.exit(f"{DOCS} is missing: apt-get install -y python3.11-doc")
@@ -117,13 +122,19 @@ def main() -> None:
                     dense[path] = now
             if ended and len(dense) == len(targets):
                 break
+            if args.stop_at_keywords and len(keyword) == len(targets) and not ended:
+                run.send_signal(signal.SIGINT)
+                run.wait(60)
+                break
             if ended and run.returncode != 0:
                 sys.exit(f"semsearch index failed: {run.stderr.read()}")
             if ended and time.monotonic() - started > 60 * 60:
                 break
             time.sleep(0.1)
         total = time.monotonic() - started
-        output = run.stdout.read().strip().splitlines()
+        if run.returncode not in (0, None) and not args.stop_at_keywords:
+            sys.exit(f"semsearch index failed: {run.stderr.read()}")
+        output = run.stdout.read().strip().splitlines() or [f"(interrupted, exit status {run.returncode})"]
         print(f"Indexed {', '.join(args.subset)} with {args.model}: {output[0] if output else ''} {output[1] if len(output) > 1 else ''}")
         print(f"Run ended after {total:.1f} s (load {load()})")
         print(f"{'document':<40} {'word':<18} {'keywords s':>10} {'vector s':>9}")
@@ -132,13 +143,19 @@ def main() -> None:
         firsts = sorted(keyword.values())
         print(f"Keyword hit: first {firsts[0]:.1f} s, median {firsts[len(firsts) // 2]:.1f} s, last {firsts[-1]:.1f} s")
         seconds = sorted(dense.values())
-        print(f"With its vector: first {seconds[0]:.1f} s, median {seconds[len(seconds) // 2]:.1f} s, last {seconds[-1]:.1f} s")
+        if seconds:
+            print(f"With its vector ({len(seconds)} of {len(targets)}): first {seconds[0]:.1f} s, median "
+                  f"{seconds[len(seconds) // 2]:.1f} s, last {seconds[-1]:.1f} s")
         if args.repo == REPO:
             from semsearch import Index
 
             with Index.open(Path(scratch) / "ix", create=False) as index:
                 missed = [word for path, word in targets.items() if not any(hit.path == str(path) for hit in index.search(word, mode="keyword"))]
+                status = index.status()
+                report = index.check()
             print("Index.search finds every word by keywords" if not missed else f"Index.search misses {missed}")
+            print(f"Left: {status.documents} documents, {status.chunks} chunks, {status.waiting_chunks} waiting; "
+                  f"check: {'ok' if report.ok and not report.problems else report.problems}")
 
 
 if __name__ == "__main__":

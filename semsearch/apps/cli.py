@@ -337,6 +337,9 @@ def _print_stats(stats, verbose: bool) -> None:
         f"{stats.unchanged} unchanged, {stats.removed} removed, {len(stats.skipped)} skipped."
     )
     click.echo(f"Chunks: {stats.chunks_added} written ({stats.chunks_embedded} embedded, {stats.chunks_reused} reused), {stats.chunks_removed} removed.")
+    if stats.waiting:
+        # Another indexer of a shared index is embedding them; its commits bring them in.
+        click.echo(f"{stats.waiting} texts still wait for their vectors, which another indexing run is computing.")
     if stats.skipped:
         reasons = ", ".join(f"{count} {reason}" for reason, count in stats.skipped_by_reason.items())
         click.echo(f"Skipped: {reasons}.")

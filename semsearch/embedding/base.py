@@ -76,6 +76,10 @@ class BaseEmbedder:
     # Whether calls may run at once from several threads (a server's searches); if not,
     # an index's searches embed their queries one at a time.
     thread_safe: bool = False
+    # Whether embedding keeps this machine's cores busy (a model computed in the process):
+    # an indexing run then reads its files first, so that they are searchable by keywords
+    # soonest, rather than share the cores with the model from the start.
+    uses_cores: bool = False
     # What the model has spent (requests, tokens, ...), kept up to date; None if nothing.
     usage: Usage | None = None
     # Where a model served elsewhere is asked, for people ("host (where the token came
@@ -149,6 +153,7 @@ class _Conformed(BaseEmbedder):
     batch_size = property(lambda self: max(int(self._optional("batch_size") or 1), 1))  # type: ignore[assignment]
     concurrency = property(lambda self: max(int(self._optional("concurrency") or 1), 1))  # type: ignore[assignment]
     thread_safe = property(lambda self: bool(self._optional("thread_safe")))  # type: ignore[assignment]
+    uses_cores = property(lambda self: bool(self._optional("uses_cores")))  # type: ignore[assignment]
     usage = property(lambda self: self._optional("usage"))  # type: ignore[assignment]
     endpoint = property(lambda self: self._optional("endpoint"))  # type: ignore[assignment]
     rate_limit = property(lambda self: self._optional("rate_limit"))  # type: ignore[assignment]

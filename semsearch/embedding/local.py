@@ -91,6 +91,7 @@ class LocalEmbedder(BaseEmbedder):
     passage_prefix = "passage: "
     batch_size = 32
     concurrency = 1
+    uses_cores = True
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         import numpy as np

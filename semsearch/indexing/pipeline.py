@@ -63,6 +63,11 @@ COMMIT_CHUNKS = 8192
 # Texts to embed kept in memory; past that many they wait in the backlog only, and are read
 # back from there.
 IN_MEMORY = 8192
+# Seconds of a run that go to reading alone when the model computes on this machine's cores
+# (`uses_cores`): it starts after them, or once every file is read or IN_MEMORY texts wait, so
+# that the keyword side of a folder is complete within seconds; a long read shares the cores
+# after that. A model served elsewhere starts at once: it takes nothing from reading.
+READ_FIRST = 10.0
 
 
 class Pipeline:
@@ -285,6 +290,8 @@ class Pipeline:
                     except queue.Empty:
                         pass
                     self._accept(received)
+                    if not reading:
+                        self._commit([], None)  # every document read is written before more is embedded
                     self._collect(in_flight, block=False, reading=reading)
                 else:
                     self._collect(in_flight, block=True, reading=reading)
@@ -314,6 +321,8 @@ class Pipeline:
         but not committed yet do not count (up to a bound), so that a burst of answers
         waiting for their commits never leaves workers idle. (The backlog of earlier runs
         waits until every file is read: a file read later may replace texts waiting there.)"""
+        if self.embedder.uses_cores and reading and len(self._waiting) < IN_MEMORY and time.monotonic() - self._started < READ_FIRST:
+            return
         while sum(not future.done() for future in in_flight) <= workers and len(in_flight) <= 2 * workers + 1:
             if not (len(self._waiting) >= batch_size or (self._waiting and not reading)):
                 return

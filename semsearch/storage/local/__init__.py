@@ -58,6 +58,7 @@ class LocalBackend(Backend):
         stored = self.store.meta()
         settings = VectorSettings.from_dict(json.loads(stored["vectors"])) if stored.get("vectors") else VectorSettings()
         self.cache = VectorCache(directory, self.store, settings, self.store.dimensions)
+        self._backlog: tuple[int, tuple[int, int]] = (-1, (0, 0))  # (generation, counts)
 
     def dimensions(self) -> int | None:
         return self.store.dimensions()
@@ -127,7 +128,11 @@ class LocalBackend(Backend):
         return self.store.keyword_search(terms, k, allowed)
 
     def backlog(self) -> tuple[int, int]:
-        return self.store.backlog_counts()
+        # Asked by every search; counted again only after a commit (the generation moves).
+        generation = self.store.generation()
+        if self._backlog[0] != generation:
+            self._backlog = (generation, self.store.backlog_counts())
+        return self._backlog[1]
 
     def waiting_among(self, chunk_ids: Sequence[int]) -> set[int]:
         return self.store.waiting_among(chunk_ids)
