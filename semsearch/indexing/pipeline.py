@@ -95,6 +95,7 @@ class Pipeline:
         # At most this long embedding texts from the storage's backlog (None: all of them).
         self.backlog_seconds = backlog_seconds
         self._backlog_since: float | None = None
+        self._usage_before: Any = None
         self.stats = IndexStats()
         self._started = time.monotonic()
         self._stored: set[bytes] = set()  # text hashes known to have a stored vector
@@ -236,7 +237,10 @@ class Pipeline:
         their new texts (and, with `backlog`, the rest of the storage's backlog)."""
         workers = max(int(self.embedder.concurrency or 1), 1)
         usage = self.embedder.usage
-        before = usage.copy() if usage is not None else None
+        # What the whole pipeline spent: a run of several walks, and the backlog, is one.
+        if self._usage_before is None and usage is not None:
+            self._usage_before = usage.copy()
+        before = self._usage_before
         shared: queue.Queue = queue.Queue(maxsize=256)
         handoff: queue.Queue | _Inline = _Inline(items()) if inline else shared
         stop = threading.Event()
