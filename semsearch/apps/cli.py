@@ -453,7 +453,10 @@ def _explanation(facts: dict) -> str:
     that makes its score (the keyword share is raised to a power before it counts)."""
     lines = []
     fused = "fusion" in facts
-    if "dense_rank" in facts:
+    if facts.get("waiting"):
+        stand_in = f": counts {facts['dense_counted']:.4f}, what embedded chunks with its keyword share count" if fused else ""
+        lines.append(f"waiting for its vector, found by keywords alone{stand_in}")
+    if "dense_rank" in facts and not facts.get("waiting"):
         if facts["dense_rank"]:
             lines.append(f"dense rank {facts['dense_rank']}, cosine {facts['dense_score']:.4f}")
         elif fused:

@@ -171,6 +171,8 @@ def rank(
             break
         depth *= 4
     if explain:
+        if waiting and not (dense and keyword):
+            held = waiting([result.chunk_id for result in results])  # to mark them, as nothing was fused
         _explain(results, dense_ranking if dense else None, keyword_ranking if keyword else None, held)
     return results
 

@@ -69,6 +69,7 @@ def test_a_chunk_not_embedded_yet_is_found_by_its_rare_word_during_the_run(tmp_p
                     found = reader.search("zq7x1", mode=mode, limit=3, explain=True)
                     assert found and found[0].path.endswith("note07.md") and "zq7x1" in found[0].text
                     assert found.waiting == status.waiting_chunks
+                assert reader.search("zq7x1", mode="keyword", explain=True)[0].explain["waiting"] is True
                 hybrid = reader.search("zq7x1", limit=3, explain=True)
                 assert hybrid[0].explain["waiting"] is True and "stand-in cosine" in hybrid[0].explain["fusion"]
                 assert any("waiting for their vectors" in note for note in hybrid.notes)

@@ -142,3 +142,13 @@ def test_with_no_embedded_keyword_hit_a_waiting_chunk_counts_the_floor():
     keyword = search.Ranking([101], [5.0], ceiling=10.0)
     assert search.stand_ins(dense, keyword, {101}) == {101: dense.floor()}
     assert dict(search.fuse(dense, keyword, {101})) == dict(search.fuse(dense, keyword))
+
+
+def test_explain_says_a_hit_waits_for_its_vector_and_what_it_counted():
+    dense = _dense(0.9, 0.88, 0.87, *[0.80 - i * 0.001 for i in range(47)])
+    keyword = search.Ranking([3, 101], [10.0, 10.0], ceiling=10.0)
+    hit = SearchResult(path="a.md", score=0.0, text="t", start_line=1, end_line=1, chunk_id=101)
+    search._explain([hit], dense, keyword, {101})
+    assert hit.explain["waiting"] is True and hit.explain["dense_counted"] == round(dense.counted()[3], 4)
+    said = _explanation(hit.explain)
+    assert said.startswith("waiting for its vector, found by keywords alone: counts 0.8700") and "stand-in cosine" in said
