@@ -72,13 +72,20 @@ def server_memory(server) -> str:
     return f"{len(family)} processes, RSS {rss / 2**20:.0f} MiB (shared buffers counted in each), USS {unique / 2**20:.0f} MiB"
 
 
-def scale(args) -> None:
+def loaded(url: str, chunks: int) -> bool:
+    """Whether the database already holds the synthetic corpus of about `chunks` chunks."""
     import psycopg
 
-    base, server = server_url(args)
-    url = fresh_database(base, f"bench_{args.chunks}")
-    embedder = synthetic.WordVectorEmbedder()
-    total = synthetic.documents_for(args.chunks)
+    try:
+        with psycopg.connect(url) as connection:
+            found = connection.execute("SELECT chunks FROM keyword_totals").fetchone()[0]
+    except psycopg.Error:
+        return False
+    return synthetic.documents_for(chunks) > 0 and abs(found - chunks) < chunks * 0.05
+
+
+def load(url: str, chunks: int, embedder) -> None:
+    total = synthetic.documents_for(chunks)
     started = time.perf_counter()
     with Index.open(url, embedder=embedder) as index:
         step = 20_000
@@ -87,47 +94,99 @@ def scale(args) -> None:
             index.add_texts(list(ids), list(texts), list(metadata))
         status = index.status()
     load = time.perf_counter() - started
-    print(f"bulk load: {status.documents:,} documents, {status.chunks:,} chunks in {load:.1f} s: {status.chunks / load:,.0f} chunks/s")
+    print(f"bulk load: {status.documents:,} documents, {status.chunks:,} chunks in {load:.1f} s: {status.chunks / load:,.0f} chunks/s"
+          " (HNSW index included)", flush=True)
+
+
+def rebuild_index(url: str, vectors: int) -> None:
+    import psycopg
+
+    from semsearch.storage.postgres import migrations
+
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("SET maintenance_work_mem = '512MB'")
         dims = synthetic.DIMENSIONS
-        connection.execute("DROP INDEX vectors_hnsw")
+        connection.execute("DROP INDEX IF EXISTS vectors_hnsw")
         started = time.perf_counter()
-        connection.execute(f"CREATE INDEX vectors_hnsw ON vectors USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)")
+        connection.execute(migrations.vector_index_sql(dims))
         build = time.perf_counter() - started
         connection.execute("ANALYZE")
         size = connection.execute("SELECT pg_relation_size('vectors_hnsw'), pg_total_relation_size('vectors'), pg_total_relation_size('chunks')").fetchone()
-        print(f"HNSW build (m=16, ef_construction=64, halfvec) over {status.vectors:,} vectors: {build:.1f} s, index {size[0] / 2**20:.0f} MiB;"
-              f" vectors table {size[1] / 2**20:.0f} MiB, chunks table {size[2] / 2**20:.0f} MiB")
+        options = getattr(migrations, "HNSW_OPTIONS", "m = 16, ef_construction = 64")
+        print(f"HNSW build alone ({options}, halfvec, maintenance_work_mem 512MB) over {vectors:,} vectors: {build:.1f} s,"
+              f" index {size[0] / 2**20:.0f} MiB; vectors table {size[1] / 2**20:.0f} MiB, chunks table {size[2] / 2**20:.0f} MiB", flush=True)
+
+
+def exact_vectors(url: str) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Every chunk's id and normalised vector, for exact search; and each chunk's document."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(url) as connection:
+        register_vector(connection)
         ids, matrix = [], []
-        for chunk_id, vector in connection.execute("SELECT c.id, v.embedding::text FROM chunks c JOIN vectors v ON v.id = c.vector_id"):
+        for chunk_id, vector in connection.execute("SELECT c.id, v.embedding FROM chunks c JOIN vectors v ON v.id = c.vector_id"):
             ids.append(chunk_id)
-            matrix.append(np.array(vector[1:-1].split(","), dtype=np.float32))
-        chunk_ids = np.array(ids)
-        normed = np.stack(matrix)
-        normed /= np.maximum(np.linalg.norm(normed, axis=1, keepdims=True), 1e-12)
+            matrix.append(vector.to_numpy())
         docs = dict(connection.execute("SELECT c.id, d.path FROM chunks c JOIN documents d ON d.id = c.document_id").fetchall())
-    print(f"server memory after the load: {server_memory(server)}")
+    normed = np.stack(matrix).astype(np.float32)
+    normed /= np.maximum(np.linalg.norm(normed, axis=1, keepdims=True), 1e-12)
+    return np.array(ids), normed, docs
+
+
+def scale(args) -> None:
+    base, server = server_url(args)
+    name = args.database or f"bench_{args.chunks}"
+    url = base.rsplit("/", 1)[0] + "/" + name
+    embedder = synthetic.WordVectorEmbedder()
+    if args.reuse and loaded(url, args.chunks):
+        print(f"reusing the loaded database {name}")
+    else:
+        url = fresh_database(base, name)
+        load(url, args.chunks, embedder)
+        print(f"server memory after the load: {server_memory(server)}")
+        if not args.keep_index:
+            with Index.open(url, embedder=embedder, create=False) as index:
+                vectors = index.status().vectors
+            rebuild_index(url, vectors)
+    chunk_ids, normed, docs = exact_vectors(url)
     questions = synthetic.queries(args.queries)
     with Index.open(url, embedder=embedder, create=False) as index:
+        chunks = index.status().chunks
         vectors = {q: embedder.embed_query(q) for q in questions}
         index.embedder.embed_query = lambda text: vectors[text]  # type: ignore[method-assign]
+        backend = index._backend
         for mode in ("dense", "keyword", "hybrid"):
             index.search(questions[0], mode=mode)
+            # Each query's words counted afresh, as a new query's are.
+            backend.store._frequency_cache = (-1, {})
             times = []
             for query in questions:
                 started = time.perf_counter()
                 index.search(query, mode=mode, limit=10)
                 times.append(time.perf_counter() - started)
-            print(f"search {mode:<8} {ms(times)}  ({len(questions)} queries, {status.chunks:,} chunks)")
-        backend = index._backend
-        recalls, filtered = [], {}
+            print(f"search {mode:<8} {ms(times)}  ({len(questions)} queries, {chunks:,} chunks)", flush=True)
+        # Where a hybrid search's time goes: its two retrievals (50 each for 10 results).
+        from semsearch.text.keywords import query_terms
+
+        backend.store._frequency_cache = (-1, {})
+        parts: dict[str, list[float]] = {"dense(50)": [], "keyword(50)": []}
+        for query in questions:
+            started = time.perf_counter()
+            backend.dense(vectors[query], 50, None)
+            parts["dense(50)"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            backend.keyword(query_terms(query), 50, None)
+            parts["keyword(50)"].append(time.perf_counter() - started)
+        for part, times in parts.items():
+            print(f"  of which {part:<12} {ms(times)}", flush=True)
+        recalls = []
         for query in questions[:100]:
             query_vector = vectors[query] / max(np.linalg.norm(vectors[query]), 1e-12)
             found, _ = backend.dense(vectors[query], 10, None)
             exact = chunk_ids[np.argsort(-(normed @ query_vector))[:10]]
             recalls.append(len(set(found) & set(exact.tolist())) / 10)
-        print(f"dense recall@10 vs exact: {statistics.mean(recalls):.4f} (100 queries)")
+        print(f"dense recall@10 vs exact: {statistics.mean(recalls):.4f} (100 queries)", flush=True)
         # Filters admitting about 30%, 3% and 0.3% of the documents (their number's last digits).
         for share, keep in (("30%", lambda n: n % 10 < 3), ("3%", lambda n: n % 100 < 3), ("0.3%", lambda n: n % 1000 < 3)):
             allowed = np.array(sorted(cid for cid, path in docs.items() if keep(int(path.rsplit("-", 1)[-1]))), dtype=np.int64)
@@ -141,8 +200,7 @@ def scale(args) -> None:
                 sims = np.where(mask, normed @ query_vector, -np.inf)
                 exact = chunk_ids[np.argsort(-sims)[:10]]
                 scores.append(len(set(found) & set(exact.tolist())) / 10)
-            filtered[share] = (statistics.mean(scores), len(allowed), times)
-            print(f"filtered dense recall@10, filter admits {share} ({len(allowed):,} chunks): {statistics.mean(scores):.4f}, {ms(times)}")
+            print(f"filtered dense recall@10, filter admits {share} ({len(allowed):,} chunks): {statistics.mean(scores):.4f}, {ms(times)}", flush=True)
     if server is not None:
         server.remove()  # type: ignore[attr-defined]
 
@@ -196,6 +254,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--url")
     parser.add_argument("--embedder", choices=["local", "hashed"], default="local")
+    parser.add_argument("--database", help="the database's name (bench_CHUNKS unless given)")
+    parser.add_argument("--reuse", action="store_true", help="with --url: search the database loaded by an earlier run, if there is one")
+    parser.add_argument("--keep-index", action="store_true", help="time searches on the HNSW index the load made (not rebuilt alone)")
     args = parser.parse_args()
     {"scale": scale, "scifact": scifact}[args.what](args)
 
