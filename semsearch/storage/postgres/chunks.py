@@ -183,7 +183,8 @@ class ChunkQueries(PostgresDatabase):
         """Make the HNSW index if it is missing, unless this connection loads without it."""
         from .migrations import vector_index_sql
 
-        if not self.index_deferred:
+        # Looked up first: CREATE INDEX IF NOT EXISTS is refused to a role that does not own the table.
+        if not self.index_deferred and not self.has_vector_index():
             self.execute(vector_index_sql(dimensions))
 
     def defer_vector_index(self) -> None:
@@ -192,6 +193,9 @@ class ChunkQueries(PostgresDatabase):
         index and build it when the run ends (`build_deferred_index`). Searches meanwhile
         score every vector exactly, which is fast at that size. Another indexer running at
         the same time may build it first; then the rest of this run inserts into it."""
+        # Only the table's owner may drop and make its indexes (other indexing roles insert).
+        if not self.scalar("SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'vectors'::regclass"):
+            return
         if self.has_vector_index() and self.scalar("SELECT count(*) FROM (SELECT 1 FROM vectors LIMIT %s) AS v", [BUILD_AFTER_BELOW]) >= BUILD_AFTER_BELOW:
             return
         with self.transaction():
