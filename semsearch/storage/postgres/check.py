@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...results import CheckReport
+from .chunks import BUILD_AFTER_BELOW
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -38,6 +39,9 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
         totals = store.totals_problem()
         missing_index = bool(dimensions) and not store.has_vector_index()
         waiting_chunks, waiting_texts = store.backlog_counts()
+        # Below BUILD_AFTER_BELOW vectors a run loads without the index and builds it when it
+        # ends (one killed before that leaves it unbuilt): exact search is quick at that size.
+        small = store.scalar("SELECT count(*) FROM (SELECT 1 FROM vectors LIMIT %s) AS v", [BUILD_AFTER_BELOW]) < BUILD_AFTER_BELOW
     if wrong_size:
         report.problems.append(f"{wrong_size} vectors do not have {dimensions} dimensions")
     if incomplete:
@@ -46,8 +50,12 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
         report.problems.append(f"keyword index: {empty_keywords} chunks have no entry")
     if totals:
         report.problems.append(f"keyword index: {totals}")
-    if missing_index:
-        report.problems.append("the vectors' HNSW index is missing")
+    if missing_index and small:
+        report.notes.append("the vectors' HNSW index is not built yet (searches score every vector exactly); the next indexing run builds it")
+    elif missing_index:
+        report.problems.append(
+            "the vectors' HNSW index is missing (a run that began on a small index builds it when it ends; one stopped before that does not)"
+        )
     if waiting_chunks:
         # A state, not damage: keyword search finds these chunks, and any indexing run embeds them.
         report.notes.append(
@@ -61,7 +69,7 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
         )
     if not report.problems:
         return report, None
-    return report, Damage(bool(wrong_size), bool(incomplete or wrong_size or empty_keywords), bool(totals), missing_index)
+    return report, Damage(bool(wrong_size), bool(incomplete or wrong_size or empty_keywords), bool(totals), missing_index and not small)
 
 
 def mend(store: PostgresStore, report: CheckReport, damage: Damage) -> None:

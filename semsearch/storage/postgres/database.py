@@ -33,6 +33,9 @@ def like_prefix(path: str) -> str:
 class PostgresDatabase:
     """One connection to an index database. Not shared between threads."""
 
+    # Whether this connection's indexing run loads without the HNSW index (chunks.py).
+    index_deferred = False
+
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.location = shown(url)
@@ -163,7 +166,7 @@ class PostgresDatabase:
         )
         if "dimensions" in values:
             self._dimensions = None
-            if values["dimensions"]:
+            if values["dimensions"] and not self.index_deferred:
                 from .migrations import vector_index_sql
 
                 # In the same transaction as the size: the index exists once the size is known.

@@ -11,9 +11,9 @@ Scores are BM25 with FTS5's constants and IDF (k1 = 1.2, b = 0.75, IDF floored a
 from the term frequencies the tsvector records (up to 256 positions a word). As in a large
 local index (above PRUNE_ABOVE chunks), an unfiltered search looks for its rarest words only,
 as many as appear in POSTING_BUDGET chunks together (5,000 locally); and the chunk count of
-a common word (in more than about 0.5% of the chunks) is estimated from a sample of the
-table (a few thousand rows) rather than read from recorded statistics, so its IDF, which is
-small, is approximate (by about a tenth).
+a common word (among the thousand commonest, in more than about 0.5% of the chunks) is
+estimated from the shares the last ANALYZE recorded (or, before any, from a sample of a few
+thousand rows) rather than counted, so its IDF, which is small, is approximate.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class KeywordQueries(PostgresDatabase):
     """BM25 keyword search; mixed into `PostgresStore`."""
 
     _frequency_cache: tuple[int, dict[str, int]] = (-1, {})
+    _shares_cache: tuple[int, dict[str, float]] = (-1, {})
 
     def keyword_search(self, words: Sequence[str], k: int, allowed: np.ndarray | None = None) -> tuple[list[tuple[int, float]], float]:
         """The `k` best chunks by BM25 for any of `words` as (chunk id, score) best first, and
@@ -129,43 +130,78 @@ class KeywordQueries(PostgresDatabase):
             where = "AND c.id = ANY(%(allowed)s)"
         rows = self.rows(
             "WITH q AS (SELECT * FROM unnest(%(lexemes)s::text[], %(idfs)s::float8[]) AS q(lexeme, idf)),"
-            f" m AS (SELECT c.id, c.keywords, c.keyword_length FROM chunks c WHERE c.keywords @@ %(match)s::tsquery {where})"
+            # Only the searched words' entries of each chunk's tsvector, marked (setweight) and
+            # kept (ts_filter), are unnested: three times faster than unnesting all its words.
+            " m AS (SELECT c.id, ts_filter(setweight(c.keywords, 'A', %(lexemes)s::text[]), '{a}') AS found, c.keyword_length"
+            f" FROM chunks c WHERE c.keywords @@ %(match)s::tsquery {where})"
             " SELECT m.id, sum(q.idf * cardinality(u.positions) * (%(k1)s + 1)"
             "   / (cardinality(u.positions) + %(k1)s * (1 - %(b)s + %(b)s * m.keyword_length / %(average)s))) AS score"
-            " FROM m CROSS JOIN LATERAL unnest(m.keywords) AS u JOIN q ON q.lexeme = u.lexeme"
+            " FROM m CROSS JOIN LATERAL unnest(m.found) AS u JOIN q ON q.lexeme = u.lexeme"
             " GROUP BY m.id ORDER BY score DESC, m.id LIMIT %(k)s",
             {**parameters, "k1": K1, "b": B},
         )
         return [(row[0], float(row[1])) for row in rows], ceiling
 
     def _frequencies(self, lexemes: list[str], chunks: int) -> dict[str, int]:
-        """How many chunks hold each lexeme. One scan of a sample of the table (about
-        SAMPLE_ROWS rows; all of a small table) counts every lexeme at once; a lexeme found
-        fewer than RARE_IN_SAMPLE times there is counted exactly through the GIN index (a
-        short posting list), the others are estimated from the sample (reading a common
-        word's posting list costs more than the whole search). Remembered until a commit
-        changes the chunk count."""
+        """How many chunks hold each lexeme. In a table of more than SAMPLE_ROWS chunks a
+        common lexeme's count is estimated: from the share of chunks holding it that the
+        last ANALYZE recorded (`_common_shares`), or else from a sample of the table (about
+        SAMPLE_ROWS rows), where one found fewer than RARE_IN_SAMPLE times is counted
+        exactly; reading a common word's posting list costs more than the whole search. The
+        others, rare ones, are counted exactly through the GIN index, all in one statement.
+        Remembered until a commit changes the chunk count."""
         if self._frequency_cache[0] != chunks:
             self._frequency_cache = (chunks, {})
         known = self._frequency_cache[1]
         missing = [lexeme for lexeme in lexemes if lexeme not in known]
-        if missing:
-            percent = min(100.0, 100.0 * SAMPLE_ROWS / max(chunks, 1))
-            sample = "" if percent >= 100 else f" TABLESAMPLE SYSTEM ({percent:.4f}) REPEATABLE (7)"
-            counts = ", ".join("count(*) FILTER (WHERE keywords @@ %s::tsquery)" for _ in missing)
-            row = self.rows(f"SELECT {counts} FROM chunks{sample}", [_lexeme_query(lexeme) for lexeme in missing])[0]
-            sampled = dict(zip(missing, row))
-            if len(known) > 10_000:
-                known.clear()
+        if not missing:
+            return {lexeme: known[lexeme] for lexeme in lexemes}
+        if len(known) > 10_000:
+            known.clear()
+        exact: list[str] = []
+        shares = self._common_shares(chunks) if chunks > SAMPLE_ROWS else {}
+        if chunks <= SAMPLE_ROWS:
+            exact = missing
+        elif shares:
             for lexeme in missing:
-                found = sampled.get(lexeme, 0)
-                if percent >= 100:
-                    known[lexeme] = found
-                elif found >= RARE_IN_SAMPLE:
+                if lexeme in shares:
+                    known[lexeme] = int(shares[lexeme] * chunks)
+                else:
+                    exact.append(lexeme)
+        else:
+            percent = 100.0 * SAMPLE_ROWS / chunks
+            counts = ", ".join("count(*) FILTER (WHERE keywords @@ %s::tsquery)" for _ in missing)
+            row = self.rows(
+                f"SELECT {counts} FROM chunks TABLESAMPLE SYSTEM ({percent:.4f}) REPEATABLE (7)", [_lexeme_query(lexeme) for lexeme in missing]
+            )[0]
+            for lexeme, found in zip(missing, row):
+                if found >= RARE_IN_SAMPLE:
                     known[lexeme] = int(found * 100.0 / percent)
                 else:
-                    known[lexeme] = self.scalar("SELECT count(*) FROM chunks WHERE keywords @@ %s::tsquery", [_lexeme_query(lexeme)])
+                    exact.append(lexeme)
+        if exact:
+            queries = [_lexeme_query(lexeme) for lexeme in exact]
+            counts = ", ".join("count(*) FILTER (WHERE keywords @@ %s::tsquery)" for _ in exact)
+            row = self.rows(f"SELECT {counts} FROM chunks WHERE keywords @@ %s::tsquery", [*queries, " | ".join(queries)])[0]
+            known.update(zip(exact, row))
         return {lexeme: known[lexeme] for lexeme in lexemes}
+
+    def _common_shares(self, chunks: int) -> dict[str, float]:
+        """The lexemes the last ANALYZE of the chunks found commonest (up to ten times the
+        statistics target, 1,000 by default), with the share of chunks holding each; empty
+        before any ANALYZE. Read again when the chunk count changes."""
+        if self._shares_cache[0] != chunks:
+            row = self.rows(
+                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs FROM pg_stats s"
+                " JOIN pg_class c ON c.relname = s.tablename JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname"
+                " WHERE c.oid = 'chunks'::regclass AND s.attname = 'keywords'"
+            )
+            shares: dict[str, float] = {}
+            if row and row[0][0] and row[0][1]:
+                # The shares are followed by their minimum and maximum.
+                shares = dict(zip(row[0][0], row[0][1][: len(row[0][0])]))
+            self._shares_cache = (chunks, shares)
+        return self._shares_cache[1]
 
     def keyword_problems(self) -> int:
         """Chunks whose keyword entry is empty though their text holds words."""
