@@ -138,3 +138,43 @@ def test_indexers_sharing_a_contract_share_its_rate_limit(tmp_path, postgres_url
     assert requests >= 20
     assert limited == 0, f"{limited} of {requests} requests were refused for the rate"
     assert elapsed >= (requests - 4) / 4, "together they kept to 4 requests a second"
+
+
+def test_texts_past_the_claim_limit_wait_in_the_backlog_instead_of_being_embedded_twice(tmp_path, postgres_url, corpus, monkeypatch):
+    import threading
+
+    from semsearch.storage.postgres import writer
+
+    monkeypatch.setattr(writer, "MAX_CLAIMS", 4)
+    with Index.open(postgres_url, embedder=FakeEmbedder()):
+        pass
+    embedded: list[str] = []
+
+    class Slow(FakeEmbedder):
+        batch_size = 2
+
+        def embed_documents(self, texts):
+            embedded.extend(texts)
+            time.sleep(0.02)
+            return super().embed_documents(texts)
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with Index.open(postgres_url, embedder=Slow()) as index:
+                index.add([corpus])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(120)
+    assert errors == []
+    assert embedded and [text for text, count in Counter(embedded).items() if count > 1] == []
+    with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
+        status = index.status()
+        assert (status.documents, status.waiting_chunks) == (24, 0) and index.check().problems == []
+        assert status.vectors == len(embedded)

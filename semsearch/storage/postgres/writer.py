@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 # Claims one writer holds at most: each is an entry in the server's lock table, which is
 # shared by every session and sized by max_locks_per_transaction (64) x max_connections.
-# Texts past this many are embedded unclaimed (another indexer may then embed them too).
+# Texts past this many are left in the backlog (their documents are written all the same)
+# and claimed from there as this writer's claims are given up, at the end of its run.
 MAX_CLAIMS = 1000
 
 
@@ -122,10 +123,15 @@ class PostgresWriter(Writer):
             digest for digest in hashes
             if (digest not in self._vector_ids or digest in self._waiting) and digest not in self._elsewhere and digest not in self._claimed
         ]
+        later: set[bytes] = set()
         if wanted:
             self._learn(wanted)
-            self._claim([digest for digest in wanted if digest not in self._vector_ids or digest in self._waiting])
-        return {digest for digest in hashes if (digest in self._vector_ids and digest not in self._waiting) or digest in self._elsewhere}
+            claimable = [digest for digest in wanted if digest not in self._vector_ids or digest in self._waiting]
+            mine = set(self._claim(claimable))
+            # Past MAX_CLAIMS: not this writer's to embed now; the backlog keeps them.
+            later = {digest for digest in claimable if digest not in mine and digest not in self._elsewhere}
+        stored = {digest for digest in hashes if (digest in self._vector_ids and digest not in self._waiting) or digest in self._elsewhere}
+        return stored | later
 
     def _claim(self, hashes: Sequence[bytes]) -> list[bytes]:
         """Claim texts to embed; returns those this writer got (the others are being embedded elsewhere)."""
