@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,17 @@ if TYPE_CHECKING:
 
 
 _DONE = object()
+
+
+@dataclass
+class _Read:
+    """A document read, waiting for its commit: written with its vectors when they come
+    within COMMIT_EVERY of its reading (no backlog rows to write and fill again), else
+    without them."""
+
+    write: DocumentWrite
+    texts: list[bytes]  # the hashes of all of it that is embedded
+    at: float
 
 
 class _Inline:
@@ -99,7 +111,7 @@ class Pipeline:
         self.stats = IndexStats()
         self._started = time.monotonic()
         self._stored: set[bytes] = set()  # text hashes known to have a stored vector
-        self._ready: list[DocumentWrite] = []  # read, for the next commit
+        self._ready: list[_Read] = []  # read, for a commit soon
         self._ready_chunks = 0
         self._ready_changed: set[str] = set()  # of them, new versions of indexed documents
         self._written: dict[str, bool] = {}  # path -> whether it was a change, of the documents written
@@ -267,7 +279,7 @@ class Pipeline:
                 batch_size = self._batch_size()
                 self._send(executor, in_flight, workers, batch_size, reading)
                 if not (reading or in_flight or self._waiting):
-                    self._commit([], None)  # the last documents read
+                    self._commit([], None, flush=True)  # the last documents read
                     if backlog and self._refill(batch_size * (workers + 1) * 4):
                         continue
                     break
@@ -295,18 +307,18 @@ class Pipeline:
                         pass
                     self._accept(received)
                     if not reading:
-                        self._commit([], None)  # every document read is written before more is embedded
+                        self._commit([], None, flush=True)  # every document read is written before more is embedded
                     self._collect(in_flight, block=False, reading=reading)
                 else:
                     self._collect(in_flight, block=True, reading=reading)
-            self._commit([], None)
+            self._commit([], None, flush=True)
         except EmbeddingError:
             # The service failed for good. Batches already sent are paid for: keep what
             # they bring back, so that the next run does not pay for them again, and write
             # the documents read (their texts wait in the backlog for the next run).
             executor.close()
             self._drain(in_flight)
-            self._commit([], None)
+            self._commit([], None, flush=True)
             raise
         finally:
             stop.set()
@@ -433,7 +445,7 @@ class Pipeline:
                 self._waiting[digest] = text
                 self._queued.add(digest)
             if item.record:
-                self._ready.append(DocumentWrite(item.record, item.chunks, item.hashes))
+                self._ready.append(_Read(DocumentWrite(item.record, item.chunks, item.hashes), [digest for digest, _ in item.texts], time.monotonic()))
                 self._ready_chunks += len(item.chunks)
                 if item.state is not None:
                     self._ready_changed.add(item.record.path)
@@ -445,13 +457,23 @@ class Pipeline:
             self._unsettled.add(digest)
         return batch
 
-    def _commit(self, batch: list[tuple[bytes, str]], vectors: list[np.ndarray | None] | None) -> None:
-        """One transaction: the batch's vectors and every document read since the last."""
+    def _commit(self, batch: list[tuple[bytes, str]], vectors: list[np.ndarray | None] | None, *, flush: bool = False) -> None:
+        """One transaction: the batch's vectors and the documents read that are due: those
+        whose vectors are all there now, those read COMMIT_EVERY ago or more, or (`flush`) all."""
         good = [(digest, vector) for (digest, _), vector in zip(batch, vectors or []) if vector is not None]
         refused = [digest for (digest, _), vector in zip(batch, vectors or []) if vector is None]
         self._failed.update(refused)
-        documents, self._ready, self._ready_chunks = self._ready, [], 0
-        changed, self._ready_changed = self._ready_changed, set()
+        arrived = {digest for digest, _ in good}
+        oldest = time.monotonic() - COMMIT_EVERY
+        due: list[_Read] = []
+        held: list[_Read] = []
+        for read in self._ready:
+            ready = flush or read.at <= oldest or all(digest in self._stored or digest in arrived for digest in read.texts)
+            (due if ready else held).append(read)
+        documents = [read.write for read in due]
+        self._ready, self._ready_chunks = held, sum(len(read.write.chunks) for read in held)
+        changed = {write.record.path for write in documents} & self._ready_changed
+        self._ready_changed -= changed
         if not (good or documents or self._touches or refused):
             return
         committed = self.writer.commit(Commit(vectors=good, documents=documents, touches=self._touches, replace_vectors=self.force))
