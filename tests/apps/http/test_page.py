@@ -192,3 +192,31 @@ def test_the_page_asks_for_the_token_of_a_guarded_server(browser, sample_index):
         opened.wait_for_selector("#results li")
         assert opened.locator("#results li .file").first.inner_text() == "sample_docs/manual/02-accounts-and-sign-in.rst"
         context.close()
+
+
+def test_the_page_says_when_chunks_wait_for_their_vectors(browser, tmp_path, docs):
+    import semsearch
+    from tests.conftest import FakeEmbedder
+
+    class Failing(FakeEmbedder):
+        def embed_documents(self, texts):
+            time.sleep(0.3)  # while every file is read
+            raise semsearch.EmbeddingError("The service is down.")
+
+    with Index.open(tmp_path / "index", embedder=Failing()) as index, pytest.raises(semsearch.EmbeddingError):
+        index.add([docs])
+    with Index.open(tmp_path / "index", embedder=FakeEmbedder()) as index, serving(index) as served:
+        waiting = index.status().waiting_chunks
+        assert waiting > 0
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            opened = context.new_page()
+            opened.goto(served.url + "/")
+            _until(opened, "() => document.querySelector('#status').textContent.includes('Waiting for vectors')")
+            assert f"{waiting} chunks" in opened.locator("#status").inner_text()
+            _search(opened, "cats purr")
+            message = opened.locator("#message").inner_text()
+            assert "passage" in message and f"{waiting} chunks are still waiting for their vectors" in message
+            assert _files(opened)[0].endswith("cats.md")
+        finally:
+            context.close()

@@ -114,10 +114,10 @@
       if (serial !== state.serial) return; // a later keystroke's answer wins
       render(found.results);
       const took = Math.round(performance.now() - started);
-      message.textContent = found.results.length
-        ? found.results.length + (found.results.length === 1 ? " passage" : " passages") + " in " + took + " ms"
+      const said = found.results.length
+        ? found.results.length + (found.results.length === 1 ? " passage" : " passages") + " in " + took + " ms."
         : "Nothing found.";
-      if (found.notes.length) message.textContent += " " + found.notes.join(" ");
+      message.textContent = [said, ...found.notes].join(" ");
     } catch (error) {
       if (serial === state.serial) { render([]); message.textContent = error.message; }
     }
