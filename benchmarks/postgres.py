@@ -297,7 +297,6 @@ def indexers(args) -> None:
 def scifact(args) -> None:
     import retrieval  # benchmarks/retrieval.py
 
-    from semsearch import copy_index
     from semsearch.evaluation import evaluate, load_dataset
     from semsearch.settings import ChunkSettings
 
@@ -324,16 +323,7 @@ def scifact(args) -> None:
         if Index.open(local, embedder=embedder).status().documents == 0:
             print("building the local SciFact index first (benchmarks/retrieval.py scifact does the same)")
             retrieval.run_modes("scifact", corpus, "test", [1.0], [1.0], None, modes=("dense",))
-    started = time.perf_counter()
-    copied = copy_index(local, url)
-    print(f"copied {copied} documents into PostgreSQL in {time.perf_counter() - started:.1f} s")
-    for name, location in (("local", local), ("postgres", url)):
-        with Index.open(location, embedder=embedder, create=False) as index:
-            for mode in ("dense", "keyword", "hybrid"):
-                report = evaluate(index, dataset, mode=mode).to_dict()
-                print(f"scifact {name:<8} {mode:<7} nDCG@10 {report['ndcg@10']:.4f}  R@100 {report['recall@100']:.4f}")
-    if server is not None:
-        server.remove()  # type: ignore[attr-defined]
+    through_postgres("scifact", local, url, embedder, dataset, server)
 
 
 def xquad(args) -> None:
@@ -341,7 +331,6 @@ def xquad(args) -> None:
     kept in benchmarks/.cache), in a local index and in a PostgreSQL copy of it."""
     import retrieval  # benchmarks/retrieval.py
 
-    from semsearch import copy_index
     from semsearch.evaluation import evaluate, load_dataset
 
     base, server = server_url(args)
@@ -354,6 +343,14 @@ def xquad(args) -> None:
         started = time.perf_counter()
         evaluate(index, dataset, mode="dense")  # indexes the corpus when it is not yet
         print(f"local index ready in {time.perf_counter() - started:.1f} s ({index.status().chunks} chunks)")
+    through_postgres("xquad de→en", local, url, embedder, dataset, server)
+
+
+def through_postgres(label: str, local: Path, url: str, embedder, dataset, server) -> None:
+    """Copy the local index `local` into the database `url` and evaluate both in each mode."""
+    from semsearch import copy_index
+    from semsearch.evaluation import evaluate
+
     started = time.perf_counter()
     copied = copy_index(local, url)
     print(f"copied {copied} documents into PostgreSQL in {time.perf_counter() - started:.1f} s")
@@ -361,7 +358,7 @@ def xquad(args) -> None:
         with Index.open(location, embedder=embedder, create=False) as index:
             for mode in ("dense", "keyword", "hybrid"):
                 report = evaluate(index, dataset, mode=mode).to_dict()
-                print(f"xquad de→en {name:<8} {mode:<7} nDCG@10 {report['ndcg@10']:.4f}  R@100 {report['recall@100']:.4f}")
+                print(f"{label} {name:<8} {mode:<7} nDCG@10 {report['ndcg@10']:.4f}  R@100 {report['recall@100']:.4f}")
     if server is not None:
         server.remove()  # type: ignore[attr-defined]
 

@@ -771,9 +771,10 @@ def _reached(embedder: BaseEmbedder | None, model: str, make: Callable[[str], Ba
 
 def _unused_with_other_settings(backend: Backend, model: str | None, chunking: ChunkSettings | None) -> bool:
     """Whether the index was set up for another model or chunking but holds no vector: no
-    document, or only documents whose texts wait for their first vector (its first run
-    failed), which the new settings read again in seconds."""
+    document, or only files whose texts wait for their first vector (its first run failed),
+    which the new settings read again in seconds. Records from `add_texts` cannot be read
+    again: an index holding any keeps its settings."""
     stored = backend.settings()
     if not (stored.get("model") and settings.differs(stored, model, chunking)):
         return False
-    return not backend.has_documents() or backend.status().vectors == 0
+    return not backend.has_documents() or (backend.record_count() == 0 and backend.status().vectors == 0)

@@ -65,6 +65,7 @@ class _Inline:
 
     get_nowait = get
 
+
 # Seconds between commits: of documents read (what keyword search finds that soon after they
 # are read), and of finished embedding batches waiting for others to share their commit (a
 # killed run loses at most this much of the service's answers).

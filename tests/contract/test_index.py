@@ -364,7 +364,22 @@ def test_a_closed_index_says_so(tmp_path, location, fake):
     index.close()  # closing again is harmless
 
 
-def test_an_index_without_documents_takes_the_model_asked_for(tmp_path, location):
+def test_an_index_without_documents_takes_the_model_asked_for(tmp_path, location, docs):
+    class Failing(FakeEmbedder):
+        def embed_documents(self, texts):
+            raise semsearch.EmbeddingError("no token")
+
+    with Index.open(location, embedder=Failing("remote-model", 32)) as index:
+        with pytest.raises(semsearch.EmbeddingError):
+            index.add([docs / "garden.rst"])
+    with Index.open(location, embedder=FakeEmbedder("fake", 64)) as index:
+        assert index.model == "fake" and "held nothing embedded with remote-model" in index.model_reason
+        index.add_texts(["a"], ["Sailing boats need wind."])
+    with pytest.raises(ModelMismatchError):
+        Index.open(location, embedder=FakeEmbedder("remote-model", 32))
+
+
+def test_records_waiting_for_their_first_vectors_keep_the_index_to_its_model(tmp_path, location):
     class Failing(FakeEmbedder):
         def embed_documents(self, texts):
             raise semsearch.EmbeddingError("no token")
@@ -372,11 +387,12 @@ def test_an_index_without_documents_takes_the_model_asked_for(tmp_path, location
     with Index.open(location, embedder=Failing("remote-model", 32)) as index:
         with pytest.raises(semsearch.EmbeddingError):
             index.add_texts(["a"], ["Sailing boats need wind."])
-    with Index.open(location, embedder=FakeEmbedder("fake", 64)) as index:
-        assert index.model == "fake" and "held nothing embedded with remote-model" in index.model_reason
-        index.add_texts(["a"], ["Sailing boats need wind."])
+    # A record cannot be read again from anywhere: switching would lose it.
     with pytest.raises(ModelMismatchError):
-        Index.open(location, embedder=FakeEmbedder("remote-model", 32))
+        Index.open(location, embedder=FakeEmbedder("fake", 64))
+    with Index.open(location, embedder=FakeEmbedder("remote-model", 32)) as index:
+        assert index.add_texts(["a"], ["Sailing boats need wind."]).unchanged == 1
+        assert index.embed_backlog().chunks_embedded == 0 and index.status().waiting_chunks == 0
 
 
 def test_a_record_id_may_not_be_the_path_of_an_indexed_file(tmp_path, location, docs, fake):
