@@ -309,9 +309,9 @@ class Pipeline:
                     self._accept(received)
                     if not reading:
                         self._commit([], None, flush=True)  # every document read is written before more is embedded
-                    self._collect(in_flight, block=False, reading=reading)
+                    self._collect(in_flight, block=False)
                 else:
-                    self._collect(in_flight, block=True, reading=reading)
+                    self._collect(in_flight, block=True)
             self._commit([], None, flush=True)
         except EmbeddingError:
             # The service failed for good. Batches already sent are paid for: keep what
@@ -359,7 +359,7 @@ class Pipeline:
             self._queued.add(digest)
         return bool(found)
 
-    def _collect(self, in_flight: dict[Future, list[tuple[bytes, str]]], *, block: bool, reading: bool = False) -> None:
+    def _collect(self, in_flight: dict[Future, list[tuple[bytes, str]]], *, block: bool) -> None:
         """Commit the batches that have finished (waiting for one if `block`) and the
         documents read, in one transaction. While others are still running, finished ones
         wait up to COMMIT_EVERY for them: each commit has its own cost (the keyword index's

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from semsearch.apps.cli import cli
+from tests.apps.test_remote_cli import run
 from tests.openai_server import as_endpoint
 from tests.test_evaluation import write_dataset
 
@@ -19,10 +18,6 @@ MODEL = "Qwen/Qwen3-VL-Reranker-8B"
 def server(monkeypatch):
     with as_endpoint(monkeypatch, TOKEN) as running:
         yield running
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 @pytest.fixture

@@ -229,18 +229,19 @@ class LocalWriter(Writer):
         """Write the commit's documents; their texts without a vector row wait for one."""
         waiting: dict[bytes, tuple[str, int]] = {}
         raised: dict[int, int] = {}
-        self._learn(digest for write in change.documents for chunk in write.chunks for digest, _ in chunk.embedded())
-        for write in change.documents:
+        # Each text's hash, worked out once: (document, [(hash, text), ...]).
+        texts = [(write, [pair for chunk in write.chunks for pair in chunk.embedded()]) for write in change.documents]
+        self._learn(digest for _, pairs in texts for digest, _ in pairs)
+        for write, pairs in texts:
             # The newest documents' texts are embedded first; records have no file time.
             priority = write.record.mtime_ns or time.time_ns()
-            for chunk in write.chunks:
-                for digest, text in chunk.embedded():
-                    if digest not in self._vector_ids:
-                        if digest not in waiting or waiting[digest][1] < priority:
-                            waiting[digest] = (text, priority)
-                    elif digest in self._waiting:
-                        vector_id = self._vector_ids[digest]
-                        raised[vector_id] = max(raised.get(vector_id, 0), priority)
+            for digest, text in pairs:
+                if digest not in self._vector_ids:
+                    if digest not in waiting or waiting[digest][1] < priority:
+                        waiting[digest] = (text, priority)
+                elif digest in self._waiting:
+                    vector_id = self._vector_ids[digest]
+                    raised[vector_id] = max(raised.get(vector_id, 0), priority)
         if waiting:
             ids = self.store.add_waiting([(digest, text, priority) for digest, (text, priority) in waiting.items()])
             self._vector_ids.update(zip(waiting, ids))

@@ -218,17 +218,16 @@ class PostgresWriter(Writer):
 
     def _write(self, writes: list[DocumentWrite]) -> tuple[list[int], list[int]]:
         """Write documents; their texts without a vector row wait for one. Call inside `transaction()`."""
-        self._learn(digest for write in writes for chunk in write.chunks for digest, _ in chunk.embedded())
+        # Each text's hash, worked out once: (document, [(hash, text), ...]).
+        texts = [(write, [pair for chunk in write.chunks for pair in chunk.embedded()]) for write in writes]
+        self._learn(digest for _, pairs in texts for digest, _ in pairs)
         waiting: dict[bytes, tuple[str, int]] = {}
-        for write in writes:
+        for write, pairs in texts:
             # The newest documents' texts are embedded first; records have no file time.
             priority = write.record.mtime_ns or time.time_ns()
-            for chunk in write.chunks:
-                for digest, text in chunk.embedded():
-                    if (digest not in self._vector_ids or digest in self._waiting) and (
-                        digest not in waiting or waiting[digest][1] < priority
-                    ):
-                        waiting[digest] = (text, priority)
+            for digest, text in pairs:
+                if (digest not in self._vector_ids or digest in self._waiting) and (digest not in waiting or waiting[digest][1] < priority):
+                    waiting[digest] = (text, priority)
         if waiting:
             self.store.add_waiting([(digest, text, priority) for digest, (text, priority) in waiting.items()])
             self._learn(waiting, again=True)
