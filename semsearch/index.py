@@ -9,13 +9,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config, embedding, settings
+from . import config, embedding, opening, settings
 from .embedding.base import BaseEmbedder, conform
 from .errors import SemsearchError
+from .indexing.records import checked_records
 from .results import (
     CheckReport,
     DocumentLines,
@@ -26,13 +26,13 @@ from .results import (
     SearchResults,
     count_reasons,
 )
-from .search import MODES
+from .search import query as query_parts
 from .search.filters import DateLike, Filters
 from .search.ranking import Ranking, for_query, rank
 from .search.rerank import DEFAULT_DEPTH, Reranker, rerank_results
 from .settings import ChunkSettings, IndexSettings, VectorSettings
 from .storage import open_backend
-from .text.checks import check_path, check_text, undecodable
+from .text.checks import check_path
 from .text.keywords import query_terms
 
 if TYPE_CHECKING:
@@ -42,11 +42,6 @@ if TYPE_CHECKING:
     from .indexing.pipeline import Pipeline
     from .indexing.watch import Notice, Update
     from .storage.base import Backend
-
-
-# The most results one search returns: more is a dump of the index, not a ranking (and the
-# candidates each retriever reads grow with it).
-MAX_RESULTS = 10_000
 
 
 def _one_at_a_time(method: Callable) -> Callable:
@@ -161,7 +156,7 @@ class Index:
         backend = open_backend(location, create=create)
         fresh = not backend.settings().get("model")
         try:
-            setup = _set_up(
+            setup = opening.set_up(
                 backend, model, conformed, chunking, rebuild=rebuild, timeout=lock_timeout,
                 make=lambda model_id: conform(embedding.make_embedder(model_id, **remote_options)),
             )
@@ -172,7 +167,7 @@ class Index:
                     writer.set_settings({"vectors": json.dumps(vectors.to_dict())})
                 index.vector_settings = vectors
         except BaseException:
-            _abandon(backend, fresh)
+            opening.abandon(backend, fresh)
             raise
         index.created, index.model_reason, index.dropped_records = setup.created, setup.reason, setup.dropped
         index._reranker = reranker
@@ -329,7 +324,7 @@ class Index:
         included; an unchanged text is not embedded again. Ids share one namespace with
         the paths of indexed files, so use ids that are not file paths.
         """
-        records = _checked_records(ids, texts, metadata)
+        records = checked_records(ids, texts, metadata)
         # Records and files share one namespace (a document's path); a record must not
         # silently take an indexed file's place (the file's folder would bring it back).
         states = self._backend.document_states_at(key for key, _, _ in records)
@@ -431,21 +426,7 @@ class Index:
 
         Filters apply before the cut to `limit`, so they never hide a match that exists.
         """
-        if not isinstance(query, str):
-            raise SemsearchError(f"The query must be a string, not {type(query).__name__}.")
-        if not query.strip():
-            raise SemsearchError("The query is empty: say what you are looking for.", code="empty_query")
-        check_text(query, "The query")
-        for pattern in [path] if isinstance(path, str) else (path or []):
-            check_text(pattern, "A path filter")
-        if not isinstance(limit, int) or not (per_file is None or isinstance(per_file, int)):
-            raise SemsearchError("limit must be a whole number, and per_file a whole number or None.")
-        if mode not in MODES:
-            raise SemsearchError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.", code="unknown_mode")
-        if limit < 0 or (per_file or 0) < 0:
-            raise SemsearchError(f"limit and per_file must be 0 or more (per_file None: no cap), not {limit} and {per_file}.")
-        if limit > MAX_RESULTS:
-            raise SemsearchError(f"limit may be at most {MAX_RESULTS:,}, not {limit:,}.", code="limit_too_large", limit=limit)
+        query_parts.check_arguments(query, limit, mode, per_file, path)
         backend = self._backend
         if not backend.has_chunks():
             return SearchResults()
@@ -457,7 +438,7 @@ class Index:
         vector = None
         notes: list[str] = []
         if mode in ("hybrid", "dense"):
-            vector = self._query_vector(self._fitted(query, notes))
+            vector = self._query_vector(query_parts.fitted(self.embedder, query, notes))
             dimensions = self.dimensions
             if dimensions is not None:
                 settings.check_dimensions(str(self.path), dimensions, int(getattr(vector, "size", len(vector))))
@@ -472,11 +453,11 @@ class Index:
                 found, ceiling = backend.keyword(terms, k, allowed)
                 return Ranking([chunk_id for chunk_id, _ in found], [score for _, score in found], ceiling)
 
-        reranking = self._reranking(rerank, rerank_depth)
+        reranking = query_parts.reranking(rerank, rerank_depth, self._reranker is not None)
         depth = max(limit, rerank_depth) if reranking else limit
         waiting, _ = backend.backlog()
         if waiting and mode != "keyword":
-            notes.append(_waiting_note(waiting, mode))
+            notes.append(query_parts.waiting_note(waiting, mode))
         ranked = rank(
             backend, dense, keyword, limit=depth, per_file=per_file, explain=explain,
             waiting=backend.waiting_among if waiting else None,
@@ -488,33 +469,8 @@ class Index:
             notes.extend([note] if note else [])
             for result in ranked:
                 result.reranked = reranked
-        _attach_parts(backend, ranked, vector)
+        query_parts.attach_parts(backend, ranked, vector)
         return SearchResults(for_query(ranked, query), notes, reranked, waiting)
-
-    def _reranking(self, rerank: bool | None, depth: int) -> bool:
-        if not isinstance(depth, int) or not 1 <= depth <= MAX_RESULTS:
-            raise SemsearchError(f"rerank_depth must be a whole number from 1 to {MAX_RESULTS:,}, not {depth!r}.")
-        if rerank is None:
-            return self._reranker is not None or bool(config.setting("SEMSEARCH_RERANK_MODEL"))
-        return bool(rerank)
-
-    def _fitted(self, query: str, notes: list[str]) -> str:
-        """The query as the model can take it: cut to its input limit (the model would
-        take minutes over a pasted page, and look only at its beginning anyway), saying so
-        in `notes`. Keyword search takes all of it."""
-        embedder = self.embedder
-        if not embedder.max_tokens or len(query) <= embedder.max_tokens // 2:
-            return query
-        from .text.chunking import estimate_tokens, fit_to_tokens
-
-        limit = max(embedder.max_tokens - 8 - estimate_tokens(embedder.query_prefix), 8)
-        fitted = fit_to_tokens(query, limit, embedder.count_tokens)
-        if fitted != query:
-            notes.append(
-                f"The query is longer than the model takes ({embedder.max_tokens} tokens): its meaning was read from "
-                f"its first {len(fitted):,} of {len(query):,} characters; keyword search used all of it."
-            )
-        return fitted
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The query's vector, with the storage ready for dense search. On the first search
@@ -526,7 +482,7 @@ class Index:
             vector = embed(query)
             self._backend.prepare_dense()
             return vector
-        embedding = _started(embed, query)
+        embedding = query_parts.started(embed, query)
         self._backend.prepare_dense()
         self._warm = True
         return embedding()
@@ -591,190 +547,3 @@ class Index:
         )
 
 
-def _waiting_note(waiting: int, mode: str) -> str:
-    if mode == "dense":
-        return (
-            f"{waiting:,} chunks are still waiting for their vectors: dense search cannot find them yet "
-            "(hybrid and keyword search do); `semsearch index` embeds them."
-        )
-    return (
-        f"{waiting:,} chunks are still waiting for their vectors: they were ranked by their keywords alone; "
-        "`semsearch index` embeds them."
-    )
-
-
-def _attach_parts(backend: Backend, results: list, vector: np.ndarray | None) -> None:
-    """Give each result whose chunk holds several sections those sections, scored against
-    the query's vector when there is one, so its snippet and label come from the one that
-    answers (the chunk's vector speaks for all of them together)."""
-    if not results:
-        return
-    found = backend.chunk_parts([result.chunk_id for result in results])
-    if not found:
-        return
-    import numpy as np
-
-    query = None if vector is None else np.asarray(vector, dtype=np.float32).ravel()
-    norm = float(np.linalg.norm(query)) if query is not None else 0.0
-    for result in results:
-        parts = found.get(result.chunk_id)
-        if not parts:
-            continue
-        scored = []
-        for start, end, section, part_vector in parts:
-            score = None
-            if query is not None and norm and len(part_vector) == len(query):
-                score = float(part_vector @ query / ((float(np.linalg.norm(part_vector)) or 1.0) * norm))
-            scored.append((start - result.start_char, end - result.start_char, section, score))
-        result.parts = scored
-
-
-def _abandon(backend: Backend, fresh: bool) -> None:
-    """Close a backend whose opening failed. An index that was never set up (its model could
-    not be reached, say) is not left behind; one that was is only closed."""
-    try:
-        never_set_up = fresh and not backend.settings().get("model")
-    except SemsearchError:
-        never_set_up = False
-    (backend.discard if never_set_up else backend.close)()
-
-
-def _started(function: Callable, *args: Any) -> Callable[[], Any]:
-    """Run `function(*args)` in a daemon thread; returns what waits for its result (or
-    raises its error). A daemon, so that Ctrl-C ends the process at once even while the
-    thread waits on a service that does not answer (a pool's worker would be joined first)."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = function(*args)
-        except BaseException as exc:  # handed to the caller
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="semsearch-query", daemon=True)
-    thread.start()
-
-    def result() -> Any:
-        thread.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
-
-    return result
-
-
-def _checked_records(ids, texts, metadata) -> list[tuple[str, str, dict[str, Any] | None]]:
-    """`add_texts`' arguments as records, refused before anything is written when they
-    cannot all be stored (a run commits as it goes)."""
-    if isinstance(ids, str) or isinstance(texts, str):
-        raise SemsearchError("add_texts takes lists: ids=[...], texts=[...].")
-    ids, texts = list(ids), list(texts)
-    metadata = [None] * len(ids) if metadata is None else list(metadata)
-    if not len(ids) == len(texts) == len(metadata):
-        raise SemsearchError("add_texts needs as many ids (and metadata) as texts.")
-    if len(set(ids)) != len(ids):
-        raise SemsearchError("add_texts ids must be unique.")
-    for number, (key, text, values) in enumerate(zip(ids, texts, metadata)):
-        problem = None
-        if not isinstance(key, str) or not isinstance(text, str):
-            problem = "ids and texts must be strings"
-        elif undecodable(key) or undecodable(text):
-            problem = "ids and texts must be valid UTF-8 (this one holds bytes that are not)"
-        elif values is not None and not isinstance(values, dict):
-            problem = "metadata must be a dict or None"
-        elif values is not None and not isinstance(values.get("title", ""), str):
-            problem = "a title in metadata must be a string"
-        else:
-            try:
-                json.dumps(values)
-            except (TypeError, ValueError) as exc:
-                problem = f"metadata must be JSON-serialisable ({exc})"
-        if problem:
-            raise SemsearchError(f"add_texts record {number} ({key!r}): {problem}. Nothing was written.")
-    return list(zip(ids, texts, metadata))
-
-
-@dataclass
-class _SetUp:
-    """How opening an index went: the embedder to use (when one was made or given), whether
-    the index was set up now, why with this model, and how many records a rebuild dropped."""
-
-    embedder: BaseEmbedder | None
-    created: bool = False
-    reason: str | None = None
-    dropped: int = 0
-
-
-def _set_up(
-    backend: Backend,
-    model: str | None,
-    embedder: BaseEmbedder | None,
-    chunking: ChunkSettings | None,
-    *,
-    rebuild: bool,
-    timeout: float,
-    make: Callable[[str], BaseEmbedder],
-) -> _SetUp:
-    """Settle an opened index's settings: a new index takes the model and chunking asked for
-    (or the default), an empty one set up for others switches to them, `rebuild` empties it
-    for them; otherwise they must match (ModelMismatchError). `make` creates an embedder."""
-    requested = embedder.model_id if embedder is not None else model
-    result = _SetUp(embedder)
-    if backend.settings().get("model") and rebuild:
-        result.embedder = embedder = embedder or make(requested or backend.settings()["model"])
-        # Called once first, so that a wrong token or model id fails before anything is deleted.
-        embedder.embed_documents(["semsearch"])
-        requested = embedder.model_id
-        # Emptied and set up for the new model in one transaction: a rebuild killed
-        # halfway resumes with the model it was asked for, not the default.
-        with backend.writer(timeout) as writer, writer.transaction():
-            # Records from add_texts are not files: the folders cannot bring them back.
-            result.dropped = backend.record_count()
-            writer.clear()
-            writer.set_settings(settings.for_new_index(requested, embedder, chunking))
-        result.created, result.reason = True, "--rebuild"
-    elif _unused_with_other_settings(backend, requested, chunking):
-        # An index that holds no document yet (its first run failed: no token, a typo)
-        # takes the model and chunking asked for now; there is nothing to lose.
-        result.embedder = _reached(result.embedder, config.choose_model(requested).model, make)
-        with backend.writer(timeout) as writer, writer.transaction():
-            # Asked again under the lock: a run may have filled it meanwhile.
-            if _unused_with_other_settings(backend, requested, chunking):
-                replaced = backend.settings()["model"]
-                choice = config.choose_model(requested)
-                writer.clear()
-                writer.set_settings(settings.for_new_index(choice.model, embedder, chunking))
-                result.created = True
-                result.reason = f"{choice.reason}; it held nothing embedded with {replaced}"
-    if not backend.settings().get("model"):
-        result.embedder = _reached(result.embedder, config.choose_model(requested).model, make)
-        with backend.writer(timeout) as writer, writer.transaction():
-            if not backend.settings().get("model"):
-                choice = config.choose_model(requested)
-                writer.set_settings(settings.for_new_index(choice.model, embedder, chunking))
-                result.created, result.reason = True, result.reason or choice.reason
-    settings.check(backend.location, backend.settings(), requested, chunking)
-    return result
-
-
-def _reached(embedder: BaseEmbedder | None, model: str, make: Callable[[str], BaseEmbedder]) -> BaseEmbedder | None:
-    """The embedder a new index will use, called once if semsearch makes it for a remote
-    model: an index is set up only for a model that answered (a typo, a wrong token or an
-    endpoint that is down fail here, before anything is written). An embedder given, or the
-    bundled model, is not called."""
-    if embedder is not None or model == config.LOCAL_MODEL:
-        return embedder
-    made = make(model)
-    made.embed_documents(["semsearch"])
-    return made
-
-
-def _unused_with_other_settings(backend: Backend, model: str | None, chunking: ChunkSettings | None) -> bool:
-    """Whether the index was set up for another model or chunking but holds no vector: no
-    document, or only files whose texts wait for their first vector (its first run failed),
-    which the new settings read again in seconds. Records from `add_texts` cannot be read
-    again: an index holding any keeps its settings."""
-    stored = backend.settings()
-    if not (stored.get("model") and settings.differs(stored, model, chunking)):
-        return False
-    return not backend.has_documents() or (backend.record_count() == 0 and backend.status().vectors == 0)

@@ -445,7 +445,7 @@ def test_texts_and_paths_that_are_not_utf8_are_refused_by_the_library(location, 
 def test_a_limit_beyond_any_ranking_is_refused_and_extreme_dates_work(location, docs, fake):
     import datetime as dt
 
-    from semsearch.index import MAX_RESULTS
+    from semsearch.search.query import MAX_RESULTS
 
     with Index.open(location, embedder=fake) as index:
         index.add([docs])
