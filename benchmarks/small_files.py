@@ -15,6 +15,12 @@ once under $TMPDIR/semsearch-benchmarks/small-files/. Printed, in one run:
   share of the rate limit's ceiling reached, chunks lost and chunks embedded twice, and where
   the time went by stage (timers around the pipeline's steps, in the child process; the
   reader and embedding stages run on threads of their own, so stages overlap);
+- floors (`--floors`, after the first run of the first service): what a fresh process pays
+  before reading a file, `import openai` (the client the remote models go through) and
+  `import semsearch.apps.cli` in processes of their own, best of 3 (wall and CPU); and what
+  SQLite alone needs to store the run's rows (documents, chunks, vectors and the FTS5 keyword
+  entries, copied by `INSERT ... SELECT` from the run's index into an empty one of the same
+  schema in one transaction: no Python per row);
 - `Index.add_texts` of `--records` short records with an embedder that costs nothing;
 - a no-change re-index of `--reindex` files: `Index.add` in-process and a fresh process.
 
@@ -239,6 +245,74 @@ def describe(service: str, result: dict, files: int, plain: float) -> list[str]:
     return lines
 
 
+# -- floors: what any run of this design pays --------------------------------------------
+
+
+def import_floor(module: str) -> tuple[float, float]:
+    """Best of 3 fresh processes importing `module`: (wall s, CPU s)."""
+    import resource
+
+    best = (float("inf"), float("inf"))
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True, capture_output=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        best = min(best, (wall, cpu))
+    return best
+
+
+def sqlite_floor(index_dir: Path, work: Path) -> dict[str, float]:
+    """Seconds SQLite needs to store the rows of the index at `index_dir` again, in one
+    transaction of INSERT ... SELECT into an empty database of the same schema (WAL,
+    synchronous=NORMAL, the same page cache): each table's part and the commit."""
+    source = index_dir / "index.db"
+    target = work / "floor.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    with sqlite3.connect(source) as db:
+        # The FTS5 table's shadow tables are made by its own CREATE VIRTUAL TABLE.
+        schema = [row[0] for row in db.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'chunks_fts_%' AND name != 'sqlite_sequence'"
+            " ORDER BY type = 'index'"
+        )]
+    db = sqlite3.connect(target, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-32768")
+    for statement in schema:
+        db.execute(statement)
+    db.execute("ATTACH ? AS source", [str(source)])
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    db.execute("BEGIN")
+    for table in ("documents", "vectors", "chunks"):
+        begun = time.perf_counter()
+        db.execute(f"INSERT INTO main.{table} SELECT * FROM source.{table}")
+        seconds[table] = time.perf_counter() - begun
+    begun = time.perf_counter()
+    # The keyword entries of a note are its text (no context header: one section, no title).
+    db.execute("INSERT INTO chunks_fts (rowid, body) SELECT id, coalesce(context || ' ', '') || text FROM main.chunks")
+    seconds["keywords (FTS5)"] = time.perf_counter() - begun
+    begun = time.perf_counter()
+    db.execute("COMMIT")
+    seconds["commit"] = time.perf_counter() - begun
+    seconds["all"] = time.perf_counter() - started
+    db.close()
+    return seconds
+
+
+def print_floors(index_dir: Path, work: Path, plain: float) -> None:
+    for module in ("openai", "semsearch.apps.cli"):
+        wall, cpu = import_floor(module)
+        print(f"floor: a fresh process importing {module}: {wall:.3f} s wall, {cpu:.3f} s CPU ({wall / plain:.1f}x plain reading; best of 3)")
+    parts = sqlite_floor(index_dir, work)
+    print(f"floor: SQLite storing the run's rows, one transaction of INSERT ... SELECT: {parts['all']:.3f} s "
+          f"({parts['all'] / plain:.1f}x plain reading): " + ", ".join(f"{name} {value:.3f} s" for name, value in parts.items() if name != "all"))
+
+
 # -- add_texts and re-indexing -------------------------------------------------------------
 
 
@@ -318,6 +392,7 @@ def main() -> None:
     parser.add_argument("--services", default="free,slow,ionos")
     parser.add_argument("--records", type=int, default=100_000, help="records for add_texts (0: skip)")
     parser.add_argument("--reindex", type=int, default=10_000, help="files for the no-change re-index (0: skip)")
+    parser.add_argument("--floors", action="store_true", help="also print what a fresh process and SQLite alone cost")
     parser.add_argument("--code", help="a folder holding the semsearch package to measure (default: this checkout's)")
     args = parser.parse_args()
 
@@ -338,6 +413,8 @@ def main() -> None:
                 results.append(run_index(root, service, work))
                 for line in describe(f"{service} run {number + 1}", results[-1], args.files, plain):
                     print(line, flush=True)
+                if args.floors and number == 0 and service == args.services.split(",")[0]:
+                    print_floors(results[-1]["index_dir"], work, plain)
             if len(results) > 1:
                 rates = [args.files / r["seconds"] for r in results]
                 print(f"{service}: median {statistics.median(rates):,.0f} files/s (min {min(rates):,.0f}, max {max(rates):,.0f})")
