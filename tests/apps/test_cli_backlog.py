@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from semsearch.apps.cli import _progress
+from semsearch.apps.cli.indexing import Progress as _progress
 from semsearch.results import Progress
 from tests.apps.test_remote_cli import TOKEN, run
 from tests.openai_server import as_endpoint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from semsearch.apps.cli import _explanation
+from semsearch.apps.cli.searching import explanation as _explanation
 from semsearch.results import SearchResult
 from semsearch.search import ranking as search
 from semsearch.text.keywords import keyword_text, match_expression, query_terms
