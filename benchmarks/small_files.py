@@ -248,6 +248,17 @@ def describe(service: str, result: dict, files: int, plain: float) -> list[str]:
 # -- floors: what any run of this design pays --------------------------------------------
 
 
+def reference_loop() -> float:
+    """Best of 3 of one fixed stretch of interpreter work (summing 10 million integers): the
+    same machine runs at different speeds on different days, and this says how fast it is now."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(range(10_000_000))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def import_floor(module: str) -> tuple[float, float]:
     """Best of 3 fresh processes importing `module`: (wall s, CPU s)."""
     import resource
@@ -401,7 +412,7 @@ def main() -> None:
 
     print(f"semsearch from {Path(semsearch.__file__).parent}")
     print(f"corpus: {args.files} one-paragraph .txt notes in {FOLDERS} folders ({root}); "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {reference_loop():.3f} s for a reference loop")
     with tempfile.TemporaryDirectory(prefix="semsearch-small-") as tmp:
         work = Path(tmp)
         plain_read(root)  # warms the page cache
