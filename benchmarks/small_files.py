@@ -114,10 +114,11 @@ def plain_read(root: Path) -> tuple[int, float]:
 
 # What is timed in the child, and how it is labelled.
 TIMED = [
-    ("plan", "plan"), ("Reader", "file"), ("Reader", "chunk"), ("Pipeline", "_embed"), ("Pipeline", "_accept"),
+    ("Index", "open"), ("plan", "plan"), ("Reader", "file"), ("Reader", "chunk"), ("Pipeline", "_embed"), ("Pipeline", "_accept"),
     ("LocalWriter", "commit"), ("LocalWriter", "_follow"), ("Pipeline", "_run"), ("LocalBackend", "_tidy"),
 ]
 STAGES = [
+    "opening the index (a new one: import openai, the model's first answer)",
     "walk and compare (main thread)",
     "read, decode, chunk (reader thread; 0: in other processes)",
     "  of which chunking",
@@ -137,6 +138,7 @@ def child(stages_file: str, arguments: list[str]) -> None:
     import threading
 
     started = time.perf_counter()
+    from semsearch import Index
     from semsearch.apps import cli as cli_module
     from semsearch.indexing import pipeline, plan, reading
     from semsearch.storage.local import LocalBackend
@@ -162,7 +164,7 @@ def child(stages_file: str, arguments: list[str]) -> None:
         setattr(owner, name, wrapper)
 
     for (owner, name), label in zip(TIMED, STAGES):
-        timed({"plan": plan, "Reader": reading.Reader, "Pipeline": pipeline.Pipeline, "LocalWriter": LocalWriter,
+        timed({"Index": Index, "plan": plan, "Reader": reading.Reader, "Pipeline": pipeline.Pipeline, "LocalWriter": LocalWriter,
                "LocalBackend": LocalBackend}[owner], name, label)
     try:
         cli_module.cli.main(args=arguments, prog_name="semsearch", standalone_mode=False)
