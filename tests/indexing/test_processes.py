@@ -94,3 +94,49 @@ def test_a_remote_models_token_counter_travels_without_its_token():
     assert b"secret-token-123" not in sent and b"127.0.0.1" not in sent
     text = "Tokens of a sentence, counted in another process."
     assert pickle.loads(sent)(text) == embedder.count_tokens(text)
+
+
+def test_reading_processes_start_while_the_walk_goes_on(tmp_path, folder, monkeypatch):
+    """They start once the walk has found enough files to need them, so that their start
+    overlaps the rest of the walk; what they read is indexed as before."""
+    from semsearch.indexing import plan as planning
+
+    monkeypatch.delenv("SEMSEARCH_READ_PROCESSES", raising=False)
+    monkeypatch.setattr(processes, "MIN_FILES", 50)
+    monkeypatch.setattr(processes, "_main_is_safe", lambda: True)
+    monkeypatch.setattr(processes.os, "cpu_count", lambda: 2)
+    events: list[str] = []
+    walked, started = planning.plan, processes.start
+
+    def plan(*args, **kwargs):
+        found = walked(*args, **kwargs)
+        events.append(f"walked {len(found.todo)}")
+        return found
+
+    def start(*args):
+        events.append("started")
+        return started(*args)
+
+    monkeypatch.setattr(planning, "plan", plan)
+    monkeypatch.setattr(processes, "start", start)
+    with Index.open(tmp_path / "index", embedder=FakeEmbedder()) as index:
+        stats = index.add([folder])
+        assert index.search("item123", mode="keyword", limit=1)[0].path.endswith("note123.txt")
+    assert events[0] == "started" and events[1].startswith("walked") and len(events) == 2
+    assert stats.new >= 300
+    monkeypatch.setenv("SEMSEARCH_READ_PROCESSES", "0")
+    with Index.open(tmp_path / "index-thread", embedder=FakeEmbedder()) as index:
+        index.add([folder])
+    assert stored(tmp_path / "index") == stored(tmp_path / "index-thread")
+
+
+def test_a_walk_of_few_files_starts_no_reading_process(tmp_path, folder, monkeypatch):
+    monkeypatch.delenv("SEMSEARCH_READ_PROCESSES", raising=False)
+    monkeypatch.setattr(processes, "_main_is_safe", lambda: True)
+
+    def start(*args):
+        raise AssertionError("a process was started for a few hundred files")
+
+    monkeypatch.setattr(processes, "start", start)
+    with Index.open(tmp_path / "index", embedder=FakeEmbedder()) as index:
+        assert index.add([folder]).new >= 300
