@@ -285,12 +285,13 @@ def sqlite_floor(index_dir: Path, work: Path) -> dict[str, float]:
     target = work / "floor.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
-    with sqlite3.connect(source) as db:
-        # The FTS5 table's shadow tables are made by its own CREATE VIRTUAL TABLE.
-        schema = [row[0] for row in db.execute(
-            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'chunks_fts_%' AND name != 'sqlite_sequence'"
-            " ORDER BY type = 'index'"
-        )]
+    db = sqlite3.connect(source)
+    # The FTS5 table's shadow tables are made by its own CREATE VIRTUAL TABLE.
+    schema = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'chunks_fts_%' AND name != 'sqlite_sequence'"
+        " ORDER BY type = 'index'"
+    )]
+    db.close()
     db = sqlite3.connect(target, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -420,13 +421,14 @@ def main() -> None:
         plain_read(root)  # warms the page cache
         counted, plain = min((plain_read(root) for _ in range(3)), key=lambda pair: pair[1])
         print(f"plain walk+read+decode+hash: {counted} files in {plain:.3f} s = {counted / plain:,.0f} files/s (best of 3, warm)")
-        for service in [name for name in args.services.split(",") if name]:
+        services = [name for name in args.services.split(",") if name]
+        for service in services:
             results = []
             for number in range(args.runs):
                 results.append(run_index(root, service, work))
                 for line in describe(f"{service} run {number + 1}", results[-1], args.files, plain):
                     print(line, flush=True)
-                if args.floors and number == 0 and service == args.services.split(",")[0]:
+                if args.floors and number == 0 and service == services[0]:
                     print_floors(results[-1]["index_dir"], work, plain)
             if len(results) > 1:
                 rates = [args.files / r["seconds"] for r in results]

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import config
 from ..errors import SemsearchError
 from ..text.checks import check_text
 from . import MODES
@@ -43,8 +44,6 @@ def check_arguments(query: Any, limit: Any, mode: str, per_file: Any, path: str 
 
 def reranking(rerank: bool | None, depth: int, given: bool) -> bool:
     """Whether a search reranks: as asked, else when a reranker was `given` or one is configured."""
-    from .. import config
-
     if not isinstance(depth, int) or not 1 <= depth <= MAX_RESULTS:
         raise SemsearchError(f"rerank_depth must be a whole number from 1 to {MAX_RESULTS:,}, not {depth!r}.")
     if rerank is None:

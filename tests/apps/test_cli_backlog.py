@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from semsearch.apps.cli.indexing import Progress as _progress
+from semsearch.apps.cli.indexing import ProgressLine
 from semsearch.results import Progress
 from tests.apps.test_remote_cli import TOKEN, run
 from tests.openai_server import as_endpoint
@@ -34,7 +34,7 @@ def test_a_service_outage_leaves_documents_searchable_by_keyword_and_the_next_ru
 
 
 def test_progress_shows_documents_written_and_chunks_embedded(capsys):
-    progress = _progress(enabled=True).__enter__()
+    progress = ProgressLine(enabled=True).__enter__()
     progress(Progress(3, 10, 0, waiting=40))
     progress(Progress(10, 10, 40, waiting=0))
     progress(Progress(10, 10, 40, "saving the vector cache", 0))

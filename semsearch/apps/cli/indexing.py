@@ -58,7 +58,7 @@ def index_command(ctx, paths, model, force, rebuild, as_json, verbose, include, 
             )
         say_endpoint(index.embedder)
         try:
-            with Progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+            with ProgressLine(enabled=not as_json and sys.stderr.isatty()) as progress:
                 stats = index.add(
                     list(paths), force=force, progress=progress, max_file_size=limit, include=include, exclude=exclude
                 )
@@ -142,7 +142,7 @@ def watch_printers(as_json: bool, *, stream_err: bool = False):
     return update, notice
 
 
-class Progress:
+class ProgressLine:
     """One line of progress on stderr when it is a terminal (a no-op otherwise), for both
     stages: documents written (searchable by keywords from then on) and texts embedded."""
 

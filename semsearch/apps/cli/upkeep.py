@@ -21,7 +21,7 @@ from .group import (
     show_path,
     with_options,
 )
-from .indexing import Progress
+from .indexing import ProgressLine
 
 
 @cli.command()
@@ -171,7 +171,7 @@ def eval_command(ctx, dataset, split, mode, model, queries, rerank, as_json, rps
             say_endpoint(index.embedder)
             if rerank:
                 say_reranker(index.reranker)
-            with Progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+            with ProgressLine(enabled=not as_json and sys.stderr.isatty()) as progress:
                 report = evaluate(index, data, mode=mode, index_progress=progress, rerank=rerank)
     if as_json:
         print_json(report.to_dict())

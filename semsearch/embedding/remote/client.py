@@ -297,7 +297,7 @@ class RemoteEmbedder(BaseEmbedder):
         """Rows for `texts` from one request (retried as needed), or the 400/413 refusing it."""
         for _ in range(2):  # a second round only after switching from base64 to float
             encoding = self._encoding
-            def create(client: Any, encoding: str = encoding) -> Any:
+            def post(client: Any, encoding: str = encoding) -> Any:
                 # The client's low-level post, the body back as bytes: `embeddings.create`
                 # first walks every input through its type-driven transform, which holds
                 # the interpreter longer than the request does (4 ms a batch of 256).
@@ -307,7 +307,7 @@ class RemoteEmbedder(BaseEmbedder):
 
             self._openai_client()
             outcome = self._transport.send(
-                create, stop, model=self.model_id, what="embedding request", encoding_sensitive=encoding == "base64"
+                post, stop, model=self.model_id, what="embedding request", encoding_sensitive=encoding == "base64"
             )
             if isinstance(outcome, str):  # the endpoint objected to base64
                 self._use_float()

@@ -235,7 +235,7 @@ class Transport:
         encoding_sensitive: bool = False,
         deadline: float | None = None,
     ) -> Any:
-        """Make one API call, paced and retried: the raw response, a `Refused`, or "encoding"
+        """Make one API call, paced and retried: what the call returns, a `Refused`, or "encoding"
         (when `encoding_sensitive` and the endpoint objected to the encoding format). Each
         retry is logged as a warning, naming `what` was sent, why and how long it waits.
         With `deadline`, `call` is given the seconds left as its second argument.
