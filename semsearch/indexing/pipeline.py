@@ -34,8 +34,6 @@ from .reading import Item, Reader
 from .workers import Workers
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
     import numpy as np
 
 
@@ -179,53 +177,29 @@ class Pipeline:
         """
         paths = [str(root) for root in roots]
         self._walked.update(paths)
-        # Reading processes start as soon as the walk has found enough files to need them,
-        # so that their start overlaps the rest of the walk.
-        early: list[tuple[ProcessPoolExecutor, Callable[[str], int] | None, int]] = []
-
-        def start_readers() -> None:
-            counter, count = self._readers_for(processes.MIN_FILES)
-            if count:
-                early.append((processes.start(self.reader, counter, count), counter, count))
-
-        try:
-            found = planning.plan(
-                self.catalogue, roots, max_file_size=max_file_size, include=include, exclude=exclude,
-                force=self.force, exclusions=self.exclusions, when_many=(processes.MIN_FILES, start_readers),
-            )
-            self.stats.ignored += found.ignored
-            self.stats.skipped += found.skipped
-            self.stats.unchanged += found.unchanged
-            self._found |= found.found
-            self._total += len(found.todo)
-            self._run(self._reading(found.todo, early[0] if early else None))
-        finally:
-            for pool, _, _ in early:
-                pool.shutdown(wait=False, cancel_futures=True)
+        found = planning.plan(
+            self.catalogue, roots, max_file_size=max_file_size, include=include, exclude=exclude,
+            force=self.force, exclusions=self.exclusions,
+        )
+        self.stats.ignored += found.ignored
+        self.stats.skipped += found.skipped
+        self.stats.unchanged += found.unchanged
+        self._found |= found.found
+        self._total += len(found.todo)
+        self._run(self._reading(found.todo))
         self._missing.update(found.missing)
         self.writer.replace_skipped(paths, self.stats.skipped, planning.READER_VERSION)
         self._finish()
         return self.stats
 
-    def _reading(
-        self, todo: list[tuple[FileEntry, DocumentState | None]],
-        started: tuple[ProcessPoolExecutor, Callable[[str], int] | None, int] | None = None,
-    ) -> Callable[[], Iterator[Item]]:
-        """The items of `todo`, read in this process or, for many files, in others (those
-        `started` during the walk, when given)."""
-        if started is not None:
-            pool, counter, count = started
-            return lambda: processes.read_in_processes(todo, self.reader, counter, count, pool)
-        counter, count = self._readers_for(len(todo))
+    def _reading(self, todo: list[tuple[FileEntry, DocumentState | None]]) -> Callable[[], Iterator[Item]]:
+        """The items of `todo`, read in this process or, for many files, in others."""
+        counter = self.embedder.portable_count_tokens() if self.reader.count_tokens and self.reader.max_tokens else None
+        travels = counter is not None or not (self.reader.count_tokens and self.reader.max_tokens)
+        count = processes.process_count(len(todo), travels)
         if count:
             return lambda: processes.read_in_processes(todo, self.reader, counter, count)
         return lambda: (self.reader.file(entry, state) for entry, state in todo)
-
-    def _readers_for(self, files: int) -> tuple[Callable[[str], int] | None, int]:
-        """The token counter reading processes would take, and how many should read `files` files."""
-        counter = self.embedder.portable_count_tokens() if self.reader.count_tokens and self.reader.max_tokens else None
-        travels = counter is not None or not (self.reader.count_tokens and self.reader.max_tokens)
-        return counter, processes.process_count(files, travels)
 
     def remove_gone(self) -> IndexStats:
         """After the walks of a run: remove the documents no walk found (and those no longer

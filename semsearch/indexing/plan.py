@@ -8,7 +8,7 @@ the folders that the walk did not find are candidates for removal (see Pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +55,8 @@ def plan(
     exclude: Sequence[str] = (),
     force: bool = False,
     exclusions: tuple[Path | None, tuple[str, ...]] = (None, ()),
-    when_many: tuple[int, Callable[[], None]] | None = None,
 ) -> Plan:
-    """Walk `roots` (see `walk.walk` for the options) and sort what it finds. `when_many`:
-    (count, call), called once the walk has found `count` files to read, as it goes on."""
+    """Walk `roots` (see `walk.walk` for the options) and sort what it finds."""
     paths = [str(root) for root in roots]
     known = catalogue.document_states(paths)
     refused = catalogue.skipped_states(paths)
@@ -90,8 +88,6 @@ def plan(
             result.skipped.append(Skipped(path, seen.reason, entry.size, entry.mtime_ns))
             continue
         result.todo.append((entry, state))
-        if when_many and len(result.todo) == when_many[0]:
-            when_many[1]()
     result.missing = {path: state.id for path, state in known.items()}
     # The most recently modified first: their texts are embedded first, so what a person is
     # working on is complete soonest (the backlog keeps this order; see storage backlog).

@@ -27,7 +27,7 @@ from .. import config
 from .reading import Item, Reader
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import Future
 
     from ..readers.walk import FileEntry
     from ..settings import ChunkSettings
@@ -113,10 +113,11 @@ def _batches(todo: Sequence[tuple[FileEntry, DocumentState | None]]) -> Iterator
         yield batch
 
 
-def start(reader: Reader, counter: Callable[[str], int] | None, processes: int) -> ProcessPoolExecutor:
-    """`processes` reading processes with `reader`'s settings (and `counter` as its token
-    counter), started now: each takes a few tenths of a second to import what it reads with,
-    which a caller that starts them early spends on something else (the rest of the walk)."""
+def read_in_processes(
+    todo: Sequence[tuple[FileEntry, DocumentState | None]], reader: Reader, counter: Callable[[str], int] | None, processes: int
+) -> Iterator[Item]:
+    """The items for `todo`, in order, read by `processes` other processes with `reader`'s
+    settings (and `counter` as its token counter)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -125,24 +126,6 @@ def start(reader: Reader, counter: Callable[[str], int] | None, processes: int) 
         processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
         initargs=(reader.settings, reader.max_tokens, counter, reader.force),
     )
-    # The pool starts a process per task waiting for one: these start them all.
-    for _ in range(processes):
-        pool.submit(_ready)
-    return pool
-
-
-def _ready() -> None:
-    """A task that only has a process start."""
-
-
-def read_in_processes(
-    todo: Sequence[tuple[FileEntry, DocumentState | None]], reader: Reader, counter: Callable[[str], int] | None,
-    processes: int, pool: ProcessPoolExecutor | None = None,
-) -> Iterator[Item]:
-    """The items for `todo`, in order, read by `processes` other processes with `reader`'s
-    settings (and `counter` as its token counter): those of `pool`, started by `start`, when
-    given. The pool is shut down when the items end (or their reading is abandoned)."""
-    pool = pool or start(reader, counter, processes)
     pending: deque[Future] = deque()
     batches = _batches(todo)
     try:
