@@ -1,5 +1,6 @@
 """The parts of a search around its ranking: the arguments checked, the query fitted to the
-model, the sections of multi-section chunks scored, and notes on what the search could not do."""
+model and embedded beside the storage's own preparation, the sections of multi-section chunks
+scored, and notes on what the search could not do."""
 
 from __future__ import annotations
 
