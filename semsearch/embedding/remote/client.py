@@ -32,7 +32,7 @@ from ..base import BaseEmbedder, Usage
 from ..catalogue import close_matches, model_info
 from ..local import xlmr_token_count
 from .endpoints import EndpointState
-from .transport import Refused, Transport, json_or_none
+from .transport import Refused, Transport, json_or_none, posting
 
 if TYPE_CHECKING:
     import numpy as np
@@ -297,17 +297,10 @@ class RemoteEmbedder(BaseEmbedder):
         """Rows for `texts` from one request (retried as needed), or the 400/413 refusing it."""
         for _ in range(2):  # a second round only after switching from base64 to float
             encoding = self._encoding
-            def post(client: Any, encoding: str = encoding) -> Any:
-                # The client's low-level post, the body back as bytes: `embeddings.create`
-                # first walks every input through its type-driven transform, which holds
-                # the interpreter longer than the request does (4 ms a batch of 256).
-                return client.post(
-                    "/embeddings", body={"model": self.model_id, "input": texts, "encoding_format": encoding}, cast_to=bytes
-                )
-
             self._openai_client()
             outcome = self._transport.send(
-                post, stop, model=self.model_id, what="embedding request", encoding_sensitive=encoding == "base64"
+                posting("/embeddings", {"model": self.model_id, "input": texts, "encoding_format": encoding}),
+                stop, model=self.model_id, what="embedding request", encoding_sensitive=encoding == "base64",
             )
             if isinstance(outcome, str):  # the endpoint objected to base64
                 self._use_float()
