@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from ..results import SearchResult
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..storage.base import Retrieval
 
 
@@ -157,8 +160,11 @@ def rank(
     depth = max(limit * 5, 50)
     held: set[int] = set()
     while True:
-        dense_ranking = dense(depth) if dense else Ranking([], [])
-        keyword_ranking = keyword(depth) if keyword else Ranking([], [])
+        if dense and keyword and retrieval.parallel_retrieval:
+            dense_ranking, keyword_ranking = _together(dense, keyword, depth)
+        else:
+            dense_ranking = dense(depth) if dense else Ranking([], [])
+            keyword_ranking = keyword(depth) if keyword else Ranking([], [])
         if dense and keyword:
             held = waiting(keyword_ranking.ids) if waiting else set()
             order = fuse(dense_ranking, keyword_ranking, held)
@@ -175,6 +181,29 @@ def rank(
             held = waiting([result.chunk_id for result in results])  # to mark them, as nothing was fused
         _explain(results, dense_ranking if dense else None, keyword_ranking if keyword else None, held)
     return results
+
+
+_helpers: ThreadPoolExecutor | None = None
+_helpers_made = threading.Lock()
+
+
+def _together(dense: Callable[[int], Ranking], keyword: Callable[[int], Ranking], depth: int) -> tuple[Ranking, Ranking]:
+    """Both retrievals at once: keyword search in a helper thread while dense search runs in
+    this one. The helpers live as long as the process, so the connection each opens (one
+    per thread and index) is opened once, not per search."""
+    global _helpers
+    with _helpers_made:
+        if _helpers is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semsearch-keyword")
+    found = _helpers.submit(keyword, depth)
+    try:
+        dense_ranking = dense(depth)
+    except BaseException:
+        found.cancel()
+        raise
+    return dense_ranking, found.result()
 
 
 def _cap(retrieval: Retrieval, order: list[tuple[int, float]], limit: int, per_file: int | None) -> list[SearchResult]:

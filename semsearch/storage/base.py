@@ -167,6 +167,10 @@ class Catalogue(ABC):
 class Retrieval(ABC):
     """The reads a search makes."""
 
+    # Whether a hybrid search runs its dense and keyword retrievals at once, in two threads
+    # (each with its own connection), rather than one after the other.
+    parallel_retrieval: bool = False
+
     @abstractmethod
     def has_chunks(self) -> bool:
         """Whether the index holds any chunk."""

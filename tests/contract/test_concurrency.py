@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from semsearch import Index
 from tests.conftest import FakeEmbedder
@@ -88,17 +91,71 @@ def test_searches_see_another_writers_commits_without_reopening(location, docs, 
         assert not any(hit.path.endswith("penguins.txt") for hit in server.search("penguins huddle antarctic winter"))
 
 
-def test_each_thread_reads_through_its_own_connection(tmp_path, docs, fake):
-    # The local backend's own arrangement (SQLite connections per thread), so not per backend.
-    with Index.open(tmp_path / "local", embedder=fake) as index:
+def test_each_thread_reads_through_its_own_connection_and_close_closes_them_all(location, docs, fake):
+    with Index.open(location, embedder=fake) as index:
         index.add([docs])
-        store = index._backend.store
-        mine = store.current()
+        assert index._backend.concurrent_reads
+        stores = index._backend.store
+        mine = stores.current()
         seen = []
-        thread = threading.Thread(target=lambda: seen.append(store.current()))
+        thread = threading.Thread(target=lambda: seen.append((stores.current(), index.search("cats purr"))))
         thread.start()
         thread.join()
-        assert seen[0] is not mine and seen[0].db.conn is not mine.db.conn
+        assert seen[0][0] is not mine and seen[0][1]
+        assert [h.chunk_id for h in seen[0][1]] == [h.chunk_id for h in index.search("cats purr")]
+        opened = stores.each()
+        assert mine in opened
+    # Every thread's connection, not only the opener's.
+    for store in opened:
+        if index._backend.kind == "postgres":
+            assert store.conn.closed
+        else:
+            with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+                store.db.conn.execute("SELECT 1")
+
+
+def test_a_hybrid_search_runs_its_two_retrievals_at_once_where_the_storage_says_so(location, docs, fake, monkeypatch):
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs])
+        backend = index._backend
+        expected = [(h.chunk_id, round(h.score, 6)) for h in index.search("cats purr food")]
+        keyword_started = threading.Event()
+        threads = {}
+        dense, keyword = backend.dense, backend.keyword
+
+        def slow_dense(*args):
+            threads["dense"] = threading.get_ident()
+            # Done one after the other, the keyword search could not start before this ends.
+            overlapped = keyword_started.wait(5 if backend.parallel_retrieval else 0.05)
+            threads["overlapped"] = overlapped
+            return dense(*args)
+
+        def marked_keyword(*args):
+            threads["keyword"] = threading.get_ident()
+            keyword_started.set()
+            return keyword(*args)
+
+        monkeypatch.setattr(backend, "dense", slow_dense)
+        monkeypatch.setattr(backend, "keyword", marked_keyword)
+        found = [(h.chunk_id, round(h.score, 6)) for h in index.search("cats purr food")]
+        assert found == expected
+        assert threads["overlapped"] == backend.parallel_retrieval
+        assert (threads["dense"] != threads["keyword"]) == backend.parallel_retrieval
+    assert backend.parallel_retrieval == (backend.kind == "postgres")
+
+
+def test_a_retrieval_that_fails_in_its_helper_thread_fails_the_search(location, docs, fake, monkeypatch):
+    from semsearch.errors import StorageError
+
+    with Index.open(location, embedder=fake) as index:
+        index.add([docs])
+
+        def broken(*args):
+            raise StorageError("The index database went away.", code="connection")
+
+        monkeypatch.setattr(index._backend, "keyword", broken)
+        with pytest.raises(StorageError, match="went away"):
+            index.search("cats purr food")
 
 
 def test_reads_take_turns_on_storage_that_cannot_share(location, docs, fake, monkeypatch):

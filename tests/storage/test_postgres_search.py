@@ -100,7 +100,7 @@ def test_keyword_counts_come_from_analyze_statistics_and_rank_as_exact_counts_do
     corpus[11] += " and a zeppelin"
     with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
         index.add_texts([f"r{n}" for n in range(60)], corpus)
-        store = index._backend.store
+        store = index._backend.store.current()  # this thread's connection, to watch it
         query = ["zeppelin", "watered", "day", "11"]
         exact = store.keyword_search(query, 10)
         monkeypatch.setattr(keywords, "SAMPLE_ROWS", 10)  # counts as a large table now
@@ -130,7 +130,7 @@ def test_keyword_counts_come_from_analyze_statistics_and_rank_as_exact_counts_do
 def test_keyword_counts_before_any_analyze_come_from_a_sample(postgres_url, monkeypatch):
     with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
         index.add_texts([f"r{n}" for n in range(30)], texts(30))
-        store = index._backend.store
+        store = index._backend.store.current()  # this thread's connection, to watch it
         monkeypatch.setattr(keywords, "SAMPLE_ROWS", 10)
         monkeypatch.setattr(store, "_common_shares", lambda chunks: {})
         store._frequency_cache = (-1, {})

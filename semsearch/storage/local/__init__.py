@@ -19,10 +19,10 @@ from ...settings import VectorSettings
 from ..base import Backend, DocumentState, SkippedState, StorageStatus, refuse_copy_with_backlog
 from ..faiss.cache import FILES as CACHE_FILES
 from ..faiss.cache import VectorCache
+from ..per_thread import PerThread
 from ..sqlite.database import DATABASE_NAME
 from ..sqlite.locking import LOCK_NAME, write_lock
 from ..sqlite.store import Store
-from .connections import PerThread
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,14 +46,14 @@ class LocalBackend(Backend):
     """An index folder, opened (and brought to the current schema)."""
 
     kind = "local"
-    concurrent_reads = True  # a connection per thread (connections.py)
+    concurrent_reads = True  # a connection per thread (per_thread.py)
 
     def __init__(self, directory: Path, *, made_folder: bool = False) -> None:
         self.directory = directory
         self._made_folder = made_folder
         self.location = str(directory)
-        # Each thread its own connection: searches run side by side (see connections.py).
-        self.store: Store = PerThread(directory, Store)  # type: ignore[assignment]
+        # Each thread its own connection: searches run side by side (see per_thread.py).
+        self.store: Store = PerThread(str(directory), lambda: Store(directory))  # type: ignore[assignment]
         self.readonly = self.store.readonly
         stored = self.store.meta()
         settings = VectorSettings.from_dict(json.loads(stored["vectors"])) if stored.get("vectors") else VectorSettings()

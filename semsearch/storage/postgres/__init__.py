@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import IndexLockedError, StorageError
 from ..base import Backend, DocumentState, SkippedState, StorageStatus, refuse_copy_with_backlog
+from ..per_thread import PerThread
 from .connection import is_url, shown
 from .places import Places
 from .store import PostgresStore
@@ -36,11 +37,19 @@ class PostgresBackend(Backend):
     """An index database, opened (and brought to the current schema)."""
 
     kind = "postgres"
+    concurrent_reads = True  # a connection per thread (per_thread.py)
+    # A hybrid search's two retrievals are statements the server runs: side by side, on two
+    # connections, the search waits for the slower one only (benchmarks/README.md).
+    parallel_retrieval = True
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.location = shown(url)
-        self.store = PostgresStore(url, create=create)
+        # Each thread its own connection, so searches in several threads run side by side; what
+        # must stay on one connection (a writer's transactions and advisory locks, a repair's
+        # lock) takes the calling thread's store once (`current()`).
+        self._stores: PerThread[PostgresStore] = PerThread(self.location, lambda: PostgresStore(url, create=create))
+        self.store: PostgresStore = self._stores  # type: ignore[assignment]
         self.readonly = self.store.readonly
         self.places = Places(self.store)
 
@@ -51,7 +60,7 @@ class PostgresBackend(Backend):
         return self.store.meta()
 
     def close(self) -> None:
-        self.store.close()
+        self._stores.close()  # every thread's connection
 
     # -- catalogue --------------------------------------------------------------------------
 
@@ -141,7 +150,7 @@ class PostgresBackend(Backend):
     # -- maintenance ------------------------------------------------------------------------
 
     def status(self) -> StorageStatus:
-        store = self.store
+        store = self._stores.current()
         counts = store.counts()
         waiting_chunks, waiting_texts = store.backlog_counts()
         disk = store.scalar(
@@ -169,19 +178,20 @@ class PostgresBackend(Backend):
     def check(self, *, repair: bool = False, timeout: float = 10.0) -> CheckReport:
         from .check import inspect, mend
 
-        report, damage = inspect(self.store, self.location)
+        store = self._stores.current()
+        report, damage = inspect(store, self.location)
         if repair and damage is not None:
             if self.readonly:
                 raise self._read_only()
-            if not self.store.lock_run_alone(timeout):
+            if not store.lock_run_alone(timeout):
                 raise IndexLockedError(
                     f"The index {self.location} is being written to; a repair has to run alone.",
                     hint="Try again when the indexing runs have finished.", index=self.location,
                 )
             try:
-                mend(self.store, report, damage)
+                mend(store, report, damage)
             finally:
-                self.store.unlock_run_alone()
+                store.unlock_run_alone()
         return report
 
     # -- writing ----------------------------------------------------------------------------
@@ -200,7 +210,7 @@ class PostgresBackend(Backend):
 
         if self.readonly:
             raise self._read_only()
-        store = self.store
+        store = self._stores.current()
         if not store.lock_run(timeout):
             raise IndexLockedError(
                 f"The index {self.location} is being rebuilt or repaired.", hint="Try again when that has finished.",
@@ -222,16 +232,15 @@ class PostgresBackend(Backend):
                 # After a failure the index stays unbuilt (searches are exact) until the
                 # next run builds it, or `check --repair` does.
                 store.index_deferred = False
-            self._tidy(start, everything, step or (lambda _: None))
+            self._tidy(store, start, everything, step or (lambda _: None))
         finally:
             store.unlock_run()
 
-    def _tidy(self, start: int, everything: bool, step: Callable[[str], None]) -> None:
+    def _tidy(self, store: PostgresStore, start: int, everything: bool, step: Callable[[str], None]) -> None:
         """After a run: drop the vectors no chunk uses (those its changes released, or all of
         them after a run over every folder), but only when no other indexer is at work, as
         theirs may be waiting for their documents; and refresh the planner's statistics after
         a large change, so searches keep using the vector index."""
-        store = self.store
         if (everything or store.released_vectors) and store.lock_run_alone(0):
             try:
                 step("dropping vectors no chunk uses")
