@@ -4,6 +4,7 @@ the statistics ANALYZE records."""
 
 from __future__ import annotations
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -170,3 +171,43 @@ def test_an_indexing_role_that_does_not_own_the_tables_indexes_with_the_vector_i
     with Index.open(writer, embedder=FakeEmbedder()) as index:
         index.add_texts([f"r{n}" for n in range(1, 20)], texts(19, 1))
         assert index.status().chunks == 20 and has_vector_index(postgres_url)
+
+
+@pytest.mark.parametrize("how", ["walk filtered here", "walk again, longer", "filter in SQL"])
+def test_a_filtered_search_through_the_vector_index_finds_what_exact_search_finds(postgres_url, monkeypatch, how):
+    with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
+        index.add_texts([f"r{n}" for n in range(120)], texts(120))
+        store = index._backend.store.current()
+        assert store.has_vector_index()
+        everything = store.dense(FakeEmbedder().embed_query("orchid shelf 3 day 5"), 200, None)[0]
+        assert len(everything) == 120
+        query = FakeEmbedder().embed_query("orchid shelf 3 day 5")
+        # The chunks furthest from the query, so that an unfiltered walk meets them last.
+        shares = {"a third": sorted(everything[-40:]), "a tenth": sorted(everything[-12:])}
+        monkeypatch.setattr(chunk_queries, "EXACT_BELOW", 10**9)
+        exact = {share: store.dense(query, 5, np.array(ids)) for share, ids in shares.items()}
+        monkeypatch.setattr(chunk_queries, "EXACT_BELOW", 0)
+        if how == "walk again, longer":
+            monkeypatch.setattr(chunk_queries, "FILTER_MARGIN", 0.05)
+        if how == "filter in SQL":
+            monkeypatch.setattr(chunk_queries, "POST_FILTER_MOST", 1)
+        walks = []
+        original = chunk_queries.ChunkQueries._walk
+
+        def walk(self, query, dimensions, limit, admitted):
+            walks.append((limit, admitted is not None))
+            return original(self, query, dimensions, limit, admitted)
+
+        monkeypatch.setattr(chunk_queries.ChunkQueries, "_walk", walk)
+        for share, ids in shares.items():
+            walks.clear()
+            found = store.dense(query, 5, np.array(ids))
+            assert found[0] == exact[share][0] and found[1] == pytest.approx(exact[share][1]), (share, walks)
+            assert walks and all(filtered == (how == "filter in SQL") for _, filtered in walks)
+            assert (len(walks) > 1) == (how == "walk again, longer"), walks
+
+
+def test_membership_in_a_sorted_array():
+    ordered = np.array([2, 5, 9], dtype=np.int64)
+    assert chunk_queries._members(ordered, [1, 2, 3, 9, 10]).tolist() == [False, True, False, True, False]
+    assert chunk_queries._sorted(np.array([9, 2, 5])).tolist() == [2, 5, 9]

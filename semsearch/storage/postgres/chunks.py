@@ -8,6 +8,7 @@ from the float32 vectors, so only the order of near ties can differ from exact s
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,32 @@ BUILD_MEMORY_KB = 2 * 1024 * 1024
 # synthetic vectors (benchmarks/README.md) dense recall@10 against exact search was 0.94 at
 # 400, 0.97 at 600, 0.99 at 800 and 1.0 at 1000, each 200 costing under 2 ms.
 EF_SEARCH = 1000
+# A filtered search walks the graph unfiltered for FILTER_MARGIN times the rows the
+# filter's share of chunks makes the expected number (and eight times longer if they still
+# fall short), and keeps the admitted ones; past POST_FILTER_MOST rows, the filter goes to SQL.
+FILTER_MARGIN = 2.0
+POST_FILTER_MOST = 20_000
 # Candidates taken from the walk per result wanted, to be scored exactly (more made no
 # difference to recall: the walk's order is close to exact, its misses are what ef_search fixes).
 CANDIDATES = 4
 # Cosine similarity, 0 where a zero vector makes it undefined (as FAISS scores it).
 _SCORE = "COALESCE(NULLIF(1 - (v.embedding <=> %(q)s), 'NaN'), 0)"
+
+
+def _sorted(ids: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    ids = np.asarray(ids, dtype=np.int64)
+    return ids if len(ids) < 2 or bool(np.all(ids[1:] >= ids[:-1])) else np.sort(ids)
+
+
+def _members(ordered: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+    """Which of `ids` are in the sorted array `ordered`."""
+    import numpy as np
+
+    found = np.asarray(ids, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ordered, found), len(ordered) - 1)
+    return ordered[at] == found
 
 
 class ChunkQueries(PostgresDatabase):
@@ -314,35 +336,39 @@ class ChunkQueries(PostgresDatabase):
         dimensions = self.dimensions()
         if dimensions is None or k <= 0:
             return [], []
+        if allowed is not None and not len(allowed):
+            return [], []
         query = np.asarray(vector, dtype=np.float32)
         # The graph walk's order is approximate (and relaxed under a filter): more candidates
         # than wanted are taken, scored exactly, and cut to `k`.
         candidates = CANDIDATES * k
-        parameters: dict[str, Any] = {"q": query, "k": k, "candidates": candidates}
+        parameters: dict[str, Any] = {"q": query, "k": k}
         rows: list[tuple] = []
         short = False
         approximate = self.has_vector_index() and (allowed is None or len(allowed) > EXACT_BELOW)
-        if allowed is not None:
-            if not len(allowed):
-                return [], []
-            parameters["allowed"] = [int(i) for i in allowed]
         if approximate:
-            where = "" if allowed is None else "AND c.id IN (SELECT unnest(%(allowed)s::bigint[]))"
-            with self.snapshot():
-                # pgvector 0.8: the walk goes on until enough rows pass the filter.
-                self.execute(
-                    f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {EF_SEARCH}"
-                )
-                rows = self.rows(
-                    f"SELECT c.id, {_SCORE} FROM vectors v JOIN chunks c ON c.vector_id = v.id WHERE v.embedding IS NOT NULL {where}"
-                    f" ORDER BY v.embedding::halfvec({dimensions}) <=> %(q)s::vector::halfvec({dimensions}) LIMIT %(candidates)s",
-                    parameters,
-                )
-                # Fewer than wanted: a filter refused the rest of the walk, or the index is small.
-                short = len(rows) < k and len(rows) < (
-                    len(allowed) if allowed is not None else self.scalar("SELECT chunks FROM keyword_totals")
-                )
+            total = self.scalar("SELECT chunks FROM keyword_totals")
+            admitted = None if allowed is None else _sorted(allowed)
+            # A filter that admits a large share is applied to the walk's rows here: a walk
+            # FILTER_MARGIN times as long as the share makes likely finds enough of them. One
+            # admitting less would need too long a walk: its ids go to SQL, where pgvector's
+            # iterative scan walks until enough rows pass (seconds at 1M for a share of 3%).
+            walk = candidates if admitted is None else math.ceil(candidates * max(total, 1) / len(admitted) * FILTER_MARGIN)
+            in_sql = admitted is not None and walk > POST_FILTER_MOST
+            while True:
+                rows = self._walk(query, dimensions, candidates if in_sql or admitted is None else walk, admitted if in_sql else None)
+                walked = len(rows)
+                if admitted is not None and not in_sql:
+                    rows = [row for row, keep in zip(rows, _members(admitted, [row[0] for row in rows])) if keep][:candidates]
+                wanted = min(k, len(admitted) if admitted is not None else total)
+                # Too few admitted: a longer walk, unless that walk had reached the end.
+                if len(rows) >= wanted or in_sql or admitted is None or walked < walk or walk >= POST_FILTER_MOST:
+                    break
+                walk = min(walk * 8, POST_FILTER_MOST)
+            # Fewer than wanted: a filter refused the rest of the walk, or the index is small.
+            short = len(rows) < wanted
         if not approximate or short:
+            parameters["allowed"] = None if allowed is None else [int(i) for i in allowed]
             source = "chunks c" if allowed is None else "unnest(%(allowed)s::bigint[]) AS a(id) JOIN chunks c ON c.id = a.id"
             rows = self.rows(
                 f"SELECT c.id, {_SCORE} AS score FROM {source} JOIN vectors v ON v.id = c.vector_id"
@@ -352,6 +378,24 @@ class ChunkQueries(PostgresDatabase):
         rows.sort(key=lambda row: (-row[1], row[0]))
         rows = rows[:k]
         return [row[0] for row in rows], [float(row[1]) for row in rows]
+
+    def _walk(self, query: np.ndarray, dimensions: int, limit: int, admitted: np.ndarray | None) -> list[tuple]:
+        """The first `limit` rows of the HNSW walk from `query` (only `admitted` chunks, when
+        given), with their exact scores."""
+        parameters: dict[str, Any] = {"q": query, "limit": limit}
+        where = ""
+        if admitted is not None:
+            parameters["allowed"] = [int(i) for i in admitted]
+            where = "AND c.id IN (SELECT unnest(%(allowed)s::bigint[]))"
+        with self.snapshot():
+            # pgvector 0.8: past ef_search rows the walk goes on (iterative scan) until the
+            # limit is reached or, under a filter, enough rows pass it.
+            self.execute(f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+            return self.rows(
+                f"SELECT c.id, {_SCORE} FROM vectors v JOIN chunks c ON c.vector_id = v.id WHERE v.embedding IS NOT NULL {where}"
+                f" ORDER BY v.embedding::halfvec({dimensions}) <=> %(q)s::vector::halfvec({dimensions}) LIMIT %(limit)s",
+                parameters,
+            )
 
     def chunk_vectors(self, after: int = 0, batch: int = 10_000) -> list[tuple[int, bytes, np.ndarray]]:
         """(chunk id, text hash, vector) of chunks after id `after`, in id order, a batch at a time."""
