@@ -211,3 +211,31 @@ def test_membership_in_a_sorted_array():
     ordered = np.array([2, 5, 9], dtype=np.int64)
     assert chunk_queries._members(ordered, [1, 2, 3, 9, 10]).tolist() == [False, True, False, True, False]
     assert chunk_queries._sorted(np.array([9, 2, 5])).tolist() == [2, 5, 9]
+
+
+def test_an_index_built_with_other_graph_options_is_a_note_and_repair_builds_it_again(postgres_url):
+    from semsearch.storage.postgres import migrations
+
+    with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
+        index.add_texts([f"r{n}" for n in range(30)], texts(30))
+        store = index._backend.store.current()
+        assert store.vector_index_options() == {"m": migrations.HNSW_M, "ef_construction": migrations.HNSW_EF_CONSTRUCTION}
+        assert index.check().notes == []
+        before = [h.chunk_id for h in index.search("orchid shelf 3", mode="dense", limit=5)]
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            connection.execute("DROP INDEX vectors_hnsw")
+            connection.execute("CREATE INDEX vectors_hnsw ON vectors USING hnsw ((embedding::halfvec(64)) halfvec_cosine_ops)")
+            # What a rebuild stopped halfway leaves.
+            connection.execute("CREATE INDEX vectors_hnsw_new ON vectors USING hnsw ((embedding::halfvec(64)) halfvec_cosine_ops)")
+        assert store.vector_index_options() == {"m": 16, "ef_construction": 64}
+        report = index.check()
+        old = (16, 64) != (migrations.HNSW_M, migrations.HNSW_EF_CONSTRUCTION)
+        assert report.problems == [] and any("built with m 16, ef_construction 64" in note for note in report.notes) == old
+        repaired = index.check(repair=True)
+        assert any("built again" in line for line in repaired.repaired) == old
+        assert store.vector_index_options() == {"m": migrations.HNSW_M, "ef_construction": migrations.HNSW_EF_CONSTRUCTION}
+        assert index.check().notes == []
+        with psycopg.connect(postgres_url) as connection:
+            names = [row[0] for row in connection.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'vectors'")]
+        assert "vectors_hnsw" in names and ("vectors_hnsw_new" not in names) == old
+        assert [h.chunk_id for h in index.search("orchid shelf 3", mode="dense", limit=5)] == before

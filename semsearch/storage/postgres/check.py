@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...results import CheckReport
 from .chunks import BUILD_AFTER_BELOW
+from .migrations import HNSW_EF_CONSTRUCTION, HNSW_M
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -21,6 +22,8 @@ class Damage:
     incomplete: bool = False
     totals: bool = False
     vector_index: bool = False
+    # Built with other options than today's (HNSW_OPTIONS): not damage, but repair rebuilds it.
+    old_vector_index: bool = False
 
 
 def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | None]:
@@ -38,6 +41,7 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
         empty_keywords = store.keyword_problems()
         totals = store.totals_problem()
         missing_index = bool(dimensions) and not store.has_vector_index()
+        built_with = store.vector_index_options()
         waiting_chunks, waiting_texts = store.backlog_counts()
         # Below BUILD_AFTER_BELOW vectors a run loads without the index and builds it when it
         # ends (one killed before that leaves it unbuilt): exact search is quick at that size.
@@ -56,6 +60,14 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
         report.problems.append(
             "the vectors' HNSW index is missing (a run that began on a small index builds it when it ends; one stopped before that does not)"
         )
+    wanted = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
+    old_index = built_with is not None and {key: built_with.get(key) for key in wanted} != wanted
+    if old_index and built_with is not None:
+        report.notes.append(
+            f"the vectors' HNSW index was built with m {built_with['m']}, ef_construction {built_with['ef_construction']};"
+            f" `check --repair` builds it again with m {HNSW_M}, ef_construction {HNSW_EF_CONSTRUCTION}, for higher recall"
+            " on a large index (searches go on meanwhile; about half an hour a million vectors on 2 cores)"
+        )
     if waiting_chunks:
         # A state, not damage: keyword search finds these chunks, and any indexing run embeds them.
         report.notes.append(
@@ -67,9 +79,11 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
             f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "
             "indexing run uses, or left over, which an update of every folder drops"
         )
-    if not report.problems:
+    if not report.problems and not old_index:
         return report, None
-    return report, Damage(bool(wrong_size), bool(incomplete or wrong_size or empty_keywords), bool(totals), missing_index and not small)
+    return report, Damage(
+        bool(wrong_size), bool(incomplete or wrong_size or empty_keywords), bool(totals), missing_index and not small, old_index
+    )
 
 
 def mend(store: PostgresStore, report: CheckReport, damage: Damage) -> None:
@@ -97,5 +111,8 @@ def mend(store: PostgresStore, report: CheckReport, damage: Damage) -> None:
         if damage.vector_index and dimensions:
             store.ensure_vector_index(dimensions)
     report.repaired = list(report.problems)
+    if damage.old_vector_index and dimensions:
+        store.rebuild_vector_index(dimensions)
+        report.repaired.append(f"the vectors' HNSW index was built again with m {HNSW_M}, ef_construction {HNSW_EF_CONSTRUCTION}")
     if damage.incomplete:
         report.repaired.append("documents that lost chunks will be read again by the next indexing run")

@@ -304,15 +304,56 @@ class ChunkQueries(PostgresDatabase):
         dimensions = self.dimensions()
         if dimensions is None or self.has_vector_index():
             return
-        vectors = self.scalar("SELECT count(*) FROM vectors")
-        # A graph node: the half-precision vector, its neighbours (2 x 16 on the lowest
-        # layer, 8 bytes each, fewer above) and pgvector's bookkeeping, with room to spare.
-        wanted = int(vectors * (2 * dimensions + 400) * 1.5) // 1024 + 1
         with self.transaction():
-            granted = self.scalar("SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'")
-            if granted is not None and wanted > granted:
-                self.execute(f"SET LOCAL maintenance_work_mem = '{min(wanted, BUILD_MEMORY_KB)}kB'")
+            memory = self._build_memory(dimensions)
+            if memory:
+                self.execute(f"SET LOCAL maintenance_work_mem = '{memory}kB'")
             self.ensure_vector_index(dimensions)
+
+    def _build_memory(self, dimensions: int) -> int | None:
+        """The working memory (kB) an HNSW build of the vectors should ask for, when the
+        server's maintenance_work_mem grants less."""
+        from .migrations import HNSW_M
+
+        vectors = self.scalar("SELECT count(*) FROM vectors")
+        # A graph node: the half-precision vector, its neighbours (2 x HNSW_M on the lowest
+        # layer, with their distances, fewer above) and pgvector's bookkeeping, with room to spare.
+        wanted = int(vectors * (2 * dimensions + 2 * HNSW_M * 16 + 100) * 1.3) // 1024 + 1
+        granted = self.scalar("SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'")
+        return min(wanted, BUILD_MEMORY_KB) if granted is not None and wanted > granted else None
+
+    def vector_index_options(self) -> dict[str, int] | None:
+        """The options (m, ef_construction) the HNSW index was built with; None without one."""
+        from .migrations import PGVECTOR_DEFAULTS
+
+        row = self.rows("SELECT reloptions FROM pg_class WHERE oid = to_regclass('vectors_hnsw')")
+        if not row:
+            return None
+        options = dict(PGVECTOR_DEFAULTS)
+        for option in row[0][0] or []:
+            key, _, value = option.partition("=")
+            options[key] = int(value)
+        return options
+
+    def rebuild_vector_index(self, dimensions: int) -> None:
+        """Build the HNSW index again with today's options, beside the old one, which searches
+        keep using until the new one takes its place (CREATE INDEX CONCURRENTLY, so the table
+        stays open to reads and writes meanwhile). Outside any transaction. A rebuild
+        stopped halfway leaves an invalid `vectors_hnsw_new`, dropped by the next one."""
+        from .migrations import vector_index_sql
+
+        self.execute("DROP INDEX IF EXISTS vectors_hnsw_new")
+        memory = self._build_memory(dimensions)
+        if memory:
+            self.execute(f"SET maintenance_work_mem = '{memory}kB'")
+        try:
+            self.execute(vector_index_sql(dimensions, name="vectors_hnsw_new", concurrently=True))
+        finally:
+            if memory:
+                self.execute("RESET maintenance_work_mem")
+        with self.transaction():
+            self.execute("DROP INDEX IF EXISTS vectors_hnsw")
+            self.execute("ALTER INDEX vectors_hnsw_new RENAME TO vectors_hnsw")
 
     def has_vector_index(self) -> bool:
         return bool(self.scalar("SELECT to_regclass('vectors_hnsw') IS NOT NULL"))

@@ -159,17 +159,22 @@ MIGRATIONS: list[tuple[str, str]] = [
 TABLE = "semsearch_migrations"
 
 
-# The HNSW graph's build: 16 neighbours a node, a candidate list of 128 while linking it in.
-# pgvector's default of 64 builds in two thirds of the time, but its graph needed a walk of
-# 1000 (the longest allowed) for dense recall@10 of 0.95 to 0.98 at 100k vectors, where
-# this one reaches 0.99 to 1.0 (benchmarks/README.md).
-HNSW_OPTIONS = "m = 16, ef_construction = 128"
+# The HNSW graph's build: HNSW_M neighbours a node, a candidate list of HNSW_EF_CONSTRUCTION
+# while linking it in. pgvector's default of 64 builds in two thirds of the time, but its
+# graph needed a walk of 1000 (the longest allowed) for dense recall@10 of 0.95 to 0.98 at
+# 100k vectors, where one built with 128 reaches 0.99 to 1.0 (benchmarks/README.md).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 128
+HNSW_OPTIONS = f"m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}"
+# What pgvector builds with when an index names no options.
+PGVECTOR_DEFAULTS = {"m": 16, "ef_construction": 64}
 
 
-def vector_index_sql(dimensions: int) -> str:
+def vector_index_sql(dimensions: int, *, name: str = "vectors_hnsw", concurrently: bool = False) -> str:
     """The HNSW index of the vectors, as half-precision (half the memory; the order it gives
     is re-scored exactly, see benchmarks/README.md for its recall)."""
+    how = "CONCURRENTLY " if concurrently else ""
     return (
-        f"CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors USING hnsw ((embedding::halfvec({int(dimensions)})) halfvec_cosine_ops)"
+        f"CREATE INDEX {how}IF NOT EXISTS {name} ON vectors USING hnsw ((embedding::halfvec({int(dimensions)})) halfvec_cosine_ops)"
         f" WITH ({HNSW_OPTIONS})"
     )
