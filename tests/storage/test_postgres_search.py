@@ -239,3 +239,24 @@ def test_an_index_built_with_other_graph_options_is_a_note_and_repair_builds_it_
             names = [row[0] for row in connection.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'vectors'")]
         assert "vectors_hnsw" in names and ("vectors_hnsw_new" not in names) == old
         assert [h.chunk_id for h in index.search("orchid shelf 3", mode="dense", limit=5)] == before
+
+
+def test_a_long_chunk_keeps_its_keyword_entry_in_the_row_and_its_text_goes_out_of_line(postgres_url):
+    # Chunks of about 2 KB of text and as much keyword entry: too long for a row, so one of
+    # them moves out of line; keyword search reads the entry of every chunk it meets, the text
+    # only when it is shown.
+    import hashlib
+
+    # Words that do not compress, as a page of real text barely does once cut into lexemes.
+    words = [hashlib.sha1(str(n).encode()).hexdigest()[:14] for n in range(600)]
+    with Index.open(postgres_url, embedder=FakeEmbedder()) as index:
+        index.add_texts(["long"], [" ".join(words)])
+        hits = index.search(words[17], mode="keyword")
+        assert hits and words[17] in hits[0].text
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(
+            "SELECT pg_column_toast_chunk_id(keywords) IS NOT NULL, pg_column_toast_chunk_id(text) IS NOT NULL,"
+            " octet_length(text) FROM chunks"
+        ).fetchall()
+    long_rows = [row for row in rows if row[2] > 1000]
+    assert long_rows and not any(keywords_out for keywords_out, _, _ in long_rows) and all(text_out for _, text_out, _ in long_rows)
