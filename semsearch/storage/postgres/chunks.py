@@ -38,9 +38,10 @@ EF_SEARCH = 1000
 # fall short), and keeps the admitted ones; past POST_FILTER_MOST rows, the filter goes to SQL.
 FILTER_MARGIN = 2.0
 POST_FILTER_MOST = 20_000
-# Candidates taken from the walk per result wanted, to be scored exactly (more made no
-# difference to recall: the walk's order is close to exact, its misses are what ef_search fixes).
-CANDIDATES = 4
+# Candidates taken from the walk, to be scored exactly: twice those wanted, and at least
+# EXTRA_CANDIDATES more (more made no difference to recall: the walk's order by half precision
+# is close to exact, its misses are what ef_search fixes; and every row taken costs a join).
+EXTRA_CANDIDATES = 30
 # Cosine similarity, 0 where a zero vector makes it undefined (as FAISS scores it).
 _SCORE = "COALESCE(NULLIF(1 - (v.embedding <=> %(q)s), 'NaN'), 0)"
 
@@ -382,7 +383,7 @@ class ChunkQueries(PostgresDatabase):
         query = np.asarray(vector, dtype=np.float32)
         # The graph walk's order is approximate (and relaxed under a filter): more candidates
         # than wanted are taken, scored exactly, and cut to `k`.
-        candidates = CANDIDATES * k
+        candidates = k + max(k, EXTRA_CANDIDATES)
         parameters: dict[str, Any] = {"q": query, "k": k}
         rows: list[tuple] = []
         short = False
