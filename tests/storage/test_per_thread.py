@@ -53,7 +53,8 @@ def test_the_store_of_an_ended_thread_is_closed_when_the_next_is_opened():
     later = in_thread(stores.current)
     assert ended.closed and ended not in stores.each()
     assert not stores.current().closed and stores.current() in stores.each()
-    assert not later.closed or later not in stores.each()
+    in_thread(stores.current)
+    assert later.closed and later not in stores.each()
 
 
 def test_close_closes_every_store_and_refuses_new_ones():

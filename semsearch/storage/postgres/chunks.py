@@ -391,26 +391,24 @@ class ChunkQueries(PostgresDatabase):
         short = False
         approximate = self.has_vector_index() and (allowed is None or len(allowed) > EXACT_BELOW)
         if approximate:
-            total = self.scalar("SELECT chunks FROM keyword_totals")
-            admitted = None if allowed is None else _sorted(allowed)
-            # A filter that admits a large share is applied to the walk's rows here: a walk
-            # FILTER_MARGIN times as long as the share makes likely finds enough of them. One
-            # admitting less would need too long a walk: its ids go to SQL, where pgvector's
-            # iterative scan walks until enough rows pass (seconds at 1M for a share of 3%).
-            walk = candidates if admitted is None else math.ceil(candidates * max(total, 1) / len(admitted) * FILTER_MARGIN)
-            in_sql = admitted is not None and walk > POST_FILTER_MOST
-            while True:
-                rows = self._walk(query, dimensions, candidates if in_sql or admitted is None else walk, admitted if in_sql else None)
-                walked = len(rows)
-                if admitted is not None and not in_sql:
-                    rows = [row for row, keep in zip(rows, _members(admitted, [row[0] for row in rows])) if keep][:candidates]
-                wanted = min(k, len(admitted) if admitted is not None else total)
-                # Too few admitted: a longer walk, unless that walk had reached the end.
-                if len(rows) >= wanted or in_sql or admitted is None or walked < walk or walk >= POST_FILTER_MOST:
-                    break
-                walk = min(walk * 8, POST_FILTER_MOST)
-            # Fewer than wanted: a filter refused the rest of the walk, or the index is small.
-            short = len(rows) < wanted
+            if allowed is None:
+                rows = self._walk(query, dimensions, candidates, None)
+                # Fewer than wanted: the index holds fewer chunks (or some wait for vectors).
+                short = len(rows) < k and len(rows) < self.scalar("SELECT chunks FROM keyword_totals")
+            else:
+                # A filter that admits a large share is applied to the walk's rows here: a walk
+                # FILTER_MARGIN times as long as the share makes likely finds enough of them. One
+                # admitting less would need too long a walk: its ids go to SQL, where pgvector's
+                # iterative scan walks until enough rows pass (seconds at 1M for a share of 3%).
+                admitted = _sorted(allowed)
+                total = max(self.scalar("SELECT chunks FROM keyword_totals"), 1)
+                walk = math.ceil(candidates * total / len(admitted) * FILTER_MARGIN)
+                wanted = min(k, len(admitted))
+                if walk > POST_FILTER_MOST:
+                    rows = self._walk(query, dimensions, candidates, admitted)
+                else:
+                    rows = self._walk_keeping(query, dimensions, walk, admitted, candidates, wanted)
+                short = len(rows) < wanted
         if not approximate or short:
             parameters["allowed"] = None if allowed is None else [int(i) for i in allowed]
             source = "chunks c" if allowed is None else "unnest(%(allowed)s::bigint[]) AS a(id) JOIN chunks c ON c.id = a.id"
@@ -422,6 +420,19 @@ class ChunkQueries(PostgresDatabase):
         rows.sort(key=lambda row: (-row[1], row[0]))
         rows = rows[:k]
         return [row[0] for row in rows], [float(row[1]) for row in rows]
+
+    def _walk_keeping(
+        self, query: np.ndarray, dimensions: int, walk: int, admitted: np.ndarray, candidates: int, wanted: int
+    ) -> list[tuple]:
+        """The first `candidates` admitted rows of an unfiltered walk of `walk` rows, walked
+        again eight times longer (up to POST_FILTER_MOST) while fewer than `wanted` are found
+        and the walk had not reached the end."""
+        while True:
+            rows = self._walk(query, dimensions, walk, None)
+            kept = [row for row, keep in zip(rows, _members(admitted, [row[0] for row in rows])) if keep][:candidates]
+            if len(kept) >= wanted or len(rows) < walk or walk >= POST_FILTER_MOST:
+                return kept
+            walk = min(walk * 8, POST_FILTER_MOST)
 
     def _walk(self, query: np.ndarray, dimensions: int, limit: int, admitted: np.ndarray | None) -> list[tuple]:
         """The first `limit` rows of the HNSW walk from `query` (only `admitted` chunks, when
