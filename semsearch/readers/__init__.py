@@ -34,16 +34,28 @@ for _extensions, _reader in [
 
 def reader_for(path: Path) -> Reader | None:
     """The reader for `path`, or None when semsearch does not index that kind of file."""
-    name = path.name
+    return reader_for_name(path.name)
+
+
+def reader_for_name(name: str) -> Reader | None:
+    """The reader for a file of this name (see `reader_for`). String operations only: the
+    walk asks once per file, and pathlib's suffixes cost more than the rest of the choice."""
     if name in code.CODE_NAMES:
         return code.read_code
     if name in text.TEXT_NAMES:
         return text.read_text
-    suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
-    # Sphinx publishes its sources as "page.rst.txt" (and MyST's as "page.md.txt").
-    if len(suffixes) == 2 and suffixes[1] == ".txt" and suffixes[0] in {".rst", ".md", ".markdown"}:
-        return _READERS[suffixes[0]]
-    return _READERS.get(path.suffix.lower())
+    # As pathlib's suffix: from the last dot, unless the name starts or ends there.
+    dot = name.rfind(".")
+    if not 0 < dot < len(name) - 1:
+        return None
+    suffix = name[dot:].lower()
+    if suffix == ".txt":
+        # Sphinx publishes its sources as "page.rst.txt" (and MyST's as "page.md.txt").
+        parts = name.lstrip(".").split(".")
+        inner = "." + parts[-2].lower() if len(parts) > 2 else ""
+        if inner in {".rst", ".md", ".markdown"}:
+            return _READERS[inner]
+    return _READERS.get(suffix)
 
 
 def read_document(path: Path, data: bytes | None = None) -> Document:

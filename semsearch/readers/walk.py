@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SemsearchError
-from . import reader_for
+from . import reader_for_name
 
 DEFAULT_MAX_FILE_SIZE = 20 * 2**20
 
@@ -307,7 +307,7 @@ class _Walker:
             names = {entry.name for entry in entries}
             rules = rules.below(folder, [name for name in IGNORE_FILES if name in names])
         for entry in entries:
-            path = Path(entry.path)
+            path = folder / entry.name  # parses the name alone, not the whole path again
             if not _utf8(entry.name):
                 # SQLite stores text as UTF-8, so such a path could be neither stored nor shown.
                 yield Skipped(_shown(path), "name is not valid UTF-8: rename it")
@@ -326,25 +326,27 @@ class _Walker:
             except OSError as exc:
                 yield Skipped(str(path), f"unreadable: {exc.strerror}")
                 continue
-            yield from self._visit(path, entry_info, rules, root, found.depth + 1)
+            yield self._visit(path, entry_info, rules, root, found.depth + 1)
 
-    def _visit(self, path: Path, info: os.stat_result, rules: _Rules, root: Path, depth: int) -> Iterator[_Found | _Folder]:
+    def _visit(self, path: Path, info: os.stat_result, rules: _Rules, root: Path, depth: int) -> _Found | _Folder:
+        # One item a path, returned: a generator for each of thousands of files costs more
+        # than deciding.
         is_dir = stat.S_ISDIR(info.st_mode)
         reason = self._ignored(path, is_dir, rules, root)
         if reason:
-            yield Ignored(str(path), reason)
+            return Ignored(str(path), reason)
         elif is_dir:
-            yield _Folder(path, info, rules, root, depth)
+            return _Folder(path, info, rules, root, depth)
         elif temporary(path.name):
-            yield Ignored(str(path), "an editor's temporary file")
+            return Ignored(str(path), "an editor's temporary file")
         elif not stat.S_ISREG(info.st_mode):
-            yield Skipped(str(path), "not a regular file")
+            return Skipped(str(path), "not a regular file")
         elif self.include is not None and not self.include.match_file(path.relative_to(root).as_posix()):
-            yield Ignored(str(path), "not matched by --include")
+            return Ignored(str(path), "not matched by --include")
         elif self._first_visit(info):
-            yield self._entry(path, info)
+            return self._entry(path, info)
         else:
-            yield Ignored(str(path), "duplicate path")
+            return Ignored(str(path), "duplicate path")
 
     def _ignored(self, path: Path, is_dir: bool, rules: _Rules, root: Path) -> str | None:
         if self.exclude is not None:
@@ -379,10 +381,10 @@ class _Walker:
             if (info.st_dev, info.st_ino) in self.seen:
                 yield Ignored(str(path), "duplicate path")
                 continue
-            yield from self._depth_first(self._visit(path, info, rules, root, len(path.relative_to(root).parts)))
+            yield from self._depth_first(iter([self._visit(path, info, rules, root, len(path.relative_to(root).parts))]))
 
     def _entry(self, path: Path, info: os.stat_result) -> FileEntry | Skipped:
-        if reader_for(path) is None:
+        if reader_for_name(path.name) is None:
             return Skipped(str(path), "unsupported file type")
         if info.st_size == 0:
             return Skipped(str(path), "empty file")

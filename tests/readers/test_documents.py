@@ -325,6 +325,25 @@ def test_csv_json_and_conventional_names_are_text(tmp_path):
     assert _read(tmp_path, "page.rst.txt", "Title\n=====\n\nBody.\n").format == "rst"
 
 
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("notes.txt", "text"), ("NOTES.TXT", "text"), ("page.rst.txt", "rst"), ("page.MD.txt", "markdown"),
+        ("notes.markdown.txt", "markdown"), ("x.txt.md", "markdown"), ("rst.txt", "text"), (".rst.txt", "text"),
+        ("a.b.c.md", "markdown"), ("..py", "code"), ("tool.PY", "code"), ("Makefile", "code"), ("README", "text"),
+        (".bashrc", None), ("a.", None), ("a.md.", None), ("...", None), ("archive.tar.gz", None), ("photo.jpg", None),
+    ],
+)
+def test_the_reader_is_chosen_by_the_name_as_pathlib_splits_it(name, kind):
+    from pathlib import Path
+
+    from semsearch.readers import code, markdown, reader_for, reader_for_name, rst, text
+
+    expected = {"text": text.read_text, "rst": rst.read_rst, "markdown": markdown.read_markdown, "code": code.read_code, None: None}[kind]
+    assert reader_for_name(name) is expected
+    assert reader_for(Path("/some/folder") / name) is expected
+
 # -- through the index -----------------------------------------------------------------------
 
 
