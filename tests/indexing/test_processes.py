@@ -43,6 +43,17 @@ def folder(tmp_path) -> Path:
 
 
 def test_files_read_in_processes_are_indexed_as_in_a_thread(tmp_path, folder, monkeypatch):
+    # The first few files are read here while the processes start; the rest go out.
+    monkeypatch.setattr(processes, "FIRST_HERE", 7)
+    sent: list[int] = []
+    batches = processes._batches
+
+    def counted(todo):
+        for batch in batches(todo):
+            sent.append(len(batch))
+            yield batch
+
+    monkeypatch.setattr(processes, "_batches", counted)
     results = {}
     for count in (0, 2):
         monkeypatch.setenv("SEMSEARCH_READ_PROCESSES", str(count))
@@ -52,6 +63,7 @@ def test_files_read_in_processes_are_indexed_as_in_a_thread(tmp_path, folder, mo
             assert index.search("item123", mode="keyword", limit=1)[0].path.endswith("note123.txt")
     assert results[2] == results[0]
     new, skipped, rows = results[2]
+    assert len(sent) > 2 and sum(sent) == new + len(skipped) - 7, "all but the first 7 files went to the processes"
     assert new >= 300 and [reason for path, reason in skipped if path.endswith("binary.txt")] == ["binary file"]
     assert any("Café crème" in row[-1] for row in rows)
 
