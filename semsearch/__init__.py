@@ -11,10 +11,16 @@ Names are imported on first use, so `import semsearch` (and the CLI's start) sta
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# A library leaves its log records to the program that uses it: without a handler of its
+# own, Python's last-resort handler would print semsearch's warnings to every program's
+# stderr. The CLI and `serve` set up their own output.
+logging.getLogger("semsearch").addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "Index": "index",
