@@ -366,3 +366,21 @@ def refuse_copy_with_backlog(backend: Backend) -> None:
             "run `semsearch index` on it to finish embedding them, then copy it.",
             code="backlog_waiting",
         )
+
+
+def backlog_notes(waiting_chunks: int, waiting_texts: int, unused_vectors: int) -> list[str]:
+    """What `check` says of chunks waiting for their vectors and of stored vectors no chunk
+    uses, on any backend: states an indexing run settles, not damage."""
+    notes = []
+    if waiting_chunks:
+        # Keyword search finds these chunks, and any indexing run embeds them.
+        notes.append(
+            f"{waiting_chunks} chunks ({waiting_texts} texts) wait for their vectors: keyword search finds them now, "
+            "and the next `semsearch index` (or `watch`) embeds them"
+        )
+    if unused_vectors:
+        notes.append(
+            f"{unused_vectors} stored vectors belong to no chunk: an interrupted run's, which the next "
+            "indexing run uses, or left over, which an update of every folder drops"
+        )
+    return notes

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ...results import CheckReport
+from ..base import backlog_notes
 
 if TYPE_CHECKING:
     from ..faiss.cache import VectorCache
@@ -74,17 +75,7 @@ def inspect(store: Store, cache: VectorCache, location: str) -> tuple[CheckRepor
         report.problems.append(f"{broken_parts} chunk parts have lost their chunk or vector")
     if backlog_problems:
         report.problems.append(f"{backlog_problems} texts in the backlog have lost their vector row, or have their vector already")
-    if waiting_chunks:
-        # A state, not damage: keyword search finds these chunks, and any indexing run embeds them.
-        report.notes.append(
-            f"{waiting_chunks} chunks ({waiting_texts} texts) wait for their vectors: keyword search finds them now, "
-            "and the next `semsearch index` (or `watch`) embeds them"
-        )
-    if unused:
-        report.notes.append(
-            f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "
-            "indexing run uses, or left over, which an update of every folder drops"
-        )
+    report.notes += backlog_notes(waiting_chunks, waiting_texts, unused)
     if not keyword_problems and not np.array_equal(keyword_ids, chunk_ids):
         keyword_problems.append(f"it holds {len(keyword_ids)} entries for {len(chunk_ids)} chunks")
     report.problems += [f"keyword index: {problem}" for problem in keyword_problems]

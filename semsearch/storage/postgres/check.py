@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...results import CheckReport
+from ..base import backlog_notes
 from .chunks import BUILD_AFTER_BELOW
 from .migrations import HNSW_EF_CONSTRUCTION, HNSW_M
 
@@ -68,17 +69,7 @@ def inspect(store: PostgresStore, location: str) -> tuple[CheckReport, Damage | 
             f" `check --repair` builds it again with m {HNSW_M}, ef_construction {HNSW_EF_CONSTRUCTION}, for higher recall"
             " on a large index (searches go on meanwhile; about half an hour a million vectors on 2 cores)"
         )
-    if waiting_chunks:
-        # A state, not damage: keyword search finds these chunks, and any indexing run embeds them.
-        report.notes.append(
-            f"{waiting_chunks} chunks ({waiting_texts} texts) wait for their vectors: keyword search finds them now, "
-            "and the next `semsearch index` (or `watch`) embeds them"
-        )
-    if unused:
-        report.notes.append(
-            f"{unused} stored vectors belong to no chunk: an interrupted run's, which the next "
-            "indexing run uses, or left over, which an update of every folder drops"
-        )
+    report.notes += backlog_notes(waiting_chunks, waiting_texts, unused)
     if not report.problems and not old_index:
         return report, None
     return report, Damage(
@@ -94,7 +85,6 @@ def mend(store: PostgresStore, report: CheckReport, damage: Damage) -> None:
         if damage.wrong_size and dimensions:
             bad = [row[0] for row in store.rows("SELECT id FROM vectors WHERE vector_dims(embedding) <> %s", [dimensions])]
             store.execute("DELETE FROM chunk_parts WHERE vector_id = ANY(%s)", [bad])
-            store.rows("SELECT 1 FROM chunks WHERE vector_id = ANY(%s)", [bad])
             chunk_ids = [row[0] for row in store.rows("SELECT id FROM chunks WHERE vector_id = ANY(%s)", [bad])]
             store.delete_chunks(chunk_ids)
             store.execute("DELETE FROM vectors WHERE id = ANY(%s)", [bad])
