@@ -118,6 +118,17 @@ def _batches(todo: Sequence[tuple[FileEntry, DocumentState | None]]) -> Iterator
         yield batch
 
 
+def _first_here(todo: Sequence[tuple[FileEntry, DocumentState | None]]) -> int:
+    """How many of the first files the calling thread reads while the processes start: up
+    to FIRST_HERE of them and FIRST_HERE_BYTES together; small files only, as a large one
+    (a long PDF, say) is the processes' to read."""
+    count = size = 0
+    while count < min(len(todo), FIRST_HERE) and size + todo[count][0].size <= FIRST_HERE_BYTES:
+        size += todo[count][0].size
+        count += 1
+    return count
+
+
 def read_in_processes(
     todo: Sequence[tuple[FileEntry, DocumentState | None]], reader: Reader, counter: Callable[[str], int] | None, processes: int
 ) -> Iterator[Item]:
@@ -132,11 +143,7 @@ def read_in_processes(
         processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
         initargs=(reader.settings, reader.max_tokens, counter, reader.force),
     )
-    here = 0
-    size = 0
-    while here < min(len(todo), FIRST_HERE) and size < FIRST_HERE_BYTES:
-        size += todo[here][0].size
-        here += 1
+    here = _first_here(todo)
     pending: deque[Future] = deque()
     batches = _batches(todo[here:])
     try:

@@ -80,6 +80,18 @@ def test_an_unchanged_file_read_in_a_process_is_not_written_again(tmp_path, fold
     assert stats.unchanged >= 300 and stats.new == stats.changed == 0 and embedder.calls == []
 
 
+def test_the_first_small_files_are_read_here_while_the_processes_start():
+    from semsearch.readers.walk import FileEntry
+
+    def todo(*sizes):
+        return [(FileEntry(Path(f"/notes/{number}.txt"), size, 0), None) for number, size in enumerate(sizes)]
+
+    assert processes._first_here(todo(*[450] * 2000)) == processes.FIRST_HERE
+    assert processes._first_here(todo(400_000, 400_000, 400_000, 10)) == 2, "up to FIRST_HERE_BYTES"
+    assert processes._first_here(todo(20 * 2**20, 450, 450)) == 0, "a large first file goes to the processes"
+    assert processes._first_here(todo()) == 0
+
+
 def test_how_many_processes_read(monkeypatch):
     monkeypatch.setattr(processes.os, "cpu_count", lambda: 2)
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__="/usr/bin/semsearch", __spec__=None))
