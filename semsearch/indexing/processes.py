@@ -79,12 +79,16 @@ def _main_is_safe() -> bool:
     return os.path.basename(path) in {"semsearch", "semsearch.exe", "semsearch-script.py"}
 
 
-def _start(settings: ChunkSettings, max_tokens: int | None, count_tokens: Callable[[str], int] | None, force: bool) -> None:
+def _start(
+    settings: ChunkSettings, max_tokens: int | None, count_tokens: Callable[[str], int] | None, force: bool, parent: int
+) -> None:
     # Ctrl-C reaches the whole process group; stopping is the indexing process's to decide.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _reader
     _reader = Reader(settings, max_tokens=max_tokens, count_tokens=count_tokens, force=force)
-    threading.Thread(target=_end_with, args=(os.getppid(),), name="semsearch-orphan-watch", daemon=True).start()
+    # The indexing process's id comes from it: one killed while this process started has
+    # left it to another parent already, which it would otherwise watch instead.
+    threading.Thread(target=_end_with, args=(parent,), name="semsearch-orphan-watch", daemon=True).start()
 
 
 def _end_with(parent: int) -> None:
@@ -141,7 +145,7 @@ def read_in_processes(
     # Spawned, not forked: the indexing process runs threads, and a fork copies their locks.
     pool = ProcessPoolExecutor(
         processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
-        initargs=(reader.settings, reader.max_tokens, counter, reader.force),
+        initargs=(reader.settings, reader.max_tokens, counter, reader.force, os.getpid()),
     )
     here = _first_here(todo)
     pending: deque[Future] = deque()

@@ -92,6 +92,58 @@ def test_the_first_small_files_are_read_here_while_the_processes_start():
     assert processes._first_here(todo()) == 0
 
 
+KILLED_WHILE_STARTING = """
+import os, signal, sys
+from pathlib import Path
+from semsearch.indexing.processes import read_in_processes
+from semsearch.indexing.reading import Reader
+from semsearch.readers.walk import FileEntry
+from semsearch.settings import ChunkSettings
+from tests.test_safety import children
+
+folder = Path(sys.argv[1])
+todo = [(FileEntry(path, path.stat().st_size, path.stat().st_mtime_ns), None) for path in sorted(folder.glob("*.txt"))]
+items = read_in_processes(todo, Reader(ChunkSettings()), None, 1)
+next(items)  # the reading process is starting; this one dies before it has
+print(" ".join(str(pid) for pid in children(os.getpid())), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_reading_process_ends_when_the_indexing_process_dies_while_it_starts(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.test_safety import REPO
+
+    for number in range(600):
+        (tmp_path / f"note{number:03d}.txt").write_text(f"Note {number}.\n")
+    said = tmp_path / "started.txt"
+    with said.open("w") as out:  # a file, not a pipe: a process left behind would hold a pipe open
+        subprocess.run([sys.executable, "-c", KILLED_WHILE_STARTING, str(tmp_path)], cwd=REPO, stdout=out,
+                       stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    started = [int(pid) for pid in said.read_text().split()]
+    assert started, "the script names the processes it started"
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 15
+    try:
+        while any(alive(pid) for pid in started):
+            assert time.monotonic() < deadline, "a reading process outlived the indexing process that started it"
+            time.sleep(0.05)
+    finally:
+        for pid in started:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_how_many_processes_read(monkeypatch):
     monkeypatch.setattr(processes.os, "cpu_count", lambda: 2)
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__="/usr/bin/semsearch", __spec__=None))
