@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 import sqlite3
+import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 from semsearch import Index
 from semsearch.embedding.remote.client import RemoteEmbedder
 from semsearch.indexing import processes
+from semsearch.readers.walk import FileEntry
 from tests.conftest import SAMPLE_DOCS, FakeEmbedder
 
 
@@ -81,8 +86,6 @@ def test_an_unchanged_file_read_in_a_process_is_not_written_again(tmp_path, fold
 
 
 def test_the_first_small_files_are_read_here_while_the_processes_start():
-    from semsearch.readers.walk import FileEntry
-
     def todo(*sizes):
         return [(FileEntry(Path(f"/notes/{number}.txt"), size, 0), None) for number, size in enumerate(sizes)]
 
@@ -111,11 +114,6 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_a_reading_process_ends_when_the_indexing_process_dies_while_it_starts(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import time
-
     from tests.test_safety import REPO
 
     for number in range(600):

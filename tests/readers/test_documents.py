@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import random
+from pathlib import Path
 
 import pytest
 
@@ -325,7 +326,6 @@ def test_csv_json_and_conventional_names_are_text(tmp_path):
     assert _read(tmp_path, "page.rst.txt", "Title\n=====\n\nBody.\n").format == "rst"
 
 
-
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
@@ -336,13 +336,12 @@ def test_csv_json_and_conventional_names_are_text(tmp_path):
     ],
 )
 def test_the_reader_is_chosen_by_the_name_as_pathlib_splits_it(name, kind):
-    from pathlib import Path
-
     from semsearch.readers import code, markdown, reader_for, reader_for_name, rst, text
 
     expected = {"text": text.read_text, "rst": rst.read_rst, "markdown": markdown.read_markdown, "code": code.read_code, None: None}[kind]
     assert reader_for_name(name) is expected
     assert reader_for(Path("/some/folder") / name) is expected
+
 
 # -- through the index -----------------------------------------------------------------------
 
